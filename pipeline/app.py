@@ -1,0 +1,54 @@
+"""An opened workspace: settings, database and the acting user, handed to every operation.
+
+The CLI opens one :class:`App` per command; library code takes it as an argument and never
+reads the environment or prints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline import settings as settings_mod
+from pipeline.audit import current_user
+from pipeline.db import Database
+from pipeline.errors import AdminRequired
+from pipeline.settings import Settings
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    actor: str
+
+    @classmethod
+    def open(
+        cls,
+        root: Path,
+        *,
+        actor: str | None = None,
+        migrate: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> App:
+        settings = settings_mod.load(root, env)
+        db = Database(settings.database_url)
+        if migrate:
+            db.migrate()
+        return cls(settings=settings, db=db, actor=actor or current_user())
+
+    @property
+    def root(self) -> Path:
+        return self.settings.root
+
+    def close(self) -> None:
+        self.db.dispose()
+
+
+def require_admin(admin: bool, what: str) -> None:
+    """Refuse an administration-mode action unless ``--admin`` was given on this call."""
+    if not admin:
+        raise AdminRequired(
+            f"{what} kräver administrationsläge: kör kommandot igen med --admin. / "
+            f"{what} needs administration mode: run the command again with --admin."
+        )

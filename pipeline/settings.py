@@ -1,0 +1,214 @@
+"""Workspace settings: parsed once, here, by typed helpers.
+
+A workspace is a folder with a ``resultat.toml`` and the runtime folders ``inbox/``, ``outbox/``,
+``archive/`` and ``var/``. Nothing else in the package reads the environment; callers get a
+:class:`Settings` and pass it on. Secrets never live in ``resultat.toml``: the HMAC key comes
+from ``RESULTAT_HMAC_KEY`` or from ``var/secret.key`` (mode 0600, created by ``init``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from pipeline.errors import WorkspaceError
+
+CONFIG_NAME: Final = "resultat.toml"
+KEY_FILE: Final = "var/secret.key"
+HOME_ENV: Final = "RESULTAT_HOME"
+DATABASE_ENV: Final = "RESULTAT_DATABASE_URL"
+KEY_ENV: Final = "RESULTAT_HMAC_KEY"
+RUNTIME_DIRS: Final = ("inbox", "outbox", "archive", "var")
+
+DEFAULT_CONFIG: Final = """\
+# resultat workspace configuration. Secrets do not belong here: the workbook HMAC key is read
+# from RESULTAT_HMAC_KEY or var/secret.key (created by `resultat init`, mode 0600).
+
+[database]
+# SQLite under var/ by default; for PostgreSQL e.g. "postgresql+psycopg://user@host/db".
+# RESULTAT_DATABASE_URL overrides this value.
+url = "sqlite:///var/resultat.db"
+
+[inbox]
+# A dropped file is taken once its size and modification time have been unchanged this long.
+stable_seconds = 1.0
+# Full rescans of inbox/ while watching (file-system events are only hints).
+scan_interval = 10.0
+# Refuse workbooks larger than this or with more rows than this.
+max_file_mb = 50
+max_rows = 50000
+
+[language]
+# Language of people-facing text when a person has none registered: "sv" or "en".
+default = "sv"
+
+[contacts]
+# Named at the end of every receipt.
+maintainers = "resultat-support@example.se"
+student_office = "utbildningsstod@example.se"
+
+[mail]
+# "file": messages are written under var/mail/ (nothing leaves the machine).
+backend = "file"
+sender = "resultat@example.se"
+
+[sms]
+# "file": messages are written under var/sms/ (nothing leaves the machine).
+backend = "file"
+"""
+
+
+@dataclass(frozen=True)
+class InboxSettings:
+    stable_seconds: float = 1.0
+    scan_interval: float = 10.0
+    max_file_bytes: int = 50 * 1024 * 1024
+    max_rows: int = 50_000
+
+
+@dataclass(frozen=True)
+class Contacts:
+    maintainers: str = "resultat-support@example.se"
+    student_office: str = "utbildningsstod@example.se"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the pipeline needs to know about one workspace."""
+
+    root: Path
+    database_url: str
+    inbox_settings: InboxSettings = field(default_factory=InboxSettings)
+    contacts: Contacts = field(default_factory=Contacts)
+    language: str = "sv"
+    mail: dict[str, Any] = field(default_factory=dict)
+    sms: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+    hmac_key_env: str | None = None
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def outbox(self) -> Path:
+        return self.root / "outbox"
+
+    @property
+    def archive(self) -> Path:
+        return self.root / "archive"
+
+    @property
+    def var(self) -> Path:
+        return self.root / "var"
+
+    @property
+    def lists_dir(self) -> Path:
+        return self.outbox / "lists"
+
+    @property
+    def receipts_dir(self) -> Path:
+        return self.outbox / "receipts"
+
+    @property
+    def key_path(self) -> Path:
+        return self.root / KEY_FILE
+
+    def hmac_key(self) -> bytes:
+        """The key that signs issued workbooks."""
+        if self.hmac_key_env:
+            return self.hmac_key_env.encode("utf-8")
+        try:
+            return bytes.fromhex(self.key_path.read_text(encoding="ascii").strip())
+        except FileNotFoundError:
+            raise WorkspaceError(
+                f"Nyckelfilen {self.key_path} saknas; kör `resultat init`. / "
+                f"The key file {self.key_path} is missing; run `resultat init`."
+            ) from None
+        except ValueError:
+            raise WorkspaceError(f"The key file {self.key_path} is not valid hex.") from None
+
+
+def _resolve_url(url: str, root: Path) -> str:
+    """Make a relative SQLite path relative to the workspace, not the current directory."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
+        return prefix + str((root / url[len(prefix) :]).resolve())
+    return url
+
+
+def workspace_root(explicit: Path | None = None, env: dict[str, str] | None = None) -> Path:
+    """The workspace: ``explicit``, else ``RESULTAT_HOME``, else the current folder."""
+    env = dict(os.environ) if env is None else env
+    if explicit is not None:
+        return explicit.resolve()
+    if env.get(HOME_ENV):
+        return Path(env[HOME_ENV]).resolve()
+    return Path.cwd().resolve()
+
+
+def load(root: Path, env: dict[str, str] | None = None) -> Settings:
+    """Parse ``root/resultat.toml`` (and the few environment overrides) into :class:`Settings`."""
+    env = dict(os.environ) if env is None else env
+    config_path = root / CONFIG_NAME
+    if not config_path.is_file():
+        raise WorkspaceError(
+            f"Ingen arbetsyta i {root} (resultat.toml saknas); kör `resultat init {root}`. / "
+            f"No workspace at {root} (no resultat.toml); run `resultat init {root}`."
+        )
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise WorkspaceError(f"{config_path}: {exc}") from exc
+    db = raw.get("database", {})
+    url = env.get(DATABASE_ENV) or db.get("url") or "sqlite:///var/resultat.db"
+    inbox = raw.get("inbox", {})
+    contacts = raw.get("contacts", {})
+    language = raw.get("language", {}).get("default", "sv")
+    if language not in ("sv", "en"):
+        raise WorkspaceError(f"{config_path}: language.default must be 'sv' or 'en'")
+    return Settings(
+        root=root,
+        database_url=_resolve_url(str(url), root),
+        inbox_settings=InboxSettings(
+            stable_seconds=float(inbox.get("stable_seconds", 1.0)),
+            scan_interval=float(inbox.get("scan_interval", 10.0)),
+            max_file_bytes=int(float(inbox.get("max_file_mb", 50)) * 1024 * 1024),
+            max_rows=int(inbox.get("max_rows", 50_000)),
+        ),
+        contacts=Contacts(
+            maintainers=str(contacts.get("maintainers", Contacts.maintainers)),
+            student_office=str(contacts.get("student_office", Contacts.student_office)),
+        ),
+        language=language,
+        mail=dict(raw.get("mail", {})),
+        sms=dict(raw.get("sms", {})),
+        raw=raw,
+        hmac_key_env=env.get(KEY_ENV) or None,
+    )
+
+
+def create_workspace(root: Path) -> list[Path]:
+    """Create the config (if missing), the runtime folders and the key file. Idempotent."""
+    created: list[Path] = []
+    root.mkdir(parents=True, exist_ok=True)
+    config = root / CONFIG_NAME
+    if not config.exists():
+        config.write_text(DEFAULT_CONFIG, encoding="utf-8")
+        created.append(config)
+    for name in RUNTIME_DIRS:
+        path = root / name
+        if not path.is_dir():
+            path.mkdir(parents=True)
+            created.append(path)
+    key = root / KEY_FILE
+    if not key.exists():
+        fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as fh:
+            fh.write(secrets.token_hex(32) + "\n")
+        created.append(key)
+    return created
