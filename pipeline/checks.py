@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -99,14 +99,6 @@ def _register() -> None:
     def one_of(value: Any, *, allowed: list[str]) -> bool:
         return _is_blank(value) or value in allowed
 
-    @extensions.register_check_method(
-        statistics=["a", "b"], check_type="vectorized", supported_types=[pd.DataFrame]
-    )
-    def both_or_neither(df: pd.DataFrame, *, a: str, b: str) -> pd.Series:
-        has_a = ~df[a].map(_is_blank)
-        has_b = ~df[b].map(_is_blank)
-        return ~(has_a ^ has_b)
-
 
 _REGISTERED = False
 
@@ -128,12 +120,34 @@ class LoadedSchema:
     slugs: dict[str, str]
     extra: dict[str, Any]
 
+    @property
+    def row_rules(self) -> list[dict[str, str]]:
+        """``requires`` rules: a filled-in ``field`` needs ``needs`` filled in too."""
+        return list(self.extra.get("requires", []))
 
-def load_schema(name: str, workspace: Path | None = None) -> LoadedSchema:
-    """Load ``schemas/<name>.yaml`` (the workspace's copy wins)."""
+
+def _substitute(node: Any, params: dict[str, Any]) -> Any:
+    """Replace ``"${name}"`` placeholders (values known only at run time, e.g. a scale)."""
+    if isinstance(node, str) and node.startswith("${") and node.endswith("}"):
+        key = node[2:-1]
+        if key not in params:
+            raise KeyError(f"schema placeholder ${{{key}}} has no value")
+        return params[key]
+    if isinstance(node, dict):
+        return {k: _substitute(v, params) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_substitute(v, params) for v in node]
+    return node
+
+
+def load_schema(
+    name: str, workspace: Path | None = None, params: dict[str, Any] | None = None
+) -> LoadedSchema:
+    """Load ``schemas/<name>.yaml`` (the workspace's copy wins), filling ``${...}`` params."""
     ensure_registered()
     data = resources.load_yaml("schemas", f"{name}.yaml", workspace)
-    schema = pa.DataFrameSchema.from_yaml(yaml.safe_dump(data["schema"]))
+    body = _substitute(data["schema"], params or {})
+    schema = pa.DataFrameSchema.from_yaml(yaml.safe_dump(body, allow_unicode=True))
     extra = {k: v for k, v in data.items() if k not in ("schema", "slugs", "version")}
     return LoadedSchema(
         name=name,
@@ -157,6 +171,7 @@ def run_schema(
     letters: dict[str, str],
     row_of: dict[Any, int] | None = None,
     df_check_fields: dict[str, str] | None = None,
+    params: dict[str, Any] | None = None,
 ) -> list[Problem]:
     """Validate ``frame`` lazily and return every failure as a located problem.
 
@@ -165,11 +180,52 @@ def run_schema(
     ``df_check_fields`` names the field a dataframe-wide check is reported on.
     """
     df_check_fields = df_check_fields or {}
+    problems: list[Problem] = []
     try:
         loaded.schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        return _problems(exc, loaded, frame, sheet, letters, row_of, df_check_fields)
-    return []
+        problems = _problems(exc, loaded, frame, sheet, letters, row_of, df_check_fields)
+    problems.extend(_row_rule_problems(loaded, frame, sheet, letters, row_of))
+    if params:
+        problems = [replace(p, params={**params, **p.params}) for p in problems]
+    return problems
+
+
+def _row_rule_problems(
+    loaded: LoadedSchema,
+    frame: pd.DataFrame,
+    sheet: str | None,
+    letters: dict[str, str],
+    row_of: dict[Any, int] | None,
+) -> list[Problem]:
+    problems: list[Problem] = []
+    for rule in loaded.row_rules:
+        field, needs = rule["field"], rule["needs"]
+        if field not in frame.columns or needs not in frame.columns:
+            continue
+        filled = ~frame[field].map(_is_blank).astype(bool)
+        missing = frame[needs].map(_is_blank).astype(bool)
+        for index in frame.index[filled & missing]:
+            problems.append(
+                Problem(
+                    slug=rule["slug"],
+                    sheet=sheet,
+                    row=row_of.get(index) if row_of else int(index),
+                    column=letters.get(needs),
+                    field=needs,
+                )
+            )
+    return problems
+
+
+def _refine(name: str, slug: str, value: Any) -> str:
+    """A more precise slug for some checks (why exactly is this personnummer wrong?)."""
+    if name == "is_personnummer":
+        try:
+            personnummer.parse(value)
+        except personnummer.PersonnummerError as exc:
+            return exc.slug
+    return slug
 
 
 def _problems(
@@ -216,7 +272,7 @@ def _problems(
             row = row_of.get(index) if row_of else int(index)
             problems.append(
                 Problem(
-                    slug=slug,
+                    slug=_refine(name, slug, value),
                     sheet=sheet,
                     row=row,
                     column=letters.get(field) if field else None,

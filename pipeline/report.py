@@ -7,6 +7,7 @@ message rendered from ``templates/messages.<lang>.yaml``.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,16 +46,27 @@ class Problem:
     def message(self, language: str = "sv", workspace: Path | None = None) -> str:
         templates = messages(language, workspace)["problems"]
         template = templates.get(self.slug) or templates["unknown-problem"]
-        params = {"value": _show(self.value), "field": self.field or "", **self.params}
+        params = _Defaults(value=_show(self.value), field=self.field or "", **self.params)
         try:
-            return str(template).format(**params)
-        except (KeyError, IndexError):
+            return str(template).format_map(params)
+        except (IndexError, ValueError):
             return str(template)
+
+
+class _Defaults(dict[str, Any]):
+    """Template parameters; a placeholder without a value renders empty, never fails."""
+
+    def __missing__(self, key: str) -> str:
+        return ""
 
 
 def _show(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, dt.datetime) and value.time() == dt.time(0):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
     text = str(value)
     return text if len(text) <= 60 else text[:57] + "..."
 

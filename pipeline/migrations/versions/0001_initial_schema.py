@@ -17,7 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    
+
     op.create_table(
         "audit_events",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -273,11 +273,9 @@ def upgrade() -> None:
     with op.batch_alter_table("list_entries", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_list_entries_list_id"), ["list_id"], unique=False)
 
-    
-
 
 def downgrade() -> None:
-    
+
     with op.batch_alter_table("list_entries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_list_entries_list_id"))
 
@@ -317,4 +315,3 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_audit_events_action"))
 
     op.drop_table("audit_events")
-    

@@ -1,0 +1,388 @@
+"""The ``resultat`` command line: turns arguments into library calls and errors into messages.
+
+The library never prints or exits; this module does both. Heavy imports happen inside the
+commands so ``resultat --help`` stays quick. Every command's help ends with an example.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from pipeline.errors import ResultatError
+
+if TYPE_CHECKING:
+    from pipeline.app import App
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    help="resultat: resultatrapportering / result reporting (T33, T34) via arbetsböcker.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+registry_app = typer.Typer(help="Registerdata (LADOK, BARD) / registry data.", no_args_is_help=True)
+new_app = typer.Typer(help="Skapa en resultatlista / create a result list.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+app.add_typer(new_app, name="new")
+
+
+class State:
+    workspace: Path | None = None
+    actor: str | None = None
+    verbose: bool = False
+
+
+state = State()
+
+
+def handle_errors(func: F) -> F:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ResultatError as exc:
+            typer.echo(f"resultat: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def main_options(
+    workspace: Annotated[
+        Path | None,
+        typer.Option(
+            "--workspace", "-w", help="Arbetsyta / workspace folder (default: RESULTAT_HOME or .)"
+        ),
+    ] = None,
+    as_user: Annotated[
+        str | None,
+        typer.Option("--as", help="Agera som användare / act as this user (default: OS login)"),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More log output.")] = False,
+) -> None:
+    state.workspace = workspace
+    state.actor = as_user
+    state.verbose = verbose
+
+
+def _root() -> Path:
+    from pipeline.settings import workspace_root
+
+    return workspace_root(state.workspace)
+
+
+def open_app() -> App:
+    from pipeline import logs
+    from pipeline.app import App
+
+    root = _root()
+    application = App.open(root, actor=state.actor)
+    logs.configure(application.settings.var / "log", verbose=state.verbose)
+    return application
+
+
+def _echo_json(data: Any) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+@app.command(epilog="Exempel / example: resultat init ~/resultat-ws")
+@handle_errors
+def init(
+    path: Annotated[Path | None, typer.Argument(help="Mapp / folder (default: workspace)")] = None,
+) -> None:
+    """Skapa en arbetsyta / create a workspace: resultat.toml, folders, key file, database."""
+    from pipeline.app import App
+    from pipeline.settings import create_workspace
+
+    root = (path or _root()).resolve()
+    created = create_workspace(root)
+    application = App.open(root, actor=state.actor)
+    application.close()
+    for item in created:
+        typer.echo(f"skapad / created: {item}")
+    typer.echo(f"Arbetsyta klar / workspace ready: {root}")
+
+
+@registry_app.command(
+    "import", epilog="Exempel / example: resultat registry import --admin kurser.csv studenter.xlsx"
+)
+@handle_errors
+def registry_import(
+    files: Annotated[list[Path], typer.Argument(help="CSV- eller XLSX-filer / files", exists=True)],
+    admin: Annotated[
+        bool, typer.Option("--admin", help="Administrationsläge / admin mode")
+    ] = False,
+    language: Annotated[str, typer.Option("--lang", help="sv or en")] = "sv",
+) -> None:
+    """Importera registerdata / import registry data (courses, modules, staff, students, ...)."""
+    from pipeline import registry
+    from pipeline.app import require_admin
+
+    require_admin(admin, "Registerimport / registry import")
+    application = open_app()
+    try:
+        results = registry.import_files(application, files, admin=admin)
+    finally:
+        application.close()
+    typer.echo(registry.format_results(results, language))
+    if any(r.rejected for r in results):
+        raise typer.Exit(1)
+
+
+def _sources(student: list[str] | None, exam_date: str | None, registered: bool) -> Any:
+    from pipeline.errors import InvalidRequest
+    from pipeline.lists import StudentSources
+
+    day = None
+    if exam_date:
+        try:
+            day = dt.date.fromisoformat(exam_date)
+        except ValueError:
+            raise InvalidRequest(
+                f"Ogiltigt datum {exam_date!r}: använd ÅÅÅÅ-MM-DD. / "
+                f"Invalid date {exam_date!r}: use YYYY-MM-DD."
+            ) from None
+    return StudentSources(students=tuple(student or ()), exam_date=day, registered=registered)
+
+
+StudentOpt = Annotated[
+    list[str] | None,
+    typer.Option("--student", "-s", help="Personnummer (upprepas / repeatable)"),
+]
+ExamDateOpt = Annotated[
+    str | None, typer.Option("--exam-date", help="Anmälda på tentamen / signed up, YYYY-MM-DD")
+]
+RegisteredOpt = Annotated[
+    bool, typer.Option("--registered", help="Registrerade på kursen terminen / registered")
+]
+
+
+@new_app.command(
+    "t33",
+    epilog="Exempel / example: resultat new t33 --course DV1599 --module 2010 --term HT2026 "
+    "--exam-date 2026-10-30 --reporter anna",
+)
+@handle_errors
+def new_t33(
+    course: Annotated[str, typer.Option("--course", "-c", help="Kurskod, e.g. DV1599")],
+    module: Annotated[str, typer.Option("--module", "-m", help="Provkod / module code")],
+    term: Annotated[str, typer.Option("--term", "-t", help="Termin, e.g. HT2026")],
+    student: StudentOpt = None,
+    exam_date: ExamDateOpt = None,
+    registered: RegisteredOpt = False,
+    reporter: Annotated[
+        str | None, typer.Option("--reporter", help="Rapportör (default: --as / login)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Ny T33-lista (resultat per provkod) / new module result list, and issue its workbook."""
+    from pipeline import lists, workbook
+
+    application = open_app()
+    try:
+        listnr = lists.create_t33(
+            application,
+            course_code=course,
+            module_code=module,
+            term=term,
+            sources=_sources(student, exam_date, registered),
+            reporter=reporter,
+        )
+        issued = workbook.issue(application, listnr)
+    finally:
+        application.close()
+    if as_json:
+        _echo_json({"listnr": listnr, "workbook": str(issued.path), "students": issued.rows})
+        return
+    typer.echo(f"listnr {listnr}: {issued.rows} studenter / students")
+    typer.echo(f"arbetsbok / workbook: {issued.path}")
+
+
+@app.command(epilog="Exempel / example: resultat issue 1001")
+@handle_errors
+def issue(listnr: Annotated[int, typer.Argument(help="Listnummer / list number")]) -> None:
+    """Utfärda listans arbetsbok igen / re-issue the current workbook of a list."""
+    from pipeline import workbook
+
+    application = open_app()
+    try:
+        issued = workbook.issue(application, listnr)
+    finally:
+        application.close()
+    typer.echo(f"{issued.path} (version {issued.version}, {issued.rows} studenter / students)")
+
+
+@app.command(
+    "add-students", epilog="Exempel / example: resultat add-students 1001 -s 19900101-1239"
+)
+@handle_errors
+def add_students(
+    listnr: Annotated[int, typer.Argument(help="Listnummer / list number")],
+    student: StudentOpt = None,
+    exam_date: ExamDateOpt = None,
+    registered: RegisteredOpt = False,
+) -> None:
+    """Lägg till studenter / add students to a list, then re-issue its workbook."""
+    from pipeline import lists, workbook
+
+    application = open_app()
+    try:
+        added = lists.add_students(application, listnr, _sources(student, exam_date, registered))
+        issued = workbook.issue(application, listnr)
+    finally:
+        application.close()
+    typer.echo(f"{added} tillagda / added; arbetsbok / workbook: {issued.path}")
+
+
+def _progress_printer(as_json: bool) -> Callable[[Any], None]:
+    def show(result: Any) -> None:
+        if not as_json:
+            listnr = f" (lista {result.listnr})" if result.listnr else ""
+            typer.echo(f"{result.outcome.value:9} {result.original_name}{listnr}")
+
+    return show
+
+
+@app.command(epilog="Exempel / example: resultat process --json")
+@handle_errors
+def process(
+    poll: Annotated[
+        bool, typer.Option("--poll", help="Nätverksdisk: lita inte på filtider / network share")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Behandla inkorgen en gång / process the inbox once, then exit."""
+    from pipeline.inbox import Inbox
+
+    application = open_app()
+    try:
+        results = Inbox(application).process_once(strict=poll, progress=_progress_printer(as_json))
+    finally:
+        application.close()
+    if as_json:
+        _echo_json(
+            [
+                {
+                    "file": r.original_name,
+                    "outcome": r.outcome.value,
+                    "listnr": r.listnr,
+                    "receipt": str(r.receipt) if r.receipt else None,
+                    "problems": [p.slug for p in r.problems],
+                }
+                for r in results
+            ]
+        )
+    else:
+        typer.echo(f"{len(results)} filer behandlade / files processed")
+
+
+@app.command(epilog="Exempel / example: resultat watch --poll")
+@handle_errors
+def watch(
+    poll: Annotated[
+        bool,
+        typer.Option("--poll", help="Avsök i stället för OS-händelser (nätverksdisk) / polling"),
+    ] = False,
+) -> None:
+    """Bevaka inkorgen (tjänst) / watch the inbox as a daemon until stopped (Ctrl-C, SIGTERM)."""
+    from pipeline.watcher import run_watch
+
+    application = open_app()
+    try:
+        typer.echo(f"Bevakar / watching {application.settings.inbox} (Ctrl-C avslutar / stops)")
+        run_watch(application, poll=poll, on_result=_progress_printer(False))
+    finally:
+        application.close()
+
+
+@app.command(epilog="Exempel / example: resultat status 1001 --json")
+@handle_errors
+def status(
+    listnr: Annotated[int | None, typer.Argument(help="Listnummer / list number")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Listor och status / every list with its state, counts, reporter and examiner."""
+    from pipeline import lists
+
+    application = open_app()
+    try:
+        rows = lists.summaries(application, listnr)
+    finally:
+        application.close()
+    if as_json:
+        _echo_json([r.as_dict() for r in rows])
+        return
+    _print_status(rows)
+
+
+def _print_status(rows: list[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Resultatlistor / result lists")
+    for header in (
+        "listnr",
+        "typ",
+        "kurs",
+        "modul",
+        "termin",
+        "status",
+        "ver",
+        "rapportör",
+        "examinator",
+        "studenter",
+        "betygsatta",
+    ):
+        table.add_column(header)
+    for r in rows:
+        table.add_row(
+            str(r.listnr),
+            r.kind,
+            r.course,
+            r.module or "",
+            r.term,
+            r.state,
+            str(r.version),
+            r.reporter,
+            r.examiner or "",
+            str(r.students),
+            str(r.graded),
+        )
+    Console().print(table)
+
+
+@app.command(epilog="Exempel / example: resultat demo --workspace /tmp/demo")
+@handle_errors
+def demo(
+    seed: Annotated[int, typer.Option(help="Slumpfrö för demodata / seed")] = 2026,
+) -> None:
+    """Hela flödet på genererade data / the whole flow on generated data (no real people)."""
+    from pipeline.demo import run_demo
+
+    root = _root()
+    summary = run_demo(root, seed=seed, actor=state.actor, echo=typer.echo)
+    _print_status(summary.lists)
+    typer.echo(f"Kvitton / receipts: {summary.receipts_dir}")
+    typer.echo(f"Arbetsböcker / workbooks: {summary.lists_dir}")
+
+
+def main() -> None:
+    try:
+        app()
+    except ResultatError as exc:  # raised outside a command (e.g. in the callback)
+        print(f"resultat: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+
+
+if __name__ == "__main__":
+    main()

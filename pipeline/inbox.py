@@ -1,0 +1,462 @@
+"""The inbox: finding stable files, claiming them, and taking each through the pipeline.
+
+Owns everything about files in ``inbox/``: which names are ignored (lock files, hidden and
+temporary files), when a file is stable enough to take, claiming it by atomic rename into
+``inbox/.processing/``, the SHA-256 idempotency key, and where the original ends up
+(``inbox/.processed/`` or ``inbox/.rejected/``, never deleted). Every file gets one receipt.
+
+The stages for one claimed file, top to bottom (:func:`process_claimed`):
+
+1. hash the bytes; an earlier accepted file with the same hash makes this a duplicate;
+2. read it (refusing what must not be parsed) and identify its kind;
+3. check and apply it in one transaction, recording the file with its outcome;
+4. after the commit: re-issue the list's workbook, write the receipt, move the original.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import hashlib
+import logging
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from sqlalchemy import select
+
+from pipeline import intake, workbook
+from pipeline.app import App
+from pipeline.models import FileOutcome, InboxFile, ResultList, utcnow
+from pipeline.reader import Limits, ResultWorkbook, UnreadableFile, read_result_workbook
+from pipeline.receipts import ReceiptData, mark_workbook, write_receipt
+from pipeline.report import Problem
+
+log = logging.getLogger("resultat.inbox")
+
+PROCESSING: Final = ".processing"
+PROCESSED: Final = ".processed"
+REJECTED: Final = ".rejected"
+SEPARATOR: Final = "__"
+#: Names never taken from the inbox: lock files of Excel and LibreOffice, OS litter, temporaries.
+IGNORED_PATTERNS: Final = (
+    "~$*",
+    ".~lock.*#",
+    "~*.tmp",
+    "~*",
+    "._*",
+    ".*",
+    "*.tmp",
+    "*.temp",
+    "*.part",
+    "*.partial",
+    "*.crdownload",
+    "*.swp",
+    "*~",
+    "Thumbs.db",
+    "desktop.ini",
+)
+
+
+def is_ignored(name: str) -> bool:
+    lowered = name.lower()
+    return any(fnmatch.fnmatchcase(lowered, p.lower()) for p in IGNORED_PATTERNS)
+
+
+def candidates(inbox: Path) -> list[Path]:
+    """Regular files directly in ``inbox`` that are not ignored (symlinks never followed)."""
+    found: list[Path] = []
+    try:
+        entries = list(os.scandir(inbox))
+    except FileNotFoundError:
+        return found
+    for entry in entries:
+        if is_ignored(entry.name):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False):
+                found.append(Path(entry.path))
+        except OSError:
+            continue
+    found.sort(key=lambda p: p.name)
+    return found
+
+
+class StabilityTracker:
+    """Decides when a file has stopped changing.
+
+    A file is stable when its size and modification time have not changed for ``delay``
+    seconds of observation, or (unless ``strict``, as on network shares with other clocks)
+    when its modification time is already older than ``delay``. A close-after-write event
+    from the OS shortens the wait to ``settle`` seconds.
+    """
+
+    def __init__(
+        self,
+        delay: float,
+        *,
+        strict: bool = False,
+        settle: float = 0.2,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.delay = delay
+        self.strict = strict
+        self.settle = min(settle, delay)
+        self.clock = clock
+        self._seen: dict[Path, tuple[tuple[int, int], float]] = {}
+        self._closed: set[Path] = set()
+
+    def mark_closed(self, path: Path) -> None:
+        self._closed.add(path)
+
+    def forget(self, path: Path) -> None:
+        self._seen.pop(path, None)
+        self._closed.discard(path)
+
+    @property
+    def pending(self) -> int:
+        return len(self._seen)
+
+    def observe(self, paths: Iterable[Path]) -> list[Path]:
+        now = self.clock()
+        stable: list[Path] = []
+        current = set()
+        for path in paths:
+            try:
+                st = path.stat(follow_symlinks=False)
+            except OSError:
+                self.forget(path)
+                continue
+            current.add(path)
+            signature = (st.st_size, st.st_mtime_ns)
+            previous = self._seen.get(path)
+            if previous is None or previous[0] != signature:
+                self._seen[path] = (signature, now)
+                if not self.strict and time.time() - st.st_mtime >= self.delay:
+                    stable.append(path)
+                continue
+            wait = self.settle if path in self._closed else self.delay
+            if now - previous[1] >= wait:
+                stable.append(path)
+        for gone in set(self._seen) - current:
+            self.forget(gone)
+        for path in stable:
+            self.forget(path)
+        return stable
+
+
+@dataclass(frozen=True)
+class Claimed:
+    path: Path
+    original_name: str
+    claim_id: str
+
+
+@dataclass
+class FileResult:
+    """The outcome of one file, for progress output and tests."""
+
+    original_name: str
+    outcome: FileOutcome
+    listnr: int | None = None
+    receipt: Path | None = None
+    kept_at: Path | None = None
+    problems: list[Problem] = field(default_factory=list)
+
+
+def claim(inbox: Path, path: Path) -> Claimed | None:
+    """Move ``path`` into the processing area; ``None`` if another worker got it first."""
+    area = inbox / PROCESSING
+    area.mkdir(exist_ok=True)
+    claim_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    target = area / f"{claim_id}{SEPARATOR}{path.name}"
+    try:
+        os.rename(path, target)
+    except FileNotFoundError:
+        return None
+    return Claimed(target, path.name, claim_id)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _destination(inbox: Path, claimed: Claimed, outcome: FileOutcome) -> Path:
+    area = REJECTED if outcome == FileOutcome.REJECTED else PROCESSED
+    return inbox / area / claimed.path.name
+
+
+def _relative(app: App, path: Path) -> str:
+    try:
+        return str(path.relative_to(app.root))
+    except ValueError:
+        return str(path)
+
+
+class Inbox:
+    """The inbox of one workspace; one instance per worker process."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.dir = app.settings.inbox
+        self.limits = Limits(
+            max_file_bytes=app.settings.inbox_settings.max_file_bytes,
+            max_rows=app.settings.inbox_settings.max_rows,
+        )
+        for name in ("", PROCESSING, PROCESSED, REJECTED):
+            (self.dir / name).mkdir(parents=True, exist_ok=True)
+
+    # -- one file -------------------------------------------------------------------------
+
+    def process_claimed(self, claimed: Claimed) -> FileResult:
+        app = self.app
+        received = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
+        sha = _sha256(claimed.path)
+
+        with app.db.session() as session:
+            destinations = [
+                _relative(app, _destination(self.dir, claimed, status))
+                for status in (FileOutcome.ACCEPTED, FileOutcome.REJECTED)
+            ]
+            finished = session.execute(
+                select(InboxFile).where(InboxFile.stored_path.in_(destinations))
+            ).scalar_one_or_none()
+            if finished is not None:
+                # Crash after the commit: finish the move and nothing else.
+                return self._finish(claimed, finished.outcome, finished.listnr, None, [])
+            earlier = session.execute(
+                select(InboxFile)
+                .where(InboxFile.sha256 == sha, InboxFile.outcome == FileOutcome.ACCEPTED)
+                .order_by(InboxFile.id)
+                .limit(1)
+            ).scalar_one_or_none()
+            earlier_info = (
+                (earlier.listnr, f"{earlier.original_name}, {earlier.finished_at:%Y-%m-%d %H:%M}")
+                if earlier is not None and earlier.finished_at is not None
+                else None
+            )
+        if earlier_info is not None:
+            listnr, when = earlier_info
+            data = ReceiptData(
+                status="duplicate",
+                file_name=claimed.original_name,
+                received=received,
+                kept_at="",
+                language=self._language_for(listnr),
+                listnr=listnr,
+                earlier=when,
+            )
+            return self._conclude(claimed, sha, FileOutcome.DUPLICATE, data, None, "duplicate")
+
+        try:
+            wb = read_result_workbook(claimed.path, self.limits)
+        except UnreadableFile as exc:
+            data = ReceiptData(
+                status="rejected",
+                file_name=claimed.original_name,
+                received=received,
+                kept_at="",
+                language=self.app.settings.language,
+                problems=[Problem(exc.slug, exc.params)],
+            )
+            return self._conclude(claimed, sha, FileOutcome.REJECTED, data, None, "unreadable")
+        if wb is None:
+            data = ReceiptData(
+                status="rejected",
+                file_name=claimed.original_name,
+                received=received,
+                kept_at="",
+                language=self.app.settings.language,
+                problems=[Problem("unknown-kind")],
+            )
+            return self._conclude(claimed, sha, FileOutcome.REJECTED, data, None, "unknown")
+        return self._result_workbook(claimed, sha, wb, received)
+
+    def _language_for(self, listnr: int | None) -> str:
+        return self.app.settings.language
+
+    def _result_workbook(
+        self, claimed: Claimed, sha: str, wb: ResultWorkbook, received: str
+    ) -> FileResult:
+        app = self.app
+        stem = f"{claimed.claim_id}_{wb.listnr or 'okand'}"
+        receipt_path: Path | None = None
+        marked: Path | None = None
+        with app.db.session() as session:
+            outcome = intake.check_and_apply(session, app, wb)
+            status = FileOutcome.ACCEPTED if outcome.accepted else FileOutcome.REJECTED
+            result_list = (
+                session.execute(
+                    select(ResultList).where(ResultList.listnr == outcome.listnr)
+                ).scalar_one_or_none()
+                if outcome.listnr
+                else None
+            )
+            data = ReceiptData(
+                status="accepted" if outcome.accepted else "rejected",
+                file_name=claimed.original_name,
+                received=received,
+                kept_at=_relative(app, _destination(self.dir, claimed, status)),
+                language=outcome.language,
+                listnr=outcome.listnr,
+                course=result_list.course.code if result_list else None,
+                module=result_list.module.code if result_list and result_list.module else None,
+                problems=outcome.report.sorted_problems(),
+                graded=outcome.graded,
+                students=outcome.students,
+                changed=outcome.changed,
+                version=outcome.version,
+                submitted=outcome.state == "submitted" and outcome.accepted,
+                examiner=result_list.examiner if result_list else None,
+                fresh_workbook=(
+                    _relative(app, app.settings.lists_dir / f"{outcome.listnr}.xlsx")
+                    if outcome.reissue
+                    else None
+                ),
+            )
+            if not outcome.accepted:
+                marked = mark_workbook(
+                    app.settings,
+                    claimed.path,
+                    wb.file_format,
+                    data.problems,
+                    app.settings.receipts_dir / f"{stem}_fel.xlsx",
+                    language=outcome.language,
+                    sheet_rows={wb.sheet: wb.sheet_rows},
+                )
+                data.marked_workbook = _relative(app, marked) if marked else None
+            receipt_path = write_receipt(app.settings, stem, data)
+            try:
+                session.add(
+                    InboxFile(
+                        sha256=sha,
+                        original_name=claimed.original_name[:500],
+                        stored_path=_relative(app, _destination(self.dir, claimed, status)),
+                        kind="result-workbook",
+                        listnr=outcome.listnr,
+                        outcome=status,
+                        receipt_path=_relative(app, receipt_path),
+                        finished_at=utcnow(),
+                    )
+                )
+                session.flush()
+            except BaseException:
+                receipt_path.unlink(missing_ok=True)
+                if marked is not None:
+                    marked.unlink(missing_ok=True)
+                raise
+        if outcome.reissue and outcome.listnr is not None:
+            workbook.issue(app, outcome.listnr)
+        log.info(
+            "list %s: %s from %s (%d problems)",
+            outcome.listnr,
+            status.value,
+            claimed.original_name,
+            len(outcome.report.problems),
+        )
+        return self._finish(claimed, status, outcome.listnr, receipt_path, data.problems)
+
+    def _conclude(
+        self,
+        claimed: Claimed,
+        sha: str,
+        status: FileOutcome,
+        data: ReceiptData,
+        listnr: int | None,
+        kind: str,
+    ) -> FileResult:
+        """Receipt and record for a file that changes nothing but its own record."""
+        app = self.app
+        data.kept_at = _relative(app, _destination(self.dir, claimed, status))
+        listnr = listnr if listnr is not None else data.listnr
+        stem = f"{claimed.claim_id}_{listnr or 'okand'}"
+        receipt_path = write_receipt(app.settings, stem, data)
+        with app.db.session() as session:
+            session.add(
+                InboxFile(
+                    sha256=sha,
+                    original_name=claimed.original_name[:500],
+                    stored_path=data.kept_at,
+                    kind=kind,
+                    listnr=listnr,
+                    outcome=status,
+                    receipt_path=_relative(app, receipt_path),
+                    finished_at=utcnow(),
+                )
+            )
+        log.info("%s: %s", claimed.original_name, status.value)
+        return self._finish(claimed, status, listnr, receipt_path, data.problems)
+
+    def _finish(
+        self,
+        claimed: Claimed,
+        status: FileOutcome,
+        listnr: int | None,
+        receipt: Path | None,
+        problems: list[Problem],
+    ) -> FileResult:
+        target = _destination(self.dir, claimed, status)
+        target.parent.mkdir(exist_ok=True)
+        os.replace(claimed.path, target)
+        return FileResult(claimed.original_name, status, listnr, receipt, target, problems)
+
+    # -- passes ---------------------------------------------------------------------------
+
+    def recover(self) -> list[FileResult]:
+        """Finish files left in the processing area by a worker that stopped mid-way."""
+        results = []
+        for path in sorted((self.dir / PROCESSING).iterdir()):
+            if not path.is_file() or SEPARATOR not in path.name:
+                continue
+            claim_id, original = path.name.split(SEPARATOR, 1)
+            results.append(self._safe(Claimed(path, original, claim_id)))
+        return results
+
+    def _safe(self, claimed: Claimed) -> FileResult:
+        try:
+            return self.process_claimed(claimed)
+        except Exception:
+            # Broken processing, not bad input: keep the file claimed for the next pass.
+            log.exception("processing %s failed; it stays in %s", claimed.original_name, PROCESSING)
+            return FileResult(claimed.original_name, FileOutcome.PROCESSING)
+
+    def take(self, paths: Iterable[Path]) -> list[FileResult]:
+        results = []
+        for path in paths:
+            claimed = claim(self.dir, path)
+            if claimed is not None:
+                results.append(self._safe(claimed))
+        return results
+
+    def process_once(
+        self,
+        *,
+        strict: bool = False,
+        progress: Callable[[FileResult], None] | None = None,
+    ) -> list[FileResult]:
+        """One pass: recover, then take every file that is (or within a short wait becomes)
+        stable. Files still being written are left for the next pass."""
+        results = self.recover()
+        delay = self.app.settings.inbox_settings.stable_seconds
+        tracker = StabilityTracker(delay, strict=strict)
+        pending = candidates(self.dir)
+        deadline = time.monotonic() + 2 * delay + 0.5
+        while pending:
+            for path in tracker.observe(pending):
+                for result in self.take([path]):
+                    results.append(result)
+                    if progress is not None:
+                        progress(result)
+            pending = [p for p in candidates(self.dir) if p in set(pending)]
+            if not pending or time.monotonic() > deadline:
+                break
+            time.sleep(min(0.1, delay / 4 or 0.05))
+        return results

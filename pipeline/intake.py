@@ -1,0 +1,305 @@
+"""Checking a dropped result workbook and applying it: the heart of the T33 intake loop.
+
+Owns the cross-checks around the schema (list exists and accepts results, version not stale,
+identity and roster untouched, every row's student on the list, no duplicate rows) and applying
+a valid workbook in the caller's transaction: results stored, version incremented, audit event,
+state ``draft → submitted`` when the action cell says so. Claiming files, receipts and moving
+files are :mod:`pipeline.inbox`'s; this module neither reads the disk nor prints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from pipeline import audit, checks, personnummer
+from pipeline.app import App
+from pipeline.errors import NotFound
+from pipeline.lists import ACCEPTS_RESULTS, get_list
+from pipeline.models import ListEntry, ListState, ResultList, Staff, utcnow
+from pipeline.reader import ResultWorkbook
+from pipeline.report import Problem, Report
+from pipeline.scales import GradeScale, get_scale
+from pipeline.workbook import layout, verify
+
+ACTION_DRAFT = "draft"
+ACTION_SUBMIT = "submit"
+
+
+@dataclass
+class IntakeOutcome:
+    """What happened to one result workbook; the inbox turns it into a receipt."""
+
+    accepted: bool
+    listnr: int | None
+    language: str
+    report: Report
+    action: str | None = None
+    changed: int = 0
+    graded: int = 0
+    students: int = 0
+    version: int | None = None
+    state: str | None = None
+    stale: bool = False
+    reissue: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def _language(session: Session, username: str | None, default: str) -> str:
+    if not username:
+        return default
+    staff = session.query(Staff).filter(Staff.username == username).one_or_none()
+    return staff.language if staff is not None and staff.language in ("sv", "en") else default
+
+
+def _action(value: Any, app: App) -> str | None:
+    if value is None:
+        return ACTION_DRAFT
+    text = str(value).strip().casefold()
+    for key, labels in layout(app.root)["actions"].items():
+        if text in {str(label).casefold() for label in labels.values()}:
+            return str(key)
+    return None
+
+
+def check_and_apply(session: Session, app: App, wb: ResultWorkbook) -> IntakeOutcome:
+    """Validate ``wb`` against the stored list and, when valid, apply it in ``session``."""
+    default_language = wb.meta.get("language") or app.settings.language
+    listnr = wb.listnr
+    report = Report()
+    outcome = IntakeOutcome(False, listnr, default_language, report)
+    sheet = wb.sheet
+
+    if not verify(app.settings.hmac_key(), wb.meta, wb.roster):
+        report.add(Problem("tampered", {"detail": "HMAC", "listnr": listnr or ""}, sheet=sheet))
+        return outcome
+    assert listnr is not None
+    try:
+        result_list = get_list(session, listnr, lock=True)
+    except NotFound:
+        report.add(Problem("list-not-found", {"listnr": listnr}, sheet=sheet))
+        return outcome
+    outcome.language = _language(session, result_list.reporter, default_language)
+    outcome.state = result_list.state.value
+    outcome.version = result_list.version
+
+    if result_list.state not in ACCEPTS_RESULTS:
+        report.add(
+            Problem(
+                "list-wrong-state",
+                {"listnr": listnr, "state": result_list.state.value},
+                sheet=sheet,
+            )
+        )
+        return outcome
+    if (wb.version or 0) < result_list.version:
+        outcome.stale = True
+        outcome.reissue = True
+        report.add(Problem("stale-version", {"got": wb.version, "current": result_list.version}))
+        return outcome
+    if wb.version != result_list.version:
+        report.add(Problem("tampered", {"detail": "version", "listnr": listnr}, sheet=sheet))
+        return outcome
+    if _as_int(wb.identity_listnr) != listnr:
+        report.add(
+            Problem(
+                "tampered",
+                {"detail": "listnr", "listnr": listnr},
+                sheet=sheet,
+                row=4,
+                column="B",
+                value=wb.identity_listnr,
+            )
+        )
+        return outcome
+
+    action = _action(wb.action, app)
+    if action is None:
+        labels = layout(app.root)["actions"]
+        report.add(
+            Problem(
+                "bad-action",
+                {
+                    "draft": labels["draft"][outcome.language],
+                    "submit": labels["submit"][outcome.language],
+                },
+                sheet=sheet,
+                row=int(wb.meta["action_cell"][1:]),
+                column=wb.meta["action_cell"][0],
+                value=wb.action,
+            )
+        )
+    outcome.action = action
+
+    module = result_list.module
+    scale = get_scale(module.scale if module else result_list.course.scale, app.root)
+    ects = get_scale(module.ects_scale, app.root) if module and module.ects_scale else None
+    frame = _normalized(wb.frame, scale, ects)
+    loaded = checks.load_schema(
+        f"{result_list.kind.value}_workbook",
+        app.root,
+        params={
+            "grades": list(scale.grades),
+            "ects_grades": list(ects.grades) if ects else [],
+            "today": dt.date.today().isoformat(),
+            "course_start": result_list.course.start_date.isoformat(),
+        },
+    )
+    report.extend(
+        checks.run_schema(
+            loaded,
+            frame,
+            sheet=sheet,
+            letters=wb.letters,
+            params={
+                "scale": scale.code,
+                "allowed": ", ".join(scale.grades),
+                "start": result_list.course.start_date.isoformat(),
+            },
+        )
+    )
+    digits_by_row = _roster_checks(frame, wb, report)
+    if not report.valid:
+        return outcome
+
+    _apply(session, app, result_list, frame, digits_by_row, action or ACTION_DRAFT, outcome, wb)
+    outcome.accepted = True
+    outcome.reissue = True
+    return outcome
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(float(str(value).strip()))
+    except (TypeError, ValueError):
+        return None
+
+
+def _normalized(frame: pd.DataFrame, scale: GradeScale, ects: GradeScale | None) -> pd.DataFrame:
+    """Grades mapped onto their scale where possible ("vg " is VG); others left to fail."""
+    out = frame.copy()
+    if "grade" in out:
+        out["grade"] = out["grade"].map(lambda v: scale.normalize(v) or v)
+    if "ects_grade" in out and ects is not None:
+        out["ects_grade"] = out["ects_grade"].map(lambda v: ects.normalize(v) or v)
+    return out
+
+
+def _roster_checks(frame: pd.DataFrame, wb: ResultWorkbook, report: Report) -> dict[int, str]:
+    roster = set(wb.roster)
+    first_seen: dict[str, int] = {}
+    digits_by_row: dict[int, str] = {}
+    letter = wb.letters.get("pnr")
+    for row, value in frame["pnr"].items():
+        try:
+            digits = personnummer.normalize(value)
+        except personnummer.PersonnummerError:
+            continue  # already reported by the schema
+        shown = personnummer.Personnummer(digits).long()
+        if digits not in roster:
+            report.add(
+                Problem(
+                    "not-on-list",
+                    sheet=wb.sheet,
+                    row=int(row),
+                    column=letter,
+                    field="pnr",
+                    value=shown,
+                )
+            )
+            continue
+        if digits in first_seen:
+            report.add(
+                Problem(
+                    "duplicate-row",
+                    {"other": first_seen[digits]},
+                    sheet=wb.sheet,
+                    row=int(row),
+                    column=letter,
+                    field="pnr",
+                    value=shown,
+                )
+            )
+            continue
+        first_seen[digits] = int(row)
+        digits_by_row[int(row)] = digits
+    return digits_by_row
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def _entry_values(row: pd.Series) -> dict[str, Any]:
+    points = checks.to_number(row.get("points"))
+    comment = row.get("comment")
+    return {
+        "grade": None if _blank(row.get("grade")) else str(row.get("grade")),
+        "ects_grade": None if _blank(row.get("ects_grade")) else str(row.get("ects_grade")),
+        "grade_date": checks.to_date(row.get("grade_date")),
+        "points": None if points is None else Decimal(str(round(points, 2))),
+        "comment": None if _blank(comment) else str(comment).strip() or None,
+    }
+
+
+def _apply(
+    session: Session,
+    app: App,
+    result_list: ResultList,
+    frame: pd.DataFrame,
+    digits_by_row: dict[int, str],
+    action: str,
+    outcome: IntakeOutcome,
+    wb: ResultWorkbook,
+) -> None:
+    entries: dict[str, ListEntry] = {e.student.pnr: e for e in result_list.entries if not e.removed}
+    changes: list[dict[str, Any]] = []
+    for row, digits in digits_by_row.items():
+        entry = entries[digits]
+        values = _entry_values(frame.loc[row])
+        for name, new in values.items():
+            old = getattr(entry, name)
+            if old != new:
+                changes.append(
+                    {"student_id": entry.student_id, "field": name, "old": old, "new": new}
+                )
+                setattr(entry, name, new)
+    submit = action == ACTION_SUBMIT and result_list.state == ListState.DRAFT
+    if changes or submit:
+        result_list.version += 1
+        result_list.updated_at = utcnow()
+    if changes:
+        audit.record(
+            session,
+            actor=result_list.reporter,
+            action="list.results",
+            listnr=result_list.listnr,
+            details={
+                "version": result_list.version,
+                "changes": changes,
+                "file": wb.path.name,
+                "action": action,
+            },
+        )
+    if submit:
+        result_list.state = ListState.SUBMITTED
+        result_list.submitted_at = utcnow()
+        audit.record(
+            session,
+            actor=result_list.reporter,
+            action="list.submit",
+            listnr=result_list.listnr,
+            details={"version": result_list.version},
+        )
+    session.flush()
+    active = [e for e in result_list.entries if not e.removed]
+    outcome.changed = len({c["student_id"] for c in changes})
+    outcome.graded = sum(1 for e in active if e.grade is not None)
+    outcome.students = len(active)
+    outcome.version = result_list.version
+    outcome.state = result_list.state.value

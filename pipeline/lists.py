@@ -1,0 +1,379 @@
+"""Result lists: creating them, bringing students in, and reading their current state.
+
+Owns the ``ResultList`` lifecycle up to submission: a new list gets the next ``listnr``, its
+examiner from the registry, and students from the sources the old portal offered (single
+students by personnummer, everyone signed up for an exam sitting, everyone registered on the
+course in a term). Issuing workbooks and applying dropped ones are other modules' work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from pipeline import audit, personnummer, terms
+from pipeline.app import App
+from pipeline.errors import InvalidRequest, NotFound
+from pipeline.models import (
+    Course,
+    Examiner,
+    ExamSignup,
+    ListEntry,
+    ListKind,
+    ListState,
+    Module,
+    Registration,
+    ResultList,
+    Staff,
+    Student,
+    utcnow,
+)
+
+FIRST_LISTNR = 1001
+#: States in which a teacher's workbook may still change results.
+ACCEPTS_RESULTS = frozenset({ListState.DRAFT, ListState.SUBMITTED})
+
+
+@dataclass(frozen=True)
+class StudentSources:
+    """Where the students of a list come from; any combination may be given."""
+
+    students: Sequence[str] = ()
+    exam_date: dt.date | None = None
+    registered: bool = False
+
+    @property
+    def empty(self) -> bool:
+        return not self.students and self.exam_date is None and not self.registered
+
+
+@dataclass
+class Selection:
+    """The students a set of sources found, and what could not be found."""
+
+    student_ids: list[int] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+
+def get_list(session: Session, listnr: int, *, lock: bool = False) -> ResultList:
+    stmt = (
+        select(ResultList)
+        .where(ResultList.listnr == listnr)
+        .options(
+            selectinload(ResultList.entries).selectinload(ListEntry.student),
+            selectinload(ResultList.course),
+            selectinload(ResultList.module),
+        )
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    result = session.execute(stmt).scalar_one_or_none()
+    if result is None:
+        raise NotFound(f"Resultatlista {listnr} finns inte. / Result list {listnr} does not exist.")
+    return result
+
+
+def get_course(session: Session, code: str) -> Course:
+    course = session.execute(select(Course).where(Course.code == code)).scalar_one_or_none()
+    if course is None:
+        raise NotFound(f"Kursen {code} finns inte i registret. / Course {code} is not known.")
+    return course
+
+
+def get_module(session: Session, course: Course, code: str) -> Module:
+    module = session.execute(
+        select(Module).where(Module.course_id == course.id, Module.code == code)
+    ).scalar_one_or_none()
+    if module is None:
+        raise NotFound(
+            f"Modulen {code} finns inte på kursen {course.code}. / "
+            f"Module {code} is not part of course {course.code}."
+        )
+    return module
+
+
+def get_staff(session: Session, username: str) -> Staff:
+    staff = session.execute(select(Staff).where(Staff.username == username)).scalar_one_or_none()
+    if staff is None:
+        raise NotFound(
+            f"{username} finns inte i personalkatalogen. / "
+            f"{username} is not in the staff directory."
+        )
+    return staff
+
+
+def examiner_for(session: Session, course: Course, term: str) -> Staff | None:
+    rows = session.execute(
+        select(Examiner)
+        .where(Examiner.course_id == course.id)
+        .options(selectinload(Examiner.staff))
+    ).scalars()
+    matching = [e for e in rows if terms.in_range(term, e.from_term, e.to_term)]
+    if not matching:
+        return None
+    matching.sort(key=lambda e: terms.term_key(e.from_term), reverse=True)
+    return matching[0].staff
+
+
+def select_students(
+    session: Session, course: Course, module: Module | None, term: str, sources: StudentSources
+) -> Selection:
+    """Resolve sources to student ids (deduplicated, in a stable order)."""
+    selection = Selection()
+    ids: list[int] = []
+    for raw in sources.students:
+        try:
+            digits = personnummer.normalize(raw)
+        except personnummer.PersonnummerError:
+            selection.unknown.append(str(raw))
+            continue
+        student_id = session.execute(
+            select(Student.id).where(Student.pnr == digits)
+        ).scalar_one_or_none()
+        if student_id is None:
+            selection.unknown.append(personnummer.mask(digits))
+        else:
+            ids.append(student_id)
+    if sources.exam_date is not None:
+        if module is None:
+            raise InvalidRequest("--exam-date needs a module / kräver en modul")
+        ids.extend(
+            session.execute(
+                select(ExamSignup.student_id).where(
+                    ExamSignup.module_id == module.id, ExamSignup.exam_date == sources.exam_date
+                )
+            ).scalars()
+        )
+    if sources.registered:
+        ids.extend(
+            session.execute(
+                select(Registration.student_id).where(
+                    Registration.course_id == course.id, Registration.term == term
+                )
+            ).scalars()
+        )
+    seen: set[int] = set()
+    selection.student_ids = [i for i in ids if not (i in seen or seen.add(i))]
+    return selection
+
+
+def _ordered(session: Session, student_ids: Sequence[int]) -> list[int]:
+    """Students in the order LADOK lists them: surname, given name."""
+    if not student_ids:
+        return []
+    rows = session.execute(
+        select(Student.id, Student.last_name, Student.first_name, Student.pnr).where(
+            Student.id.in_(student_ids)
+        )
+    ).all()
+    rows.sort(key=lambda r: (r.last_name.casefold(), r.first_name.casefold(), r.pnr))
+    return [r.id for r in rows]
+
+
+def _next_listnr(session: Session) -> int:
+    current = session.execute(select(func.max(ResultList.listnr))).scalar_one_or_none()
+    return max(FIRST_LISTNR, (current or 0) + 1)
+
+
+def create_t33(
+    app: App,
+    *,
+    course_code: str,
+    module_code: str,
+    term: str,
+    sources: StudentSources,
+    reporter: str | None = None,
+) -> int:
+    """Create a T33 (module) list; returns its ``listnr``."""
+    if not terms.is_term(term):
+        raise InvalidRequest(f"Ogiltig termin {term!r} (t.ex. HT2026). / Invalid term {term!r}.")
+    if sources.empty:
+        raise InvalidRequest(
+            "Ange minst en studentkälla: --student, --exam-date eller --registered. / "
+            "Give at least one student source: --student, --exam-date or --registered."
+        )
+    reporter = reporter or app.actor
+    for attempt in range(5):
+        try:
+            with app.db.session() as session:
+                course = get_course(session, course_code)
+                module = get_module(session, course, module_code)
+                get_staff(session, reporter)
+                examiner = examiner_for(session, course, term)
+                if examiner is None:
+                    raise NotFound(
+                        f"Ingen examinator för {course.code} termin {term} i registret. / "
+                        f"No examiner for {course.code} in {term} in the registry."
+                    )
+                selection = select_students(session, course, module, term, sources)
+                if selection.unknown:
+                    raise NotFound(
+                        "Okända studenter / unknown students: " + ", ".join(selection.unknown)
+                    )
+                if not selection.student_ids:
+                    raise InvalidRequest(
+                        "Inga studenter hittades med de angivna källorna. / "
+                        "No students found by the given sources."
+                    )
+                listnr = _next_listnr(session)
+                result_list = ResultList(
+                    listnr=listnr,
+                    kind=ListKind.T33,
+                    course_id=course.id,
+                    module_id=module.id,
+                    term=term,
+                    state=ListState.DRAFT,
+                    version=1,
+                    reporter=reporter,
+                    examiner=examiner.username,
+                    exam_date=sources.exam_date,
+                )
+                session.add(result_list)
+                session.flush()
+                for position, student_id in enumerate(
+                    _ordered(session, selection.student_ids), start=1
+                ):
+                    session.add(
+                        ListEntry(list_id=result_list.id, student_id=student_id, position=position)
+                    )
+                audit.record(
+                    session,
+                    actor=app.actor,
+                    action="list.create",
+                    listnr=listnr,
+                    details={
+                        "kind": "t33",
+                        "course": course.code,
+                        "module": module.code,
+                        "term": term,
+                        "students": len(selection.student_ids),
+                        "sources": _describe(sources),
+                        "reporter": reporter,
+                        "examiner": examiner.username,
+                    },
+                )
+            return listnr
+        except IntegrityError:
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _describe(sources: StudentSources) -> dict[str, object]:
+    return {
+        "students": len(sources.students),
+        "exam_date": sources.exam_date.isoformat() if sources.exam_date else None,
+        "registered": sources.registered,
+    }
+
+
+def add_students(app: App, listnr: int, sources: StudentSources) -> int:
+    """Add students to a list that still accepts results; returns how many were new."""
+    if sources.empty:
+        raise InvalidRequest("Ange minst en studentkälla. / Give at least one student source.")
+    with app.db.session() as session:
+        result_list = get_list(session, listnr, lock=True)
+        if result_list.state not in ACCEPTS_RESULTS:
+            raise InvalidRequest(
+                f"Lista {listnr} har status {result_list.state.value} och kan inte ändras. / "
+                f"List {listnr} is {result_list.state.value} and cannot be changed."
+            )
+        selection = select_students(
+            session, result_list.course, result_list.module, result_list.term, sources
+        )
+        if selection.unknown:
+            raise NotFound("Okända studenter / unknown students: " + ", ".join(selection.unknown))
+        present = {e.student_id for e in result_list.entries}
+        new_ids = [i for i in selection.student_ids if i not in present]
+        if not new_ids:
+            return 0
+        position = max((e.position for e in result_list.entries), default=0)
+        for student_id in _ordered(session, new_ids):
+            position += 1
+            session.add(ListEntry(list_id=result_list.id, student_id=student_id, position=position))
+        result_list.version += 1
+        result_list.updated_at = utcnow()
+        audit.record(
+            session,
+            actor=app.actor,
+            action="list.add-students",
+            listnr=listnr,
+            details={"added": len(new_ids), "version": result_list.version, **_describe(sources)},
+        )
+        return len(new_ids)
+
+
+@dataclass(frozen=True)
+class ListSummary:
+    """One line of ``resultat status``."""
+
+    listnr: int
+    kind: str
+    course: str
+    module: str | None
+    term: str
+    state: str
+    version: int
+    reporter: str
+    examiner: str | None
+    students: int
+    graded: int
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "listnr": self.listnr,
+            "kind": self.kind,
+            "course": self.course,
+            "module": self.module,
+            "term": self.term,
+            "state": self.state,
+            "version": self.version,
+            "reporter": self.reporter,
+            "examiner": self.examiner,
+            "students": self.students,
+            "graded": self.graded,
+        }
+
+
+def summaries(app: App, listnr: int | None = None) -> list[ListSummary]:
+    with app.db.session() as session:
+        students = func.count(ListEntry.id).filter(ListEntry.removed.is_(False))
+        graded = func.count(ListEntry.id).filter(
+            ListEntry.removed.is_(False), ListEntry.grade.is_not(None)
+        )
+        stmt = (
+            select(ResultList, Course.code, Module.code, students, graded)
+            .join(Course, Course.id == ResultList.course_id)
+            .outerjoin(Module, Module.id == ResultList.module_id)
+            .outerjoin(ListEntry, ListEntry.list_id == ResultList.id)
+            .group_by(ResultList.id, Course.code, Module.code)
+            .order_by(ResultList.listnr)
+        )
+        if listnr is not None:
+            stmt = stmt.where(ResultList.listnr == listnr)
+        rows = session.execute(stmt).all()
+        if listnr is not None and not rows:
+            raise NotFound(
+                f"Resultatlista {listnr} finns inte. / Result list {listnr} does not exist."
+            )
+        return [
+            ListSummary(
+                listnr=rl.listnr,
+                kind=rl.kind.value,
+                course=course_code,
+                module=module_code,
+                term=rl.term,
+                state=rl.state.value,
+                version=rl.version,
+                reporter=rl.reporter,
+                examiner=rl.examiner,
+                students=int(n_students),
+                graded=int(n_graded),
+            )
+            for rl, course_code, module_code, n_students, n_graded in rows
+        ]

@@ -1,0 +1,253 @@
+"""Reading dropped spreadsheet files safely and fast.
+
+Owns sniffing what a file is (xlsx, ods, csv, or something we refuse), the cheap safety checks
+before parsing (size, zip bombs, macros, encryption), and reading a result workbook's metadata,
+roster and input rows into a ``pandas.DataFrame`` indexed by spreadsheet row number. Parsing
+uses python-calamine. What the rows mean is :mod:`pipeline.intake`'s business.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import pandas as pd
+from openpyxl.utils import column_index_from_string
+from python_calamine import CalamineWorkbook
+
+from pipeline.workbook import FORMAT
+
+META_SHEET: Final = "_resultat"
+MAX_UNZIPPED_BYTES: Final = 300 * 1024 * 1024
+MAX_ZIP_RATIO: Final = 200
+MAX_ZIP_ENTRIES: Final = 5000
+_OLE_MAGIC: Final = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+class UnreadableFile(Exception):
+    """The file cannot be read as a spreadsheet; ``slug`` and ``params`` feed the receipt."""
+
+    def __init__(self, slug: str, **params: Any) -> None:
+        super().__init__(f"{slug}: {params}")
+        self.slug = slug
+        self.params = params
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_file_bytes: int = 50 * 1024 * 1024
+    max_rows: int = 50_000
+
+
+def sniff(path: Path) -> str:
+    """``xlsx``, ``xlsm``, ``ods``, ``csv`` or ``unknown``, from content and name."""
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    if head.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = set(zf.namelist())
+                if "mimetype" in names:
+                    mimetype = zf.read("mimetype")[:100]
+                    if b"opendocument.spreadsheet" in mimetype:
+                        return "ods"
+                if "xl/workbook.xml" in names:
+                    return "xlsm" if "xl/vbaProject.bin" in names else "xlsx"
+        except zipfile.BadZipFile:
+            return "unknown"
+        return "unknown"
+    if head.startswith(_OLE_MAGIC):
+        return "ole"
+    if path.suffix.lower() in (".csv", ".txt", ".tsv"):
+        return "csv"
+    return "unknown"
+
+
+def check_safe(path: Path, limits: Limits) -> str:
+    """Refuse what must not be parsed; returns the sniffed kind of a file that may be."""
+    size = path.stat().st_size
+    if size == 0:
+        raise UnreadableFile("unreadable-file", detail="tom fil / empty file")
+    if size > limits.max_file_bytes:
+        raise UnreadableFile(
+            "file-too-large",
+            size_mb=round(size / 1048576, 1),
+            limit_mb=round(limits.max_file_bytes / 1048576, 1),
+        )
+    kind = sniff(path)
+    if kind == "ole":
+        raise UnreadableFile(
+            "unreadable-file",
+            detail="lösenordsskyddad eller gammalt xls-format / encrypted or legacy .xls",
+        )
+    if kind == "xlsm":
+        raise UnreadableFile("unreadable-file", detail="innehåller makron / contains macros")
+    if kind in ("xlsx", "ods"):
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            total = sum(i.file_size for i in infos)
+            packed = sum(i.compress_size for i in infos) or 1
+            if len(infos) > MAX_ZIP_ENTRIES or total > MAX_UNZIPPED_BYTES:
+                raise UnreadableFile("unreadable-file", detail="packad storlek för stor / too big")
+            if total / packed > MAX_ZIP_RATIO and total > 10 * 1024 * 1024:
+                raise UnreadableFile("unreadable-file", detail="misstänkt zip-bomb / zip bomb")
+    if kind == "unknown":
+        raise UnreadableFile("unreadable-file", detail="inte xlsx eller ods / not xlsx or ods")
+    return kind
+
+
+def open_book(path: Path) -> CalamineWorkbook:
+    try:
+        return CalamineWorkbook.from_path(str(path))
+    except Exception as exc:  # calamine raises several types for broken files
+        raise UnreadableFile("unreadable-file", detail=type(exc).__name__) from exc
+
+
+def sheet_rows(book: CalamineWorkbook, name: str, limits: Limits) -> list[list[Any]]:
+    try:
+        rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+    except Exception as exc:
+        raise UnreadableFile("unreadable-file", detail=f"{name}: {type(exc).__name__}") from exc
+    if len(rows) > limits.max_rows + 100:
+        raise UnreadableFile("too-many-rows", rows=len(rows), limit=limits.max_rows)
+    return rows
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def blank_to_none(value: Any) -> Any:
+    if isinstance(value, str):
+        return value if value.strip() else None
+    return value
+
+
+@dataclass
+class ResultWorkbook:
+    """A result workbook as dropped: identity, signed roster, and the input rows."""
+
+    path: Path
+    file_format: str
+    meta: dict[str, str]
+    roster: list[str]
+    sheet: str
+    letters: dict[str, str]
+    frame: pd.DataFrame
+    identity_listnr: Any
+    action: Any
+    sheet_rows: list[list[Any]] = field(repr=False, default_factory=list)
+
+    @property
+    def listnr(self) -> int | None:
+        try:
+            return int(self.meta.get("listnr", ""))
+        except ValueError:
+            return None
+
+    @property
+    def version(self) -> int | None:
+        try:
+            return int(self.meta.get("version", ""))
+        except ValueError:
+            return None
+
+
+def read_meta(book: CalamineWorkbook, limits: Limits) -> tuple[dict[str, str], list[str]] | None:
+    """The metadata sheet as key/value pairs plus the roster, or None when there is none."""
+    if META_SHEET not in book.sheet_names:
+        return None
+    meta: dict[str, str] = {}
+    roster: list[str] = []
+    in_roster = False
+    for row in sheet_rows(book, META_SHEET, limits):
+        key = _text(row[0]) if row else ""
+        value = _text(row[1]) if len(row) > 1 else ""
+        if in_roster:
+            if value:
+                roster.append(value)
+            continue
+        if key == "roster":
+            in_roster = True
+            continue
+        if key:
+            meta[key] = value
+    if meta.get("format") != FORMAT:
+        return None
+    return meta, roster
+
+
+def read_result_workbook(path: Path, limits: Limits) -> ResultWorkbook | None:
+    """Read a workbook issued by this system; ``None`` when it is some other spreadsheet."""
+    file_format = check_safe(path, limits)
+    if file_format not in ("xlsx", "ods"):
+        return None
+    book = open_book(path)
+    found = read_meta(book, limits)
+    if found is None:
+        return None
+    meta, roster = found
+    try:
+        letters: dict[str, str] = json.loads(meta["columns"])
+        sheet = meta["sheet"]
+        first_row = int(meta["first_row"])
+        action_cell = meta["action_cell"]
+    except (KeyError, ValueError) as exc:
+        raise UnreadableFile("metadata-missing", detail=str(exc)) from exc
+    if sheet not in book.sheet_names:
+        raise UnreadableFile("metadata-missing", detail=f"blad/sheet {sheet!r}")
+    rows = sheet_rows(book, sheet, limits)
+    frame = rows_to_frame(rows, letters, first_row, limits)
+    return ResultWorkbook(
+        path=path,
+        file_format=file_format,
+        meta=meta,
+        roster=roster,
+        sheet=sheet,
+        letters=letters,
+        frame=frame,
+        identity_listnr=cell_value(rows, "B4"),
+        action=cell_value(rows, action_cell),
+        sheet_rows=rows,
+    )
+
+
+def cell_value(rows: list[list[Any]], ref: str) -> Any:
+    letters = "".join(ch for ch in ref if ch.isalpha())
+    row = int("".join(ch for ch in ref if ch.isdigit())) - 1
+    col = column_index_from_string(letters) - 1
+    if row < len(rows) and col < len(rows[row]):
+        return blank_to_none(rows[row][col])
+    return None
+
+
+def rows_to_frame(
+    rows: list[list[Any]], letters: dict[str, str], first_row: int, limits: Limits
+) -> pd.DataFrame:
+    """Input rows as an object-typed frame; index = spreadsheet row number; blank rows dropped."""
+    fields = list(letters)
+    positions = [column_index_from_string(letters[f]) - 1 for f in fields]
+    data: list[list[Any]] = []
+    index: list[int] = []
+    for offset, row in enumerate(rows[first_row - 1 :]):
+        values = [blank_to_none(row[p]) if p < len(row) else None for p in positions]
+        if all(v is None for v in values):
+            continue
+        data.append(values)
+        index.append(first_row + offset)
+    if len(data) > limits.max_rows:
+        raise UnreadableFile("too-many-rows", rows=len(data), limit=limits.max_rows)
+    frame = pd.DataFrame(data, columns=fields, index=index, dtype=object)
+    return frame
+
+
+def is_date_like(value: Any) -> bool:
+    return isinstance(value, dt.date | dt.datetime)

@@ -1,0 +1,86 @@
+"""The daemon: ``resultat watch`` keeps taking stable files from the inbox until stopped.
+
+File-system events (watchdog) are only hints that wake the loop early; the loop also rescans
+on start and every ``scan_interval`` seconds, so nothing is missed when events are lost (as on
+network shares, where ``--poll`` uses watchdog's polling observer instead). A close-after-write
+event shortens the stability wait. SIGTERM and SIGINT stop it between files.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from watchdog.events import FileClosedEvent, FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+from watchdog.observers.polling import PollingObserver
+
+from pipeline.app import App
+from pipeline.inbox import FileResult, Inbox, StabilityTracker, candidates
+
+log = logging.getLogger("resultat.watch")
+
+
+class _Hints(FileSystemEventHandler):
+    def __init__(self, wake: threading.Event, tracker: StabilityTracker) -> None:
+        self.wake = wake
+        self.tracker = tracker
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if isinstance(event, FileClosedEvent):
+            self.tracker.mark_closed(Path(str(event.src_path)))
+        self.wake.set()
+
+
+def run_watch(
+    app: App,
+    *,
+    poll: bool = False,
+    stop: threading.Event | None = None,
+    on_result: Callable[[FileResult], Any] | None = None,
+    install_signals: bool = True,
+) -> None:
+    """Watch until ``stop`` is set (or a signal arrives)."""
+    stop = stop or threading.Event()
+    if install_signals and threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    inbox = Inbox(app)
+    settings = app.settings.inbox_settings
+    tracker = StabilityTracker(settings.stable_seconds, strict=poll)
+    wake = threading.Event()
+    observer = PollingObserver(timeout=1.0) if poll else Observer()
+    observer.schedule(_Hints(wake, tracker), str(inbox.dir), recursive=False)
+    observer.start()
+    log.info("watching %s", inbox.dir)
+    try:
+        for result in inbox.recover():
+            _report(on_result, result)
+        last_scan = 0.0
+        tick = max(0.05, min(0.25, settings.stable_seconds / 4))
+        while not stop.is_set():
+            woken = wake.is_set()
+            wake.clear()
+            now = time.monotonic()
+            if woken or tracker.pending or now - last_scan >= settings.scan_interval:
+                last_scan = now
+                for path in tracker.observe(candidates(inbox.dir)):
+                    if stop.is_set():
+                        break
+                    for result in inbox.take([path]):
+                        _report(on_result, result)
+            wake.wait(tick if tracker.pending else settings.scan_interval)
+    finally:
+        observer.stop()
+        observer.join(timeout=5)
+        log.info("stopped watching %s", inbox.dir)
+
+
+def _report(callback: Callable[[FileResult], Any] | None, result: FileResult) -> None:
+    if callback is not None:
+        callback(result)
