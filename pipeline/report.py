@@ -39,7 +39,8 @@ class Problem:
         if self.row is not None:
             parts.append(words["row"].format(row=self.row))
         if self.column:
-            label = self.column if not self.field else f"{self.column} ({self.field})"
+            name = messages(language, workspace).get("fields", {}).get(self.field, self.field)
+            label = self.column if not self.field else f"{self.column} ({name})"
             parts.append(words["column"].format(column=label))
         return ", ".join(parts)
 

@@ -55,6 +55,12 @@ def workspace(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> P
     """A fresh workspace (config, runtime folders, key) using this test's database."""
     root = tmp_path / "ws"
     create_workspace(root)
+    config = root / "resultat.toml"
+    # Files in tests are complete when written; a short stability delay keeps the suite quick.
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("stable_seconds = 1.0", "stable_seconds = 0.1"),
+        encoding="utf-8",
+    )
     monkeypatch.setenv(DATABASE_ENV, db_url)
     monkeypatch.delenv("RESULTAT_HOME", raising=False)
     monkeypatch.delenv("RESULTAT_HMAC_KEY", raising=False)

@@ -1,0 +1,287 @@
+"""The T33 intake loop end to end: new list → issued workbook → filled → inbox → receipt."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from pipeline import lists, workbook
+from pipeline.app import App
+from pipeline.inbox import Inbox
+from pipeline.models import AuditEvent, FileOutcome, InboxFile, ListEntry, ListState, ResultList
+from tests.factories import EXAM_DATE, TERM, fill, seed
+
+
+def _new_list(app: App, **kw: object) -> int:
+    return lists.create_t33(
+        app,
+        course_code="DV1599",
+        module_code="2010",
+        term=TERM,
+        sources=lists.StudentSources(exam_date=EXAM_DATE),
+        reporter="lärare1",
+    )
+
+
+def test_filled_workbook_is_accepted_and_submitted(app: App) -> None:
+    s = seed(app, students=5)
+    listnr = _new_list(app)
+    issued = workbook.issue(app, listnr)
+    drop = app.settings.inbox / "mina betyg.xlsx"
+    fill(
+        issued.path,
+        {
+            s.pnrs[0]: {"grade": "4", "grade_date": dt.date(2026, 11, 2), "points": 31.5},
+            s.pnrs[1]: {"grade": " u ", "grade_date": "2026-11-02"},
+        },
+        action="Skicka till examinator",
+        target=drop,
+    )
+    results = Inbox(app).process_once()
+    assert [r.outcome for r in results] == [FileOutcome.ACCEPTED]
+    with app.db.session() as session:
+        rl = session.execute(select(ResultList).where(ResultList.listnr == listnr)).scalar_one()
+        assert rl.state == ListState.SUBMITTED
+        assert rl.version == 2
+        entries = {e.student.pnr: e for e in rl.entries}
+        assert entries[s.pnrs[0]].grade == "4"
+        assert entries[s.pnrs[0]].grade_date == dt.date(2026, 11, 2)
+        assert float(entries[s.pnrs[0]].points) == 31.5
+        assert entries[s.pnrs[1]].grade == "U"
+        assert entries[s.pnrs[2]].grade is None
+        actions = session.execute(
+            select(AuditEvent.action).where(AuditEvent.listnr == listnr).order_by(AuditEvent.id)
+        ).scalars().all()
+        assert actions == ["list.create", "list.results", "list.submit"]
+        record = session.execute(select(InboxFile)).scalar_one()
+        assert record.outcome == FileOutcome.ACCEPTED and record.listnr == listnr
+    receipt = results[0].receipt
+    assert receipt is not None
+    text = receipt.read_text(encoding="utf-8")
+    assert "GODTAGEN" in text and "skickad till examinator" in text
+    assert "2 av 5 studenter har betyg" in text
+    assert "utbildningsstod@example.se" in text and "resultat-support@example.se" in text
+    # The original is kept, not in the inbox any more, and a fresh workbook is issued.
+    assert not drop.exists()
+    assert results[0].kept_at is not None and results[0].kept_at.read_bytes()
+    meta = load_workbook(issued.path)["_resultat"]
+    assert {meta.cell(row=r, column=1).value: meta.cell(row=r, column=2).value
+            for r in range(1, 10)}["version"] == "2"
+
+
+def test_receipt_in_english_for_english_staff(app: App) -> None:
+    s = seed(app, students=2, teacher_lang="en")
+    listnr = _new_list(app)
+    issued = workbook.issue(app, listnr)
+    fill(issued.path, {s.pnrs[0]: {"grade": "X", "grade_date": "2026-11-02"}},
+         target=app.settings.inbox / "x.xlsx")
+    [result] = Inbox(app).process_once()
+    text = result.receipt.read_text(encoding="utf-8") if result.receipt else ""
+    assert "REJECTED" in text
+    assert 'The grade "X" is not on the grading scale TH (U, 3, 4, 5).' in text
+    row = next(
+        r for r in range(16, 18)
+        if str(load_workbook(issued.path).worksheets[0][f"A{r}"].value).replace("-", "")
+        == s.pnrs[0]
+    )
+    assert f"sheet Results, row {row}, column D (Grade): The grade" in text
+
+
+def test_every_row_rule_reported_at_its_cell(app: App) -> None:
+    s = seed(app, students=8)
+    listnr = _new_list(app)
+    issued = workbook.issue(app, listnr)
+    future = (dt.date.today() + dt.timedelta(days=3)).isoformat()
+    fill(
+        issued.path,
+        {
+            s.pnrs[0]: {"grade": "VG", "grade_date": "2026-11-02"},  # not on TH
+            s.pnrs[1]: {"grade": "3", "grade_date": "2026/11/02"},  # not ISO
+            s.pnrs[2]: {"grade": "3", "grade_date": future},  # in the future
+            s.pnrs[3]: {"grade": "3", "grade_date": "2026-01-10"},  # before course start
+            s.pnrs[4]: {"grade": "5"},  # grade without date
+            s.pnrs[5]: {"grade_date": "2026-11-02"},  # date without grade
+            s.pnrs[6]: {"grade": "4", "grade_date": "2026-11-02", "points": "många"},
+            s.pnrs[7]: {"grade": "4", "grade_date": "2026-11-02", "points": -2},
+        },
+        target=app.settings.inbox / "fel.xlsx",
+    )
+    [result] = Inbox(app).process_once()
+    assert result.outcome == FileOutcome.REJECTED
+    row_of = {}
+    ws = load_workbook(issued.path).worksheets[0]
+    for r in range(16, 24):
+        row_of[str(ws.cell(row=r, column=1).value).replace("-", "")] = r
+    got = {(p.slug, p.row, p.column) for p in result.problems}
+    # DV1599/2010 has no ECTS column: A pnr, B surname, C given name, D grade, E date, F points
+    expected = {
+        ("grade-not-in-scale", row_of[s.pnrs[0]], "D"),
+        ("date-format", row_of[s.pnrs[1]], "E"),
+        ("date-in-future", row_of[s.pnrs[2]], "E"),
+        ("date-before-course-start", row_of[s.pnrs[3]], "E"),
+        ("grade-without-date", row_of[s.pnrs[4]], "E"),
+        ("date-without-grade", row_of[s.pnrs[5]], "D"),
+        ("points-not-number", row_of[s.pnrs[6]], "F"),
+        ("points-negative", row_of[s.pnrs[7]], "F"),
+    }
+    assert got == expected
+    with app.db.session() as session:
+        assert session.execute(
+            select(ListEntry.grade).where(ListEntry.grade.is_not(None))
+        ).first() is None
+        rl = session.execute(select(ResultList)).scalar_one()
+        assert rl.version == 1 and rl.state == ListState.DRAFT
+    # The marked workbook: bad cells red with a comment.
+    marked = next(app.settings.receipts_dir.glob("*_fel.xlsx"))
+    mws = load_workbook(marked).worksheets[0]
+    cell = mws[f"D{row_of[s.pnrs[0]]}"]
+    assert cell.fill.fgColor.rgb.endswith("FF7C80")
+    assert cell.comment is not None and "VG" in cell.comment.text
+    text = result.receipt.read_text(encoding="utf-8") if result.receipt else ""
+    assert "8 problem hittades" in text
+
+
+def test_stale_workbook_refused_with_fresh_one(app: App) -> None:
+    s = seed(app, students=3)
+    listnr = _new_list(app)
+    issued = workbook.issue(app, listnr)
+    old = app.root / "old.xlsx"
+    shutil.copy(issued.path, old)
+    fill(issued.path, {s.pnrs[0]: {"grade": "3", "grade_date": "2026-11-02"}},
+         target=app.settings.inbox / "a.xlsx")
+    Inbox(app).process_once()
+    fill(old, {s.pnrs[1]: {"grade": "4", "grade_date": "2026-11-02"}},
+         target=app.settings.inbox / "b.xlsx")
+    [result] = Inbox(app).process_once()
+    assert result.outcome == FileOutcome.REJECTED
+    assert [p.slug for p in result.problems] == ["stale-version"]
+    text = result.receipt.read_text(encoding="utf-8") if result.receipt else ""
+    assert f"outbox/lists/{listnr}.xlsx" in text
+    with app.db.session() as session:
+        entries = {e.student.pnr: e.grade for e in session.execute(select(ListEntry)).scalars()}
+    assert entries[s.pnrs[1]] is None and entries[s.pnrs[0]] == "3"
+
+
+def test_tampered_identity_and_roster_refused(app: App) -> None:
+    s = seed(app, students=3)
+    listnr = _new_list(app)
+    issued = workbook.issue(app, listnr)
+    # 1. the hidden metadata (version bumped to dodge staleness) → HMAC fails
+    wb = load_workbook(issued.path)
+    meta = wb["_resultat"]
+    for r in range(1, 20):
+        if meta.cell(row=r, column=1).value == "version":
+            meta.cell(row=r, column=2, value="9")
+    wb.save(app.settings.inbox / "meta.xlsx")
+    # 2. the visible listnr changed
+    wb = load_workbook(issued.path)
+    wb.worksheets[0]["B4"] = listnr + 1
+    wb.save(app.settings.inbox / "ident.xlsx")
+    # 3. the roster in the hidden sheet extended with another student
+    wb = load_workbook(issued.path)
+    meta = wb["_resultat"]
+    meta.cell(row=meta.max_row + 1, column=2, value="199001011239")
+    wb.save(app.settings.inbox / "roster.xlsx")
+    results = {r.original_name: r for r in Inbox(app).process_once()}
+    for name in ("meta.xlsx", "ident.xlsx", "roster.xlsx"):
+        assert results[name].outcome == FileOutcome.REJECTED
+        assert [p.slug for p in results[name].problems] == ["tampered"], name
+    assert results["ident.xlsx"].problems[0].row == 4
+
+
+def test_student_not_on_list_and_duplicate_rows(app: App) -> None:
+    s = seed(app, students=4)
+    listnr = lists.create_t33(
+        app, course_code="DV1599", module_code="2010", term=TERM,
+        sources=lists.StudentSources(students=s.pnrs[:3]), reporter="lärare1",
+    )
+    issued = workbook.issue(app, listnr)
+    wb = load_workbook(issued.path)
+    ws = wb.worksheets[0]
+    ws.protection.sheet = False
+    ws["A16"] = f"{s.pnrs[3][:8]}-{s.pnrs[3][8:]}"  # a registered student not on this list
+    ws["A17"] = ws["A18"].value  # the same student twice
+    for r in (16, 17, 18):
+        ws[f"D{r}"] = "3"
+        ws[f"E{r}"] = "2026-11-02"
+    wb.save(app.settings.inbox / "roster.xlsx")
+    [result] = Inbox(app).process_once()
+    got = sorted((p.slug, p.row) for p in result.problems)
+    assert got == [("duplicate-row", 18), ("not-on-list", 16)]
+
+
+def test_excel_mangled_personnummer_explained(app: App) -> None:
+    s = seed(app, students=3)
+    listnr = _new_list(app)
+    issued = workbook.issue(app, listnr)
+    wb = load_workbook(issued.path)
+    ws = wb.worksheets[0]
+    ws["A16"] = float(s.pnrs[0])
+    ws["A17"] = dt.datetime(2019, 1, 1)
+    wb.save(app.settings.inbox / "mangled.xlsx")
+    [result] = Inbox(app).process_once()
+    got = sorted((p.slug, p.row, p.column) for p in result.problems)
+    assert got == [("pnr-as-date", 17, "A"), ("pnr-as-number", 16, "A")]
+    text = result.receipt.read_text(encoding="utf-8") if result.receipt else ""
+    assert "blivit ett tal" in text and "blivit ett datum" in text
+
+
+def test_duplicate_drop_applied_once(app: App) -> None:
+    s = seed(app, students=2)
+    listnr = _new_list(app)
+    issued = workbook.issue(app, listnr)
+    filled = fill(issued.path, {s.pnrs[0]: {"grade": "5", "grade_date": "2026-11-02"}},
+                  target=app.root / "filled.xlsx")
+    shutil.copy(filled, app.settings.inbox / "first.xlsx")
+    [first] = Inbox(app).process_once()
+    shutil.copy(filled, app.settings.inbox / "again.xlsx")
+    [second] = Inbox(app).process_once()
+    assert first.outcome == FileOutcome.ACCEPTED
+    assert second.outcome == FileOutcome.DUPLICATE
+    text = second.receipt.read_text(encoding="utf-8") if second.receipt else ""
+    assert "DUBBLETT" in text and "first.xlsx" in text
+    with app.db.session() as session:
+        rl = session.execute(select(ResultList)).scalar_one()
+        assert rl.version == 2
+        n = session.execute(
+            select(AuditEvent).where(AuditEvent.action == "list.results")
+        ).scalars().all()
+        assert len(n) == 1
+    assert second.kept_at is not None and second.kept_at.exists()
+
+
+def test_corrupt_and_unknown_files_rejected_and_kept(app: App) -> None:
+    seed(app, students=1)
+    inbox = app.settings.inbox
+    (inbox / "trasig.xlsx").write_bytes(b"PK\x03\x04 this is not really a zip file")
+    (inbox / "bytes.xlsx").write_bytes(bytes(range(256)) * 10)
+    (inbox / "empty.xlsx").write_bytes(b"")
+    from openpyxl import Workbook
+
+    other = Workbook()
+    other.active["A1"] = "någon annan tabell"  # type: ignore[index]
+    other.save(inbox / "annan.xlsx")
+    results = {r.original_name: r for r in Inbox(app).process_once()}
+    assert set(results) == {"trasig.xlsx", "bytes.xlsx", "empty.xlsx", "annan.xlsx"}
+    for name, result in results.items():
+        assert result.outcome == FileOutcome.REJECTED, name
+        assert result.kept_at is not None and result.kept_at.exists()
+        assert result.receipt is not None and "AVVISAD" in result.receipt.read_text("utf-8")
+    assert results["annan.xlsx"].problems[0].slug == "unknown-kind"
+    assert results["bytes.xlsx"].problems[0].slug == "unreadable-file"
+    assert list(inbox.glob("*.xlsx")) == []
+
+
+def test_lock_and_temp_files_ignored(app: App) -> None:
+    inbox = app.settings.inbox
+    names = ["~$betyg.xlsx", ".~lock.betyg.xlsx#", "~abc.tmp", "._betyg.xlsx", ".DS_Store",
+             "Thumbs.db", ".hidden.xlsx", "half.xlsx.part"]
+    for name in names:
+        (inbox / name).write_bytes(b"x")
+    assert Inbox(app).process_once() == []
+    for name in names:
+        assert (inbox / name).exists()
