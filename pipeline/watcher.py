@@ -74,7 +74,8 @@ def run_watch(
                         break
                     for result in inbox.take([path]):
                         _report(on_result, result)
-            wake.wait(tick if tracker.pending else settings.scan_interval)
+            # Short waits so a stop request is seen quickly even without file events.
+            wake.wait(tick if tracker.pending else min(0.5, settings.scan_interval))
     finally:
         observer.stop()
         observer.join(timeout=5)
