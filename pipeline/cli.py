@@ -325,40 +325,23 @@ def status(
     _print_status(rows)
 
 
-def _print_status(rows: list[Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+STATUS_HEADERS = (
+    "listnr", "typ", "kurs", "modul", "termin", "status", "ver", "rapportör", "examinator",
+    "studenter", "betygsatta",
+)  # fmt: skip
 
-    table = Table(title="Resultatlistor / result lists")
-    for header in (
-        "listnr",
-        "typ",
-        "kurs",
-        "modul",
-        "termin",
-        "status",
-        "ver",
-        "rapportör",
-        "examinator",
-        "studenter",
-        "betygsatta",
-    ):
-        table.add_column(header)
-    for r in rows:
-        table.add_row(
-            str(r.listnr),
-            r.kind,
-            r.course,
-            r.module or "",
-            r.term,
-            r.state,
-            str(r.version),
-            r.reporter,
-            r.examiner or "",
-            str(r.students),
-            str(r.graded),
-        )
-    Console().print(table)
+
+def _print_status(rows: list[Any]) -> None:
+    """A plain aligned table (readable in a terminal, a log and a pipe alike)."""
+    table = [[str(v) if v is not None else "" for v in r.as_dict().values()] for r in rows]
+    widths = [
+        max(len(h), *(len(row[i]) for row in table)) if table else len(h)
+        for i, h in enumerate(STATUS_HEADERS)
+    ]
+    typer.echo("  ".join(h.ljust(w) for h, w in zip(STATUS_HEADERS, widths, strict=True)))
+    typer.echo("  ".join("-" * w for w in widths))
+    for row in table:
+        typer.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
 
 
 @app.command(epilog="Exempel / example: resultat demo --workspace /tmp/demo")
@@ -367,9 +350,11 @@ def demo(
     seed: Annotated[int, typer.Option(help="Slumpfrö för demodata / seed")] = 2026,
 ) -> None:
     """Hela flödet på genererade data / the whole flow on generated data (no real people)."""
+    from pipeline import logs
     from pipeline.demo import run_demo
 
     root = _root()
+    logs.configure(root / "var" / "log", verbose=state.verbose)
     summary = run_demo(root, seed=seed, actor=state.actor, echo=typer.echo)
     _print_status(summary.lists)
     typer.echo(f"Kvitton / receipts: {summary.receipts_dir}")

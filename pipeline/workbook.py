@@ -23,11 +23,13 @@ from openpyxl.cell.cell import Cell
 from openpyxl.styles import Alignment, Font, PatternFill, Protection
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
+from sqlalchemy import select
+from sqlalchemy.orm import object_session
 
 from pipeline import resources
 from pipeline.app import App
 from pipeline.lists import get_list, get_staff
-from pipeline.models import ListEntry, ResultList
+from pipeline.models import ListEntry, ResultList, Staff
 from pipeline.scales import get_scale
 
 FORMAT: Final = "resultat-workbook"
@@ -158,7 +160,7 @@ def build(
     ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=len(fields))
     ws.row_dimensions[2].height = 48
 
-    examiner = result_list.examiner or ""
+    examiner = _staff_label(result_list, result_list.examiner)
     identity = [
         ("listnr", result_list.listnr),
         ("course", course_text),
@@ -166,7 +168,7 @@ def build(
         ("scale", f"{scale.code} ({', '.join(scale.grades)})"),
         ("term", result_list.term),
         ("examiner", examiner),
-        ("reporter", result_list.reporter),
+        ("reporter", _staff_label(result_list, result_list.reporter)),
         ("version", result_list.version),
     ]
     for offset, (key, value) in enumerate(identity):
@@ -175,9 +177,7 @@ def build(
         label.font = bold
         cell = ws.cell(row=row, column=2, value=escape_cell(value))
         cell.fill = identity_fill
-        if key == "listnr":
-            cell.number_format = "0"
-            cell.alignment = Alignment(horizontal="left")
+        cell.alignment = Alignment(horizontal="left")
 
     actions = look["actions"]
     ws.cell(row=13, column=1, value=look["action_label"][language]).font = bold
@@ -238,6 +238,11 @@ def build(
         ects_choices.add(f"{letters['ects_grade']}{FIRST_ROW}:{letters['ects_grade']}{last_row}")
 
     ws.freeze_panes = f"A{FIRST_ROW}"
+    ws.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
     protection = ws.protection
     protection.sheet = True
     protection.formatColumns = False
@@ -284,6 +289,16 @@ def _write_meta(wb: Workbook, title: str, meta: dict[str, str], roster: list[str
         cell.number_format = "@"
     ms.sheet_state = "hidden"
     ms.protection.sheet = True
+
+
+def _staff_label(result_list: ResultList, username: str | None) -> str:
+    session = object_session(result_list)
+    if not username or session is None:
+        return username or ""
+    name = session.execute(
+        select(Staff.name).where(Staff.username == username)
+    ).scalar_one_or_none()
+    return f"{name} ({username})" if name else username
 
 
 def _long_pnr(digits: str) -> str:
