@@ -129,8 +129,8 @@ def select_students(
     for raw in sources.students:
         try:
             digits = personnummer.normalize(raw)
-        except personnummer.PersonnummerError:
-            selection.unknown.append(str(raw))
+        except personnummer.PersonnummerError as exc:
+            selection.unknown.append(f"{personnummer.mask_text(str(raw))} ({exc.slug})")
             continue
         student_id = session.execute(
             select(Student.id).where(Student.pnr == digits)
