@@ -52,6 +52,9 @@ def utcnow() -> dt.datetime:
 
 
 class ListState(enum.StrEnum):
+    """``draft → submitted → awaiting_approval → approved → registered → archived``;
+    an examiner's rejection sends a list back to ``draft``."""
+
     DRAFT = "draft"
     SUBMITTED = "submitted"
     AWAITING_APPROVAL = "awaiting_approval"
@@ -205,6 +208,12 @@ class ResultList(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     submitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    approved_by: Mapped[str | None] = mapped_column(String(100))
+    content_hash: Mapped[str | None] = mapped_column(String(64))
+    registered_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    archived_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    corrects_listnr: Mapped[int | None] = mapped_column(Integer)
 
     course: Mapped[Course] = relationship()
     module: Mapped[Module | None] = relationship()
@@ -269,3 +278,66 @@ class InboxFile(Base):
     receipt_path: Mapped[str | None] = mapped_column(String(1000))
     started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class MessageStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+
+
+class Message(Base):
+    """An email or SMS, queued in the transaction of the change that causes it (outbox)."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(8))  # "email" | "sms"
+    kind: Mapped[str] = mapped_column(String(40))  # template name, e.g. "examiner_review"
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text)
+    attachments: Mapped[list[str]] = mapped_column(JSON, default=list)
+    listnr: Mapped[int | None] = mapped_column(Integer, index=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    status: Mapped[MessageStatus] = mapped_column(
+        Enum(MessageStatus, native_enum=False, length=12, values_callable=_values),
+        default=MessageStatus.QUEUED,
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    provider_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class ChallengeStatus(enum.StrEnum):
+    ACTIVE = "active"
+    USED = "used"
+    LOCKED = "locked"
+    VOIDED = "voided"
+
+
+class ApprovalChallenge(Base):
+    """A one-time approval code for one version of one list, stored only as a keyed hash."""
+
+    __tablename__ = "approval_challenges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    listnr: Mapped[int] = mapped_column(Integer, index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    code_hash: Mapped[str] = mapped_column(String(64))
+    examiner: Mapped[str] = mapped_column(String(100))
+    status: Mapped[ChallengeStatus] = mapped_column(
+        Enum(ChallengeStatus, native_enum=False, length=12, values_callable=_values),
+        default=ChallengeStatus.ACTIVE,
+        index=True,
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    used_via: Mapped[str | None] = mapped_column(String(20))

@@ -56,9 +56,22 @@ student_office = "utbildningsstod@example.se"
 backend = "file"
 sender = "resultat@example.se"
 
+# "smtp": sent through yagmail; the password comes from RESULTAT_SMTP_PASSWORD.
+# host = "smtp.example.se"
+# port = 587
+# user = "resultat"
+# security = "starttls"   # or "ssl", "none"
+
 [sms]
 # "file": messages are written under var/sms/ (nothing leaves the machine).
 backend = "file"
+from_number = "+46701740600"
+# "twilio": account SID and auth token from RESULTAT_TWILIO_SID / RESULTAT_TWILIO_TOKEN.
+# webhook_url = "https://resultat.example.se/sms"   # where Twilio posts replies
+
+[approval]
+code_valid_hours = 72
+max_attempts = 5
 """
 
 
@@ -77,6 +90,40 @@ class Contacts:
 
 
 @dataclass(frozen=True)
+class MailSettings:
+    """Outgoing email. ``backend`` "file" writes .eml files under ``var/mail/``; "smtp" sends
+    through yagmail. The SMTP password comes from ``RESULTAT_SMTP_PASSWORD`` only."""
+
+    backend: str = "file"
+    sender: str = "resultat@example.se"
+    host: str = "localhost"
+    port: int = 587
+    user: str | None = None
+    password: str | None = None
+    security: str = "starttls"  # "starttls" | "ssl" | "none"
+
+
+@dataclass(frozen=True)
+class SmsSettings:
+    """Outgoing SMS. ``backend`` "file" writes under ``var/sms/``; "twilio" uses the twilio
+    client. Account SID and auth token come from ``RESULTAT_TWILIO_SID`` and
+    ``RESULTAT_TWILIO_TOKEN`` only; ``api_base_url`` points the client elsewhere (tests)."""
+
+    backend: str = "file"
+    from_number: str = "+46701740600"
+    account_sid: str | None = None
+    auth_token: str | None = None
+    api_base_url: str | None = None
+    webhook_url: str | None = None  # the public URL Twilio posts replies to (for signatures)
+
+
+@dataclass(frozen=True)
+class ApprovalSettings:
+    code_valid_hours: float = 72.0
+    max_attempts: int = 5
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the pipeline needs to know about one workspace."""
 
@@ -85,8 +132,9 @@ class Settings:
     inbox_settings: InboxSettings = field(default_factory=InboxSettings)
     contacts: Contacts = field(default_factory=Contacts)
     language: str = "sv"
-    mail: dict[str, Any] = field(default_factory=dict)
-    sms: dict[str, Any] = field(default_factory=dict)
+    mail: MailSettings = field(default_factory=MailSettings)
+    sms: SmsSettings = field(default_factory=SmsSettings)
+    approval: ApprovalSettings = field(default_factory=ApprovalSettings)
     raw: dict[str, Any] = field(default_factory=dict)
     hmac_key_env: str | None = None
 
@@ -185,10 +233,43 @@ def load(root: Path, env: dict[str, str] | None = None) -> Settings:
             student_office=str(contacts.get("student_office", Contacts.student_office)),
         ),
         language=language,
-        mail=dict(raw.get("mail", {})),
-        sms=dict(raw.get("sms", {})),
+        mail=_mail(raw.get("mail", {}), env),
+        sms=_sms(raw.get("sms", {}), env),
+        approval=ApprovalSettings(
+            code_valid_hours=float(raw.get("approval", {}).get("code_valid_hours", 72)),
+            max_attempts=int(raw.get("approval", {}).get("max_attempts", 5)),
+        ),
         raw=raw,
         hmac_key_env=env.get(KEY_ENV) or None,
+    )
+
+
+def _mail(section: dict[str, Any], env: dict[str, str]) -> MailSettings:
+    backend = str(section.get("backend", "file"))
+    if backend not in ("file", "smtp"):
+        raise WorkspaceError(f"mail.backend must be 'file' or 'smtp', not {backend!r}")
+    return MailSettings(
+        backend=backend,
+        sender=str(section.get("sender", MailSettings.sender)),
+        host=str(section.get("host", MailSettings.host)),
+        port=int(section.get("port", MailSettings.port)),
+        user=section.get("user"),
+        password=env.get("RESULTAT_SMTP_PASSWORD") or None,
+        security=str(section.get("security", MailSettings.security)),
+    )
+
+
+def _sms(section: dict[str, Any], env: dict[str, str]) -> SmsSettings:
+    backend = str(section.get("backend", "file"))
+    if backend not in ("file", "twilio"):
+        raise WorkspaceError(f"sms.backend must be 'file' or 'twilio', not {backend!r}")
+    return SmsSettings(
+        backend=backend,
+        from_number=str(section.get("from_number", SmsSettings.from_number)),
+        account_sid=env.get("RESULTAT_TWILIO_SID") or None,
+        auth_token=env.get("RESULTAT_TWILIO_TOKEN") or None,
+        api_base_url=section.get("api_base_url") or None,
+        webhook_url=section.get("webhook_url") or None,
     )
 
 
