@@ -134,8 +134,8 @@ def registry_import(
         results = registry.import_files(application, files, admin=admin)
     finally:
         application.close()
-    typer.echo(registry.format_results(results, language))
-    if any(r.rejected for r in results):
+    typer.echo(registry.format_results(results, language, workspace=_root()))
+    if any(not r.ok for r in results):
         raise typer.Exit(1)
 
 

@@ -88,7 +88,7 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
     for result in results:
         echo(
             f"   {result.kind}: +{result.added} ~{result.changed} ={result.unchanged}"
-            f" avvisade/rejected {len(result.rejected)}"
+            f" avvisade/rejected {result.rejected_rows}"
         )
 
     echo("2. Nya T33-listor / new T33 lists (one per student source)")
@@ -183,17 +183,15 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
 
     echo("4. Inkorgen behandlas / processing the inbox")
     outcomes: dict[str, str] = {}
-    for result in Inbox(app).process_once():
-        outcomes[result.original_name] = result.outcome.value
-        echo(
-            f"   {result.outcome.value:9} {result.original_name}"
-            + (f" ({len(result.problems)} problem)" if result.problems else "")
-        )
+    for done in Inbox(app).process_once():
+        outcomes[done.original_name] = done.outcome.value
+        extra = f" ({len(done.problems)} problem)" if done.problems else ""
+        echo(f"   {done.outcome.value:9} {done.original_name}{extra}")
     # The same bytes again: a duplicate receipt, nothing applied twice.
     shutil.copy(app.settings.var / "demo" / "copy.xlsx", inbox / f"{pa_exam} igen.xlsx")
-    for result in Inbox(app).process_once():
-        outcomes[result.original_name] = result.outcome.value
-        echo(f"   {result.outcome.value:9} {result.original_name}")
+    for done in Inbox(app).process_once():
+        outcomes[done.original_name] = done.outcome.value
+        echo(f"   {done.outcome.value:9} {done.original_name}")
     (inbox / "~$betyg.xlsx").unlink(missing_ok=True)
     return DemoSummary(
         lists=lists.summaries(app),

@@ -9,14 +9,15 @@ receipt can say exactly that. Samordningsnummer have 60 added to the day of birt
 from __future__ import annotations
 
 import datetime as dt
+import numbers
 import random
 import re
 from dataclasses import dataclass
 from typing import Final
 
-_PATTERN: Final = re.compile(r"^(\d{2})?(\d{2})(\d{2})(\d{2})([-+]?)(\d{3})(\d)$")
-_NUMBER_LIKE: Final = re.compile(r"^\d+([.,]\d+)?([eE][+-]?\d+)?$")
-_DATE_LIKE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?$")
+_PATTERN: Final = re.compile(r"^(\d{2})?(\d{2})(\d{2})(\d{2})([-+]?)(\d{3})(\d)$", re.ASCII)
+_NUMBER_LIKE: Final = re.compile(r"^\d+([.,]\d+)?([eE][+-]?\d+)?$", re.ASCII)
+_DATE_LIKE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2})?)?$", re.ASCII)
 
 
 class PersonnummerError(ValueError):
@@ -42,9 +43,18 @@ class Personnummer:
     def is_samordningsnummer(self) -> bool:
         return int(self.digits[6:8]) > 60
 
-    def short(self) -> str:
-        """The ten-digit form with separator, as printed on Swedish documents."""
-        return f"{self.digits[2:8]}-{self.digits[8:]}"
+    def short(self, *, today: dt.date | None = None) -> str:
+        """The ten-digit form with separator, as printed on Swedish documents: ``+`` for a
+        person who is 100 or older (``today``), ``-`` otherwise."""
+        today = today or dt.date.today()
+        born = self.birth_date
+        hundredth = (
+            born.replace(year=born.year + 100)
+            if (born.month, born.day) != (2, 29)
+            else dt.date(born.year + 100, 3, 1)
+        )
+        sep = "+" if today >= hundredth else "-"
+        return f"{self.digits[2:8]}{sep}{self.digits[8:]}"
 
     def long(self) -> str:
         return f"{self.digits[:8]}-{self.digits[8:]}"
@@ -82,7 +92,7 @@ def parse(value: object, *, today: dt.date | None = None) -> Personnummer:
     """
     if isinstance(value, bool):
         raise PersonnummerError("pnr-invalid-format", value)
-    if isinstance(value, int | float):
+    if isinstance(value, numbers.Real):
         raise PersonnummerError("pnr-as-number", value)
     if isinstance(value, dt.date | dt.datetime):
         raise PersonnummerError("pnr-as-date", value)
@@ -91,7 +101,10 @@ def parse(value: object, *, today: dt.date | None = None) -> Personnummer:
     text = value.strip().lstrip("'")
     if text.startswith('="') and text.endswith('"'):
         text = text[2:-1]
-    text = text.strip().replace(" ", "")
+    text = text.strip()
+    if _DATE_LIKE.match(text):
+        raise PersonnummerError("pnr-as-date", value)
+    text = text.replace(" ", "")
     match = _PATTERN.match(text)
     if match is None:
         if _DATE_LIKE.match(text):
@@ -150,7 +163,7 @@ def mask(digits: str) -> str:
     return "********-****"
 
 
-_PNR_IN_TEXT: Final = re.compile(r"(?<!\d)(\d{6}|\d{8})[-+]?\d{4}(?!\d)")
+_PNR_IN_TEXT: Final = re.compile(r"(?<!\d)(\d{6}|\d{8})[-+ ]?\d{4}(?!\d)", re.ASCII)
 
 
 def mask_text(text: str) -> str:

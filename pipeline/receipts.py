@@ -20,9 +20,10 @@ from openpyxl.styles import PatternFill
 from openpyxl.utils import column_index_from_string, get_column_letter
 
 from pipeline import resources
+from pipeline.cells import escape_cell
 from pipeline.report import Problem
 from pipeline.settings import Settings
-from pipeline.workbook import escape_cell, layout, save_atomic
+from pipeline.workbook import layout, save_atomic
 
 
 @dataclass

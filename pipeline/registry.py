@@ -143,6 +143,7 @@ _DATES: Final = frozenset({"start_date", "exam_date", "grade_date"})
 _ESCAPED_AFTER_APOSTROPHE: Final = frozenset("=+-@\t\r0123456789")
 _OLE_MAGIC: Final = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 _PHONE_NOISE: Final = re.compile(r"[\s\-()]")
+_HEADER_SEARCH: Final = 10
 
 
 @dataclass
@@ -185,6 +186,8 @@ class _Table:
     headers: list[str]
     rows: list[tuple[int, list[Any]]]
     sheet: str | None
+    kind: str | None
+    positions: dict[str, int]
 
 
 def _read(path: Path) -> _Table:
@@ -232,14 +235,18 @@ def _is_empty(cell: Any) -> bool:
 
 
 def _split_header(records: list[tuple[int, list[Any]]], *, sheet: str | None) -> _Table:
+    """Find the header row: the first recognised one among the first rows (exports from
+    reporting tools often put a title above it), else the first row."""
     rows = [(number, cells) for number, cells in records if not all(map(_is_empty, cells))]
     if not rows:
         raise _FileProblem("empty-registry-file")
-    _, header_cells = rows[0]
-    headers = [
-        str(cell).strip().lstrip("\ufeff") if cell is not None else "" for cell in header_cells
-    ]
-    return _Table(headers=headers, rows=rows[1:], sheet=sheet)
+    for index, (_, cells) in enumerate(rows[:_HEADER_SEARCH]):
+        headers = ["" if cell is None else str(cell).strip().lstrip("\ufeff") for cell in cells]
+        kind, positions = detect_kind(headers)
+        if kind is not None:
+            return _Table(headers, rows[index + 1 :], sheet, kind, positions)
+    first = ["" if cell is None else str(cell).strip() for cell in rows[0][1]]
+    return _Table(first, rows[1:], sheet, None, {})
 
 
 def _cell(value: Any, *, keep_type: bool) -> Any:
@@ -312,7 +319,12 @@ def _register_checks() -> None:
         number = checks.to_number(value)
         return number is None or abs(number * 10 - round(number * 10)) < 1e-6
 
+    def number_at_most(value: Any, *, limit: float) -> bool:
+        number = checks.to_number(value)
+        return number is None or number <= limit
+
     register_check_method(statistics=[], check_type="element_wise")(one_decimal)
+    register_check_method(statistics=["limit"], check_type="element_wise")(number_at_most)
 
 
 def _mask_value(field_name: str, value: Any) -> Any:
@@ -324,6 +336,8 @@ def _mask_value(field_name: str, value: Any) -> Any:
             return personnummer.parse(value).masked()
         except personnummer.PersonnummerError:
             pass
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
         seen = 0
         out = []
         for char in str(value):
@@ -333,7 +347,9 @@ def _mask_value(field_name: str, value: Any) -> Any:
             else:
                 out.append(char)
         return "".join(out)
-    return personnummer.mask_text(value) if isinstance(value, str) else value
+    if field_name == "mobile" or not isinstance(value, str):
+        return value  # ten digits in the mobile column are a phone number, not a personnummer
+    return personnummer.mask_text(value)
 
 
 @dataclass
@@ -778,9 +794,8 @@ def _finish(problems: list[Problem], headers: dict[str, str]) -> list[Problem]:
     return sorted(out, key=lambda p: (p.row or 0, p.column or "", p.slug))
 
 
-def _import_one(
-    app: App, path: Path, table: _Table, kind: str, positions: dict[str, int], today: dt.date
-) -> ImportResult:
+def _import_one(app: App, path: Path, table: _Table, today: dt.date) -> ImportResult:
+    kind, positions = str(table.kind), table.positions
     spec = KINDS[kind]
     result = ImportResult(path=path, kind=kind)
     headers = {
@@ -840,7 +855,7 @@ def import_files(
     require_admin(admin, "Registerimport")
     _register_checks()
     today = today or dt.date.today()
-    readable: list[tuple[int, Path, _Table, str, dict[str, int]]] = []
+    readable: list[tuple[int, Path, _Table]] = []
     failed: list[ImportResult] = []
     for order, raw_path in enumerate(paths):
         path = Path(raw_path)
@@ -850,8 +865,7 @@ def import_files(
             problem = Problem(slug=exc.slug, params=exc.params)
             failed.append(ImportResult(path=path, kind=None, problems=[problem]))
             continue
-        kind, positions = detect_kind(table.headers)
-        if kind is None:
+        if table.kind is None:
             shown = personnummer.mask_text(", ".join(h for h in table.headers if h))
             problem = Problem(
                 slug="unknown-registry-kind",
@@ -860,13 +874,23 @@ def import_files(
             )
             failed.append(ImportResult(path=path, kind=None, problems=[problem]))
             continue
-        readable.append((order, path, table, kind, positions))
-    readable.sort(key=lambda item: (KIND_ORDER.index(item[3]), item[0]))
-    results = [
-        _import_one(app, path, table, kind, positions, today)
-        for _, path, table, kind, positions in readable
-    ]
+        readable.append((order, path, table))
+    readable.sort(key=lambda item: (KIND_ORDER.index(str(item[2].kind)), item[0]))
+    results = [_import_one(app, path, table, today) for _, path, table in readable]
     return results + failed
+
+
+def _position(problem: Problem, words: dict[str, str]) -> str:
+    """Sheet, row and column, naming the column by the header as written in the file."""
+    parts = []
+    if problem.sheet:
+        parts.append(words["sheet"].format(sheet=problem.sheet))
+    if problem.row is not None:
+        parts.append(words["row"].format(row=problem.row))
+    if problem.column:
+        label = f"{problem.column} ({problem.field})" if problem.field else problem.column
+        parts.append(words["column"].format(column=label))
+    return ", ".join(parts)
 
 
 def format_results(
@@ -877,7 +901,7 @@ def format_results(
     words = texts["registry"]
 
     def line(problem: Problem, prefix: str = "") -> str:
-        where = problem.position(language, workspace)
+        where = _position(problem, texts["position"])
         message = problem.message(language, workspace)
         return f"  {prefix}{where}: {message}" if where else f"  {prefix}{message}"
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import object_session
 
 from pipeline import resources
 from pipeline.app import App
+from pipeline.cells import escape_cell
 from pipeline.lists import get_list, get_staff
 from pipeline.models import ListEntry, ResultList, Staff
 from pipeline.scales import get_scale
@@ -55,14 +56,6 @@ SIGNED_KEYS: Final = (
     "action_cell",
     "language",
 )
-_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
-
-
-def escape_cell(value: Any) -> Any:
-    """Text that a spreadsheet program would run as a formula is written as plain text."""
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
 
 
 def layout(workspace: Path | None = None) -> dict[str, Any]:
@@ -215,15 +208,15 @@ def build(
             "comment": entry.comment,
         }
         for field, letter in letters.items():
-            cell: Cell = ws[f"{letter}{row}"]  # type: ignore[assignment]
-            cell.value = escape_cell(values[field])
+            target: Cell = ws[f"{letter}{row}"]  # type: ignore[assignment]
+            target.value = escape_cell(values[field])
             if field == "pnr":
-                cell.number_format = "@"
+                target.number_format = "@"
             if field == "grade_date":
-                cell.number_format = style["date_format"]
+                target.number_format = style["date_format"]
             if field in INPUT_FIELDS:
-                cell.fill = input_fill
-                cell.protection = unlocked
+                target.fill = input_fill
+                target.protection = unlocked
 
     grade_choices = DataValidation(
         type="list", formula1='"{}"'.format(",".join(scale.grades)), allow_blank=True
