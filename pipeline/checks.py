@@ -67,35 +67,38 @@ def to_number(value: Any) -> float | None:
     return None
 
 
+_register_check = extensions.register_check_method  # type: ignore[attr-defined]
+
+
 def _register() -> None:
-    @extensions.register_check_method(statistics=[], check_type="element_wise")
+    @_register_check(statistics=[], check_type="element_wise")
     def is_personnummer(value: Any) -> bool:
         return _is_blank(value) or personnummer.is_valid(value)
 
-    @extensions.register_check_method(statistics=[], check_type="element_wise")
+    @_register_check(statistics=[], check_type="element_wise")
     def iso_date(value: Any) -> bool:
         return _is_blank(value) or to_date(value) is not None
 
-    @extensions.register_check_method(statistics=["today"], check_type="element_wise")
+    @_register_check(statistics=["today"], check_type="element_wise")
     def date_not_in_future(value: Any, *, today: str) -> bool:
         day = to_date(value)
         return day is None or day <= dt.date.fromisoformat(today)
 
-    @extensions.register_check_method(statistics=["earliest"], check_type="element_wise")
+    @_register_check(statistics=["earliest"], check_type="element_wise")
     def date_not_before(value: Any, *, earliest: str) -> bool:
         day = to_date(value)
         return day is None or day >= dt.date.fromisoformat(earliest)
 
-    @extensions.register_check_method(statistics=[], check_type="element_wise")
+    @_register_check(statistics=[], check_type="element_wise")
     def is_number(value: Any) -> bool:
         return _is_blank(value) or to_number(value) is not None
 
-    @extensions.register_check_method(statistics=[], check_type="element_wise")
+    @_register_check(statistics=[], check_type="element_wise")
     def non_negative(value: Any) -> bool:
         number = to_number(value)
         return number is None or number >= 0
 
-    @extensions.register_check_method(statistics=["allowed"], check_type="element_wise")
+    @_register_check(statistics=["allowed"], check_type="element_wise")
     def one_of(value: Any, *, allowed: list[str]) -> bool:
         return _is_blank(value) or value in allowed
 

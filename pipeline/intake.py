@@ -195,7 +195,8 @@ def _roster_checks(frame: pd.DataFrame, wb: ResultWorkbook, report: Report) -> d
     first_seen: dict[str, int] = {}
     digits_by_row: dict[int, str] = {}
     letter = wb.letters.get("pnr")
-    for row, value in frame["pnr"].items():
+    for index, value in frame["pnr"].items():
+        row = int(str(index))
         try:
             digits = personnummer.normalize(value)
         except personnummer.PersonnummerError:
@@ -206,7 +207,7 @@ def _roster_checks(frame: pd.DataFrame, wb: ResultWorkbook, report: Report) -> d
                 Problem(
                     "not-on-list",
                     sheet=wb.sheet,
-                    row=int(row),
+                    row=row,
                     column=letter,
                     field="pnr",
                     value=shown,
@@ -219,15 +220,15 @@ def _roster_checks(frame: pd.DataFrame, wb: ResultWorkbook, report: Report) -> d
                     "duplicate-row",
                     {"other": first_seen[digits]},
                     sheet=wb.sheet,
-                    row=int(row),
+                    row=row,
                     column=letter,
                     field="pnr",
                     value=shown,
                 )
             )
             continue
-        first_seen[digits] = int(row)
-        digits_by_row[int(row)] = digits
+        first_seen[digits] = row
+        digits_by_row[row] = digits
     return digits_by_row
 
 
@@ -235,7 +236,7 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
-def _entry_values(row: pd.Series) -> dict[str, Any]:
+def _entry_values(row: Any) -> dict[str, Any]:
     points = checks.to_number(row.get("points"))
     comment = row.get("comment")
     return {
@@ -261,7 +262,7 @@ def _apply(
     changes: list[dict[str, Any]] = []
     for row, digits in digits_by_row.items():
         entry = entries[digits]
-        values = _entry_values(frame.loc[row])
+        values = _entry_values(frame.loc[row].squeeze())
         for name, new in values.items():
             old = getattr(entry, name)
             if old != new:

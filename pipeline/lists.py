@@ -157,8 +157,7 @@ def select_students(
                 )
             ).scalars()
         )
-    seen: set[int] = set()
-    selection.student_ids = [i for i in ids if not (i in seen or seen.add(i))]
+    selection.student_ids = list(dict.fromkeys(ids))
     return selection
 
 
@@ -166,11 +165,13 @@ def _ordered(session: Session, student_ids: Sequence[int]) -> list[int]:
     """Students in the order LADOK lists them: surname, given name."""
     if not student_ids:
         return []
-    rows = session.execute(
-        select(Student.id, Student.last_name, Student.first_name, Student.pnr).where(
-            Student.id.in_(student_ids)
-        )
-    ).all()
+    rows = list(
+        session.execute(
+            select(Student.id, Student.last_name, Student.first_name, Student.pnr).where(
+                Student.id.in_(student_ids)
+            )
+        ).all()
+    )
     rows.sort(key=lambda r: (r.last_name.casefold(), r.first_name.casefold(), r.pnr))
     return [r.id for r in rows]
 

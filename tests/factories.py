@@ -120,17 +120,20 @@ def seed(app: App, *, students: int = 8, seed_value: int = 7, teacher_lang: str 
     return out
 
 
-def fill(path: Path, rows: dict[str, dict[str, Any]], *, action: str | None = None,
-         target: Path | None = None) -> Path:
+def fill(
+    path: Path,
+    rows: dict[str, dict[str, Any]],
+    *,
+    action: str | None = None,
+    target: Path | None = None,
+) -> Path:
     """Fill an issued workbook as a teacher would: by personnummer, column header names."""
     wb = load_workbook(path)
     ws = wb.worksheets[0]
     header_row = next(
         r for r in range(1, 40) if str(ws.cell(row=r, column=1).value or "").startswith("Person")
     )
-    headers = {
-        str(ws.cell(row=header_row, column=c).value): c for c in range(1, ws.max_column + 1)
-    }
+    headers = {str(ws.cell(row=header_row, column=c).value): c for c in range(1, ws.max_column + 1)}
     keys = {
         "grade": ("Betyg", "Grade"),
         "ects_grade": ("ECTS-betyg", "ECTS grade"),

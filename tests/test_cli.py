@@ -36,8 +36,17 @@ ALL_COMMANDS = _commands(get_command(cli_app))
 
 def test_every_command_is_expected() -> None:
     names = {" ".join(c) for c in ALL_COMMANDS}
-    expected = {"init", "demo", "registry import", "new t33", "issue", "add-students",
-                "process", "watch", "status"}
+    expected = {
+        "init",
+        "demo",
+        "registry import",
+        "new t33",
+        "issue",
+        "add-students",
+        "process",
+        "watch",
+        "status",
+    }
     assert expected <= names
 
 
@@ -61,7 +70,10 @@ def test_init_creates_workspace_with_private_key(tmp_path: Path) -> None:
     assert "secret" not in (root / "resultat.toml").read_text().split("[database]")[1]
     # Idempotent: a second init keeps the key.
     before = key.read_text()
-    assert runner.invoke(cli_app, ["init", str(root)], env={"RESULTAT_DATABASE_URL": ""}).exit_code == 0
+    assert (
+        runner.invoke(cli_app, ["init", str(root)], env={"RESULTAT_DATABASE_URL": ""}).exit_code
+        == 0
+    )
     assert key.read_text() == before
 
 
@@ -84,8 +96,8 @@ def test_registry_import_refused_without_admin(workspace: Path, tmp_path: Path) 
     with App.open(workspace).db.session() as session:
         assert session.query(Course).count() == 0
     result = runner.invoke(
-        cli_app, ["-w", str(workspace), "--as", "admin1", "registry", "import", "--admin",
-                  str(courses)]
+        cli_app,
+        ["-w", str(workspace), "--as", "admin1", "registry", "import", "--admin", str(courses)],
     )
     assert result.exit_code == 0, result.output
     app = App.open(workspace)
@@ -103,8 +115,22 @@ def test_new_issue_add_and_status_json(app: App, workspace: Path) -> None:
     base = ["-w", str(workspace), "--as", "lärare1"]
     result = runner.invoke(
         cli_app,
-        [*base, "new", "t33", "-c", "DV1599", "-m", "2010", "-t", "HT2026",
-         "-s", s.pnrs[0], "-s", f"{s.pnrs[1][2:8]}-{s.pnrs[1][8:]}", "--json"],
+        [
+            *base,
+            "new",
+            "t33",
+            "-c",
+            "DV1599",
+            "-m",
+            "2010",
+            "-t",
+            "HT2026",
+            "-s",
+            s.pnrs[0],
+            "-s",
+            f"{s.pnrs[1][2:8]}-{s.pnrs[1][8:]}",
+            "--json",
+        ],
     )
     assert result.exit_code == 0, result.output
     created = json.loads(result.output)
@@ -116,15 +142,27 @@ def test_new_issue_add_and_status_json(app: App, workspace: Path) -> None:
     result = runner.invoke(cli_app, [*base, "status", "--json"])
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
-    assert rows == [{
-        "listnr": 1001, "kind": "t33", "course": "DV1599", "module": "2010", "term": "HT2026",
-        "state": "draft", "version": 2, "reporter": "lärare1", "examiner": "exam1",
-        "students": 5, "graded": 0,
-    }]
+    assert rows == [
+        {
+            "listnr": 1001,
+            "kind": "t33",
+            "course": "DV1599",
+            "module": "2010",
+            "term": "HT2026",
+            "state": "draft",
+            "version": 2,
+            "reporter": "lärare1",
+            "examiner": "exam1",
+            "students": 5,
+            "graded": 0,
+        }
+    ]
     result = runner.invoke(cli_app, [*base, "status", "1002"])
     assert result.exit_code == 4
-    result = runner.invoke(cli_app, [*base, "new", "t33", "-c", "DV1599", "-m", "2010",
-                                     "-t", "HT2026", "-s", "19900101-1234"])
+    result = runner.invoke(
+        cli_app,
+        [*base, "new", "t33", "-c", "DV1599", "-m", "2010", "-t", "HT2026", "-s", "19900101-1234"],
+    )
     assert result.exit_code == 4 and "19900101-1234" not in result.output
 
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import replace
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from pipeline import lists, workbook
@@ -19,12 +19,19 @@ from tests.factories import EXAM_DATE, TERM, fill, seed
 def _filled(app: App, tmp: Path) -> tuple[Path, list[str]]:
     s = seed(app, students=3)
     listnr = lists.create_t33(
-        app, course_code="DV1599", module_code="2010", term=TERM,
-        sources=lists.StudentSources(exam_date=EXAM_DATE), reporter="lärare1",
+        app,
+        course_code="DV1599",
+        module_code="2010",
+        term=TERM,
+        sources=lists.StudentSources(exam_date=EXAM_DATE),
+        reporter="lärare1",
     )
     issued = workbook.issue(app, listnr)
-    return fill(issued.path, {s.pnrs[0]: {"grade": "4", "grade_date": "2026-11-02"}},
-                target=tmp / "filled.xlsx"), s.pnrs
+    return fill(
+        issued.path,
+        {s.pnrs[0]: {"grade": "4", "grade_date": "2026-11-02"}},
+        target=tmp / "filled.xlsx",
+    ), s.pnrs
 
 
 def test_tracker_waits_for_unchanged_size_and_mtime(tmp_path: Path) -> None:
@@ -113,8 +120,6 @@ def test_claimed_file_left_by_a_crash_is_recovered(app: App, tmp_path: Path) -> 
     assert claimed is not None and claimed.path.parent.name == PROCESSING
     # The worker died here; the next pass finishes it, exactly once.
     results = Inbox(app).process_once()
-    assert [(r.original_name, r.outcome) for r in results] == [
-        ("betyg.xlsx", FileOutcome.ACCEPTED)
-    ]
+    assert [(r.original_name, r.outcome) for r in results] == [("betyg.xlsx", FileOutcome.ACCEPTED)]
     assert list((app.settings.inbox / PROCESSING).iterdir()) == []
     assert len(list(app.settings.receipts_dir.glob("*.txt"))) == 1

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-from pathlib import Path
 
 from openpyxl import load_workbook
 from sqlalchemy import select
@@ -53,9 +52,13 @@ def test_filled_workbook_is_accepted_and_submitted(app: App) -> None:
         assert float(entries[s.pnrs[0]].points) == 31.5
         assert entries[s.pnrs[1]].grade == "U"
         assert entries[s.pnrs[2]].grade is None
-        actions = session.execute(
-            select(AuditEvent.action).where(AuditEvent.listnr == listnr).order_by(AuditEvent.id)
-        ).scalars().all()
+        actions = (
+            session.execute(
+                select(AuditEvent.action).where(AuditEvent.listnr == listnr).order_by(AuditEvent.id)
+            )
+            .scalars()
+            .all()
+        )
         assert actions == ["list.create", "list.results", "list.submit"]
         record = session.execute(select(InboxFile)).scalar_one()
         assert record.outcome == FileOutcome.ACCEPTED and record.listnr == listnr
@@ -69,22 +72,27 @@ def test_filled_workbook_is_accepted_and_submitted(app: App) -> None:
     assert not drop.exists()
     assert results[0].kept_at is not None and results[0].kept_at.read_bytes()
     meta = load_workbook(issued.path)["_resultat"]
-    assert {meta.cell(row=r, column=1).value: meta.cell(row=r, column=2).value
-            for r in range(1, 10)}["version"] == "2"
+    assert {
+        meta.cell(row=r, column=1).value: meta.cell(row=r, column=2).value for r in range(1, 10)
+    }["version"] == "2"
 
 
 def test_receipt_in_english_for_english_staff(app: App) -> None:
     s = seed(app, students=2, teacher_lang="en")
     listnr = _new_list(app)
     issued = workbook.issue(app, listnr)
-    fill(issued.path, {s.pnrs[0]: {"grade": "X", "grade_date": "2026-11-02"}},
-         target=app.settings.inbox / "x.xlsx")
+    fill(
+        issued.path,
+        {s.pnrs[0]: {"grade": "X", "grade_date": "2026-11-02"}},
+        target=app.settings.inbox / "x.xlsx",
+    )
     [result] = Inbox(app).process_once()
     text = result.receipt.read_text(encoding="utf-8") if result.receipt else ""
     assert "REJECTED" in text
     assert 'The grade "X" is not on the grading scale TH (U, 3, 4, 5).' in text
     row = next(
-        r for r in range(16, 18)
+        r
+        for r in range(16, 18)
         if str(load_workbook(issued.path).worksheets[0][f"A{r}"].value).replace("-", "")
         == s.pnrs[0]
     )
@@ -130,9 +138,10 @@ def test_every_row_rule_reported_at_its_cell(app: App) -> None:
     }
     assert got == expected
     with app.db.session() as session:
-        assert session.execute(
-            select(ListEntry.grade).where(ListEntry.grade.is_not(None))
-        ).first() is None
+        assert (
+            session.execute(select(ListEntry.grade).where(ListEntry.grade.is_not(None))).first()
+            is None
+        )
         rl = session.execute(select(ResultList)).scalar_one()
         assert rl.version == 1 and rl.state == ListState.DRAFT
     # The marked workbook: bad cells red with a comment.
@@ -151,11 +160,17 @@ def test_stale_workbook_refused_with_fresh_one(app: App) -> None:
     issued = workbook.issue(app, listnr)
     old = app.root / "old.xlsx"
     shutil.copy(issued.path, old)
-    fill(issued.path, {s.pnrs[0]: {"grade": "3", "grade_date": "2026-11-02"}},
-         target=app.settings.inbox / "a.xlsx")
+    fill(
+        issued.path,
+        {s.pnrs[0]: {"grade": "3", "grade_date": "2026-11-02"}},
+        target=app.settings.inbox / "a.xlsx",
+    )
     Inbox(app).process_once()
-    fill(old, {s.pnrs[1]: {"grade": "4", "grade_date": "2026-11-02"}},
-         target=app.settings.inbox / "b.xlsx")
+    fill(
+        old,
+        {s.pnrs[1]: {"grade": "4", "grade_date": "2026-11-02"}},
+        target=app.settings.inbox / "b.xlsx",
+    )
     [result] = Inbox(app).process_once()
     assert result.outcome == FileOutcome.REJECTED
     assert [p.slug for p in result.problems] == ["stale-version"]
@@ -167,7 +182,7 @@ def test_stale_workbook_refused_with_fresh_one(app: App) -> None:
 
 
 def test_tampered_identity_and_roster_refused(app: App) -> None:
-    s = seed(app, students=3)
+    seed(app, students=3)
     listnr = _new_list(app)
     issued = workbook.issue(app, listnr)
     # 1. the hidden metadata (version bumped to dodge staleness) → HMAC fails
@@ -196,8 +211,12 @@ def test_tampered_identity_and_roster_refused(app: App) -> None:
 def test_student_not_on_list_and_duplicate_rows(app: App) -> None:
     s = seed(app, students=4)
     listnr = lists.create_t33(
-        app, course_code="DV1599", module_code="2010", term=TERM,
-        sources=lists.StudentSources(students=s.pnrs[:3]), reporter="lärare1",
+        app,
+        course_code="DV1599",
+        module_code="2010",
+        term=TERM,
+        sources=lists.StudentSources(students=s.pnrs[:3]),
+        reporter="lärare1",
     )
     issued = workbook.issue(app, listnr)
     wb = load_workbook(issued.path)
@@ -234,8 +253,11 @@ def test_duplicate_drop_applied_once(app: App) -> None:
     s = seed(app, students=2)
     listnr = _new_list(app)
     issued = workbook.issue(app, listnr)
-    filled = fill(issued.path, {s.pnrs[0]: {"grade": "5", "grade_date": "2026-11-02"}},
-                  target=app.root / "filled.xlsx")
+    filled = fill(
+        issued.path,
+        {s.pnrs[0]: {"grade": "5", "grade_date": "2026-11-02"}},
+        target=app.root / "filled.xlsx",
+    )
     shutil.copy(filled, app.settings.inbox / "first.xlsx")
     [first] = Inbox(app).process_once()
     shutil.copy(filled, app.settings.inbox / "again.xlsx")
@@ -247,9 +269,11 @@ def test_duplicate_drop_applied_once(app: App) -> None:
     with app.db.session() as session:
         rl = session.execute(select(ResultList)).scalar_one()
         assert rl.version == 2
-        n = session.execute(
-            select(AuditEvent).where(AuditEvent.action == "list.results")
-        ).scalars().all()
+        n = (
+            session.execute(select(AuditEvent).where(AuditEvent.action == "list.results"))
+            .scalars()
+            .all()
+        )
         assert len(n) == 1
     assert second.kept_at is not None and second.kept_at.exists()
 
@@ -278,8 +302,16 @@ def test_corrupt_and_unknown_files_rejected_and_kept(app: App) -> None:
 
 def test_lock_and_temp_files_ignored(app: App) -> None:
     inbox = app.settings.inbox
-    names = ["~$betyg.xlsx", ".~lock.betyg.xlsx#", "~abc.tmp", "._betyg.xlsx", ".DS_Store",
-             "Thumbs.db", ".hidden.xlsx", "half.xlsx.part"]
+    names = [
+        "~$betyg.xlsx",
+        ".~lock.betyg.xlsx#",
+        "~abc.tmp",
+        "._betyg.xlsx",
+        ".DS_Store",
+        "Thumbs.db",
+        ".hidden.xlsx",
+        "half.xlsx.part",
+    ]
     for name in names:
         (inbox / name).write_bytes(b"x")
     assert Inbox(app).process_once() == []

@@ -38,8 +38,12 @@ def test_libreoffice_saved_workbook_accepted(
     try:
         seeded = seed(app, students=6)
         listnr = lists.create_t33(
-            app, course_code="DV1599", module_code="2010", term=TERM,
-            sources=lists.StudentSources(exam_date=EXAM_DATE), reporter="lärare1",
+            app,
+            course_code="DV1599",
+            module_code="2010",
+            term=TERM,
+            sources=lists.StudentSources(exam_date=EXAM_DATE),
+            reporter="lärare1",
         )
         shutil.copy(fixture, app.settings.inbox / fixture.name)
         [result] = Inbox(app).process_once()

@@ -55,8 +55,11 @@ def main() -> None:
                 seeded.pnrs[0]: {"grade": "5", "grade_date": dt.date(2026, 11, 2), "points": 44},
                 seeded.pnrs[1]: {"grade": "3", "grade_date": dt.date(2026, 11, 2), "points": 28.5},
                 seeded.pnrs[2]: {"grade": "U", "grade_date": dt.date(2026, 11, 2), "points": 12},
-                seeded.pnrs[3]: {"grade": "4", "grade_date": dt.date(2026, 11, 3),
-                                 "comment": "Omtentamen, rättad av Åsa Öberg"},
+                seeded.pnrs[3]: {
+                    "grade": "4",
+                    "grade_date": dt.date(2026, 11, 3),
+                    "comment": "Omtentamen, rättad av Åsa Öberg",
+                },
             },
             action="Skicka till examinator",
             target=filled,
@@ -65,8 +68,16 @@ def main() -> None:
         for fmt, name in (("xlsx:Calc MS Excel 2007 XML", "xlsx"), ("ods", "ods")):
             out = Path(tmp) / name
             subprocess.run(
-                ["soffice", "--headless", "--calc", "--convert-to", fmt, "--outdir", str(out),
-                 str(filled)],
+                [
+                    "soffice",
+                    "--headless",
+                    "--calc",
+                    "--convert-to",
+                    fmt,
+                    "--outdir",
+                    str(out),
+                    str(filled),
+                ],
                 check=True,
                 capture_output=True,
                 env={**os.environ, "HOME": tmp},
