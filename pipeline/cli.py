@@ -344,6 +344,165 @@ def _print_status(rows: list[Any]) -> None:
         typer.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
 
 
+ListnrArg = Annotated[int, typer.Argument(help="Listnummer / list number")]
+
+
+@app.command(epilog="Exempel / example: resultat approve 1001 123456")
+@handle_errors
+def approve(
+    listnr: ListnrArg,
+    code: Annotated[str, typer.Argument(help="Koden från SMS:et / the code from the SMS")],
+) -> None:
+    """Attestera med engångskoden / approve a list with the one-time code sent by SMS."""
+    from pipeline import approval
+
+    application = open_app()
+    try:
+        decision = approval.approve(application, listnr, code)
+        text = approval.decision_text(decision, application.settings.language, application.root)
+    finally:
+        application.close()
+    typer.echo(text)
+    for path in decision.files:
+        typer.echo(f"  {path}")
+    if not decision.ok:
+        raise typer.Exit(1)
+
+
+@app.command(epilog='Exempel / example: resultat reject 1001 --reason "Fel datum på rad 12"')
+@handle_errors
+def reject(
+    listnr: ListnrArg,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Orsak / reason (to the reporter)")],
+) -> None:
+    """Skicka tillbaka listan till rapportören / send a list back to its reporter (draft)."""
+    from pipeline import approval
+
+    application = open_app()
+    try:
+        decision = approval.reject(application, listnr, reason)
+        text = approval.decision_text(decision, application.settings.language, application.root)
+    finally:
+        application.close()
+    typer.echo(text)
+    if not decision.ok:
+        raise typer.Exit(1)
+
+
+@app.command("resend-code", epilog="Exempel / example: resultat resend-code 1001")
+@handle_errors
+def resend_code(listnr: ListnrArg) -> None:
+    """Ny attesteringskod / a new approval code by SMS (after expiry or a lock)."""
+    from pipeline import approval
+
+    application = open_app()
+    try:
+        state_or_problem = approval.resend_code(application, listnr)
+    finally:
+        application.close()
+    if state_or_problem != "awaiting_approval":
+        typer.echo(
+            f"resultat: kan inte skicka kod / cannot send a code: {state_or_problem}", err=True
+        )
+        raise typer.Exit(1)
+    typer.echo(f"Ny kod köad för lista {listnr} / new code queued (resultat dispatch skickar)")
+
+
+@app.command(epilog="Exempel / example: resultat registered 1001")
+@handle_errors
+def registered(listnr: ListnrArg) -> None:
+    """Utbildningsstöd: registrerad i LADOK / definitive entry done; students get their result."""
+    from pipeline import lifecycle
+
+    application = open_app()
+    try:
+        queued = lifecycle.registered(application, listnr)
+    finally:
+        application.close()
+    typer.echo(f"Lista {listnr} registrerad; {queued} studentmejl köade / student mails queued")
+
+
+@app.command(epilog="Exempel / example: resultat signed 1001 --scan arkivlista-1001.pdf")
+@handle_errors
+def signed(
+    listnr: ListnrArg,
+    scan: Annotated[
+        Path | None,
+        typer.Option("--scan", help="Inskannad signerad arkivlista / signed scan", exists=True),
+    ] = None,
+) -> None:
+    """Signerad arkivlista: arkivera listan som BagIt-paket / archive the signed list."""
+    from pipeline import lifecycle
+
+    application = open_app()
+    try:
+        package = lifecycle.signed(application, listnr, scan=scan)
+    finally:
+        application.close()
+    typer.echo(f"Arkiverad / archived: {package}")
+
+
+@app.command(epilog="Exempel / example: resultat verify 1001")
+@handle_errors
+def verify(
+    listnr: Annotated[int | None, typer.Argument(help="Listnummer / list number")] = None,
+    language: Annotated[str, typer.Option("--lang", help="sv or en")] = "sv",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Kontrollera arkivpaket och granskningslogg / check archive packages and the audit log."""
+    from pipeline import archive
+
+    application = open_app()
+    try:
+        report = archive.verify(application, listnr, language=language)
+    finally:
+        application.close()
+    if as_json:
+        _echo_json(report.as_dict())
+    else:
+        typer.echo(archive.format_report(report, language, root=application.root))
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command(epilog="Exempel / example: resultat dispatch")
+@handle_errors
+def dispatch() -> None:
+    """Skicka köade mejl och SMS / send queued emails and SMS (each exactly once)."""
+    from pipeline import outbox
+
+    application = open_app()
+    try:
+        report = outbox.dispatch(application)
+    finally:
+        application.close()
+    typer.echo(
+        f"skickade / sent {report.sent}, misslyckade / failed {report.failed}, "
+        f"väntar / pending {report.pending}"
+    )
+
+
+@app.command(epilog="Exempel / example: resultat serve --port 8080")
+@handle_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Adress / address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8080,
+) -> None:
+    """Ta emot SMS-svar från Twilio / receive SMS replies (Twilio webhook, WSGI)."""
+    from functools import partial
+
+    from pipeline import approval, sms_webhook
+
+    application = open_app()
+    try:
+        typer.echo(f"Lyssnar / listening on http://{host}:{port}/")
+        sms_webhook.serve(
+            application, partial(approval.sms_reply, application), host=host, port=port
+        )
+    finally:
+        application.close()
+
+
 @app.command(epilog="Exempel / example: resultat demo --workspace /tmp/demo")
 @handle_errors
 def demo(

@@ -18,12 +18,13 @@ from typing import Any
 
 from openpyxl import load_workbook
 
-from pipeline import demodata, lists, registry, workbook
+from pipeline import approval, archive, demodata, lifecycle, lists, outbox, registry, workbook
 from pipeline.app import App
 from pipeline.inbox import Inbox
 from pipeline.lists import ListSummary, StudentSources
 from pipeline.reader import META_SHEET
 from pipeline.settings import create_workspace
+from pipeline.workbook import CODE_CELL
 
 
 @dataclass
@@ -61,6 +62,18 @@ def fill_issued(path: Path, target: Path, filler: Filler, *, action: str) -> Pat
     target.parent.mkdir(parents=True, exist_ok=True)
     wb.save(target)
     return target
+
+
+def sms_code(app: App, listnr: int) -> str:
+    """The newest approval code for ``listnr`` from the SMS file sink (as a phone shows it)."""
+    import re
+
+    for path in sorted((app.settings.var / "sms").glob("*.json"), key=lambda p: -int(p.stem)):
+        body = json.loads(path.read_text("utf-8"))["body"]
+        match = re.search(rf"\b{listnr}\b.*?\b(\d{{6}})\b", body, re.S)
+        if match:
+            return match.group(1)
+    raise LookupError(f"no code for {listnr} in var/sms")
 
 
 def run_demo(
@@ -193,6 +206,38 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
         outcomes[done.original_name] = done.outcome.value
         echo(f"   {done.outcome.value:9} {done.original_name}")
     (inbox / "~$betyg.xlsx").unlink(missing_ok=True)
+
+    echo("5. Examinatorerna attesterar / examiners approve with the code from the SMS")
+    sent = outbox.dispatch(app)
+    echo(f"   mejl och SMS skickade till filer / mail and SMS written: {sent.sent}")
+    code = sms_code(app, dv_exam)
+    review = app.settings.outbox / "review"
+    review_book = max(review.glob(f"{dv_exam}_v*_granskning.xlsx"), key=lambda p: p.stat().st_mtime)
+    wb = load_workbook(review_book)
+    wb.worksheets[0][CODE_CELL] = code
+    wb.save(inbox / f"{dv_exam} attest.xlsx")
+    for done in Inbox(app).process_once():
+        echo(f"   {done.outcome.value:9} {done.original_name} (granskningsfil / review workbook)")
+    with app.db.session() as session:
+        examiner = lists.get_staff(session, demodata.EXAMINERS["PA1414"])
+        mobile = examiner.mobile or ""
+    answer = approval.sms_reply(app, mobile, f"{pa_exam} {sms_code(app, pa_exam)}")
+    echo(f"   SMS-svar / SMS reply {pa_exam}: {answer}")
+    outbox.dispatch(app)
+
+    echo("6. Utbildningsstöd registrerar i LADOK, examinator signerar / registered, signed")
+    ladok_dir = app.settings.outbox / "ladok"
+    echo(
+        f"   LADOK: {ladok_dir / f'{dv_exam}.tsv'}  arkivlista: "
+        f"{app.settings.outbox / 'print' / f'{dv_exam}_arkivlista.pdf'}"
+    )
+    mails = lifecycle.registered(app, dv_exam)
+    outbox.dispatch(app)
+    echo(f"   {mails} studenter fick sitt resultat per mejl / students mailed their result")
+    package = lifecycle.signed(app, dv_exam)
+    echo(f"   arkiverad / archived: {package.relative_to(app.root)}")
+    report = archive.verify(app)
+    echo("7. " + archive.format_report(report, "sv", root=app.root).replace("\n", "\n   "))
     return DemoSummary(
         lists=lists.summaries(app),
         receipts_dir=app.settings.receipts_dir,

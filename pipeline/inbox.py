@@ -291,7 +291,10 @@ class Inbox:
         receipt_path: Path | None = None
         marked: Path | None = None
         with app.db.session() as session:
-            outcome = intake.check_and_apply(session, app, wb)
+            if wb.purpose == "review":
+                outcome = intake.check_review(session, app, wb)
+            else:
+                outcome = intake.check_and_apply(session, app, wb)
             status = FileOutcome.ACCEPTED if outcome.accepted else FileOutcome.REJECTED
             result_list = (
                 session.execute(
@@ -300,8 +303,11 @@ class Inbox:
                 if outcome.listnr
                 else None
             )
+            status_text = "accepted" if outcome.accepted else "rejected"
+            if outcome.accepted and outcome.decision in ("approved", "rejected"):
+                status_text = "approved" if outcome.decision == "approved" else "sent_back"
             data = ReceiptData(
-                status="accepted" if outcome.accepted else "rejected",
+                status=status_text,
                 file_name=claimed.original_name,
                 received=received,
                 kept_at=_relative(app, _destination(self.dir, claimed, status)),
@@ -314,7 +320,7 @@ class Inbox:
                 students=outcome.students,
                 changed=outcome.changed,
                 version=outcome.version,
-                submitted=outcome.state == "submitted" and outcome.accepted,
+                submitted=outcome.state in ("submitted", "awaiting_approval") and outcome.accepted,
                 examiner=result_list.examiner if result_list else None,
                 fresh_workbook=(
                     _relative(app, app.settings.lists_dir / f"{outcome.listnr}.xlsx")
@@ -340,7 +346,7 @@ class Inbox:
                         sha256=sha,
                         original_name=claimed.original_name[:500],
                         stored_path=_relative(app, _destination(self.dir, claimed, status)),
-                        kind="result-workbook",
+                        kind=f"{wb.purpose}-workbook",
                         listnr=outcome.listnr,
                         outcome=status,
                         receipt_path=_relative(app, receipt_path),

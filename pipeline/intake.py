@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from pipeline import audit, checks, personnummer
+from pipeline import approval, audit, checks, personnummer
 from pipeline.app import App
 from pipeline.errors import NotFound
 from pipeline.lists import ACCEPTS_RESULTS, get_list
@@ -47,6 +47,8 @@ class IntakeOutcome:
     state: str | None = None
     stale: bool = False
     reissue: bool = False
+    routing: str | None = None
+    decision: str | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -65,6 +67,74 @@ def _action(value: Any, app: App) -> str | None:
         if text in {str(label).casefold() for label in labels.values()}:
             return str(key)
     return None
+
+
+def check_review(session: Session, app: App, wb: ResultWorkbook) -> IntakeOutcome:
+    """A review workbook back from the examiner: the code approves, a reason rejects."""
+    listnr = wb.listnr
+    report = Report()
+    outcome = IntakeOutcome(False, listnr, wb.meta.get("language") or app.settings.language, report)
+    if not verify(app.settings.hmac_key(), wb.meta, wb.roster) or listnr is None:
+        report.add(Problem("tampered", {"detail": "HMAC", "listnr": listnr or ""}, sheet=wb.sheet))
+        return outcome
+    if _as_int(wb.identity_listnr) != listnr:
+        report.add(
+            Problem(
+                "tampered",
+                {"detail": "listnr", "listnr": listnr},
+                sheet=wb.sheet,
+                row=4,
+                column="B",
+                value=wb.identity_listnr,
+            )
+        )
+        return outcome
+    try:
+        result_list = get_list(session, listnr)
+    except NotFound:
+        report.add(Problem("list-not-found", {"listnr": listnr}, sheet=wb.sheet))
+        return outcome
+    examiner = result_list.examiner
+    outcome.language = _language(session, examiner, outcome.language)
+    code = wb.cells.get("code_cell")
+    reason = wb.cells.get("reason_cell")
+    code_ref = wb.meta.get("code_cell", "B13")
+    if code not in (None, ""):
+        decision = approval.approve_in(
+            session,
+            app,
+            listnr,
+            str(code),
+            via="workbook",
+            actor=examiner or app.actor,
+            expect_hash=wb.meta.get("content_hash"),
+            expect_version=wb.version,
+        )
+    elif reason not in (None, ""):
+        decision = approval.reject_in(
+            session, app, listnr, str(reason), via="workbook", actor=examiner or app.actor
+        )
+    else:
+        report.add(
+            Problem("review-empty", sheet=wb.sheet, row=int(code_ref[1:]), column=code_ref[0])
+        )
+        return outcome
+    outcome.decision = decision.slug
+    outcome.state = result_list.state.value
+    outcome.version = result_list.version
+    if not decision.ok:
+        report.add(
+            Problem(
+                "approval-failed",
+                {"detail": approval.decision_text(decision, outcome.language, app.root)},
+                sheet=wb.sheet,
+                row=int(code_ref[1:]),
+                column=code_ref[0],
+            )
+        )
+        return outcome
+    outcome.accepted = True
+    return outcome
 
 
 def check_and_apply(session: Session, app: App, wb: ResultWorkbook) -> IntakeOutcome:
@@ -270,7 +340,9 @@ def _apply(
                     {"student_id": entry.student_id, "field": name, "old": old, "new": new}
                 )
                 setattr(entry, name, new)
-    submit = action == ACTION_SUBMIT and result_list.state == ListState.DRAFT
+    was = result_list.state
+    waiting = was in (ListState.SUBMITTED, ListState.AWAITING_APPROVAL)
+    submit = action == ACTION_SUBMIT and (was == ListState.DRAFT or (waiting and bool(changes)))
     if changes or submit:
         result_list.version += 1
         result_list.updated_at = utcnow()
@@ -287,6 +359,12 @@ def _apply(
                 "action": action,
             },
         )
+        if waiting:
+            # Any change voids the examiner's code; the list is reviewed again from scratch.
+            approval.void_challenges(
+                session, result_list.listnr, reason="list changed", actor=result_list.reporter
+            )
+            result_list.state = ListState.DRAFT
     if submit:
         result_list.state = ListState.SUBMITTED
         result_list.submitted_at = utcnow()
@@ -296,6 +374,10 @@ def _apply(
             action="list.submit",
             listnr=result_list.listnr,
             details={"version": result_list.version},
+        )
+        session.flush()
+        outcome.routing = approval.request_approval(
+            session, app, result_list, actor=result_list.reporter
         )
     session.flush()
     active = [e for e in result_list.entries if not e.removed]

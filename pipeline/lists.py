@@ -36,7 +36,7 @@ from pipeline.models import (
 
 FIRST_LISTNR = 1001
 #: States in which a teacher's workbook may still change results.
-ACCEPTS_RESULTS = frozenset({ListState.DRAFT, ListState.SUBMITTED})
+ACCEPTS_RESULTS = frozenset({ListState.DRAFT, ListState.SUBMITTED, ListState.AWAITING_APPROVAL})
 
 
 @dataclass(frozen=True)
@@ -299,6 +299,11 @@ def add_students(app: App, listnr: int, sources: StudentSources) -> int:
             session.add(ListEntry(list_id=result_list.id, student_id=student_id, position=position))
         result_list.version += 1
         result_list.updated_at = utcnow()
+        if result_list.state != ListState.DRAFT:
+            from pipeline.approval import void_challenges
+
+            void_challenges(session, listnr, reason="students added", actor=app.actor)
+            result_list.state = ListState.DRAFT
         audit.record(
             session,
             actor=app.actor,

@@ -145,6 +145,12 @@ class ResultWorkbook:
     identity_listnr: Any
     action: Any
     sheet_rows: list[list[Any]] = field(repr=False, default_factory=list)
+    #: Values of the other signed cells named in the metadata (``code_cell``, ``reason_cell``).
+    cells: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def purpose(self) -> str:
+        return self.meta.get("purpose") or "results"
 
     @property
     def listnr(self) -> int | None:
@@ -217,7 +223,17 @@ def read_result_workbook(path: Path, limits: Limits) -> ResultWorkbook | None:
         identity_listnr=cell_value(rows, "B4"),
         action=cell_value(rows, action_cell),
         sheet_rows=rows,
+        cells={
+            key: cell_value(rows, ref)
+            for key, ref in meta.items()
+            if key.endswith("_cell") and _is_ref(ref)
+        },
     )
+
+
+def _is_ref(ref: str) -> bool:
+    letters = ref.rstrip("0123456789")
+    return bool(letters) and letters.isalpha() and ref[len(letters) :].isdigit()
 
 
 def cell_value(rows: list[list[Any]], ref: str) -> Any:

@@ -3,7 +3,8 @@
 File-system events (watchdog) are only hints that wake the loop early; the loop also rescans
 on start and every ``scan_interval`` seconds, so nothing is missed when events are lost (as on
 network shares, where ``--poll`` uses watchdog's polling observer instead). A close-after-write
-event shortens the stability wait. SIGTERM and SIGINT stop it between files.
+event shortens the stability wait. Queued mail and SMS are dispatched every few seconds.
+SIGTERM and SIGINT stop it between files.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from pipeline.app import App
 from pipeline.inbox import FileResult, Inbox, StabilityTracker, candidates
 
 log = logging.getLogger("resultat.watch")
+#: Seconds between runs of the message dispatcher inside the daemon.
+DISPATCH_INTERVAL = 5.0
 
 
 class _Hints(FileSystemEventHandler):
@@ -62,8 +65,12 @@ def run_watch(
         for result in inbox.recover():
             _report(on_result, result)
         last_scan = 0.0
+        last_dispatch = 0.0
         tick = max(0.05, min(0.25, settings.stable_seconds / 4))
         while not stop.is_set():
+            if time.monotonic() - last_dispatch >= DISPATCH_INTERVAL:
+                last_dispatch = time.monotonic()
+                _dispatch(app)
             woken = wake.is_set()
             wake.clear()
             now = time.monotonic()
@@ -80,6 +87,16 @@ def run_watch(
         observer.stop()
         observer.join(timeout=5)
         log.info("stopped watching %s", inbox.dir)
+
+
+def _dispatch(app: App) -> None:
+    """Send queued mail and SMS; a failing backend must not stop the inbox."""
+    from pipeline import outbox
+
+    try:
+        outbox.dispatch(app)
+    except Exception:
+        log.exception("dispatching messages failed; they stay queued")
 
 
 def _report(callback: Callable[[FileResult], Any] | None, result: FileResult) -> None:

@@ -55,7 +55,14 @@ SIGNED_KEYS: Final = (
     "columns",
     "action_cell",
     "language",
+    "purpose",
+    "content_hash",
+    "code_cell",
+    "reason_cell",
 )
+#: A review workbook (sent to the examiner) has these two input cells instead of the action.
+CODE_CELL: Final = "B13"
+REASON_CELL: Final = "B14"
 
 
 def layout(workspace: Path | None = None) -> dict[str, Any]:
@@ -65,7 +72,8 @@ def layout(workspace: Path | None = None) -> dict[str, Any]:
 
 def sign(key: bytes, meta: dict[str, str], roster: list[str]) -> str:
     """HMAC-SHA256 over the signed metadata keys and the roster, as canonical JSON."""
-    body = {"meta": {k: meta.get(k, "") for k in SIGNED_KEYS}, "roster": roster}
+    # Only keys present are signed, so removing one (e.g. "purpose") breaks the signature.
+    body = {"meta": {k: meta[k] for k in SIGNED_KEYS if k in meta}, "roster": roster}
     message = json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
@@ -106,6 +114,17 @@ def issue(app: App, listnr: int, *, target: Path | None = None) -> IssuedWorkboo
     return IssuedWorkbook(listnr, result_list.version, path, len(entries))
 
 
+def build_review(
+    app: App, result_list: ResultList, *, language: str, content_hash: str, target: Path
+) -> Path:
+    """The examiner's review workbook: every cell read-only except the approval code and the
+    rejection reason; signed together with the content hash of exactly these rows."""
+    entries = [e for e in result_list.entries if not e.removed]
+    wb = build(app, result_list, entries, language=language, review_hash=content_hash)
+    save_atomic(wb, target)
+    return target
+
+
 def save_atomic(workbook: Workbook, path: Path) -> None:
     """Save to a temporary file beside ``path`` and rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -121,8 +140,14 @@ def save_atomic(workbook: Workbook, path: Path) -> None:
 
 
 def build(
-    app: App, result_list: ResultList, entries: list[ListEntry], *, language: str
+    app: App,
+    result_list: ResultList,
+    entries: list[ListEntry],
+    *,
+    language: str,
+    review_hash: str | None = None,
 ) -> Workbook:
+    review = review_hash is not None
     look = layout(app.root)
     style = look["style"]
     module = result_list.module
@@ -172,19 +197,29 @@ def build(
         cell.fill = identity_fill
         cell.alignment = Alignment(horizontal="left")
 
-    actions = look["actions"]
-    ws.cell(row=13, column=1, value=look["action_label"][language]).font = bold
-    action = ws[ACTION_CELL]
-    action.value = actions["draft"][language]
-    action.fill = input_fill
-    action.protection = unlocked
-    action_choices = DataValidation(
-        type="list",
-        formula1='"{},{}"'.format(actions["draft"][language], actions["submit"][language]),
-        allow_blank=False,
-    )
-    ws.add_data_validation(action_choices)
-    action_choices.add(action)
+    if review:
+        for ref, key in ((CODE_CELL, "code_label"), (REASON_CELL, "reason_label")):
+            label = ws.cell(row=int(ref[1:]), column=1, value=look["review"][key][language])
+            label.font = bold
+            ws[ref].fill = input_fill
+            ws[ref].protection = unlocked
+            ws[ref].number_format = "@"
+        ws["C13"] = look["review"]["hint"][language]
+        ws["C13"].alignment = Alignment(wrap_text=False)
+    else:
+        actions = look["actions"]
+        ws.cell(row=13, column=1, value=look["action_label"][language]).font = bold
+        action = ws[ACTION_CELL]
+        action.value = actions["draft"][language]
+        action.fill = input_fill
+        action.protection = unlocked
+        action_choices = DataValidation(
+            type="list",
+            formula1='"{},{}"'.format(actions["draft"][language], actions["submit"][language]),
+            allow_blank=False,
+        )
+        ws.add_data_validation(action_choices)
+        action_choices.add(action)
 
     for field, letter in letters.items():
         cell = ws[f"{letter}{HEADER_ROW}"]
@@ -214,16 +249,17 @@ def build(
                 target.number_format = "@"
             if field == "grade_date":
                 target.number_format = style["date_format"]
-            if field in INPUT_FIELDS:
+            if field in INPUT_FIELDS and not review:
                 target.fill = input_fill
                 target.protection = unlocked
 
     grade_choices = DataValidation(
         type="list", formula1='"{}"'.format(",".join(scale.grades)), allow_blank=True
     )
-    ws.add_data_validation(grade_choices)
-    grade_choices.add(f"{letters['grade']}{FIRST_ROW}:{letters['grade']}{last_row}")
-    if ects_scale is not None:
+    if not review:
+        ws.add_data_validation(grade_choices)
+        grade_choices.add(f"{letters['grade']}{FIRST_ROW}:{letters['grade']}{last_row}")
+    if ects_scale is not None and not review:
         ects_choices = DataValidation(
             type="list", formula1='"{}"'.format(",".join(ects_scale.grades)), allow_blank=True
         )
@@ -258,8 +294,13 @@ def build(
         "columns": json.dumps(letters, sort_keys=True),
         "action_cell": ACTION_CELL,
         "language": language,
+        "purpose": "review" if review else "results",
         "issued_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
+    if review_hash is not None:
+        meta.update(content_hash=review_hash, code_cell=CODE_CELL, reason_cell=REASON_CELL)
+        ws.title = look["review"]["sheet_name"][language]
+        meta["sheet"] = ws.title
     roster = [entry.student.pnr for entry in entries]
     meta["hmac"] = sign(app.settings.hmac_key(), meta, roster)
     _write_meta(wb, look["meta_sheet"], meta, roster)

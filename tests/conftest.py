@@ -14,6 +14,8 @@ from sqlalchemy import create_engine, text
 from pipeline.app import App
 from pipeline.settings import DATABASE_ENV, create_workspace
 
+pytest_plugins = ["tests.fake_twilio"]
+
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432
 PG_BASE_URL = f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/test"

@@ -44,7 +44,7 @@ def test_filled_workbook_is_accepted_and_submitted(app: App) -> None:
     assert [r.outcome for r in results] == [FileOutcome.ACCEPTED]
     with app.db.session() as session:
         rl = session.execute(select(ResultList).where(ResultList.listnr == listnr)).scalar_one()
-        assert rl.state == ListState.SUBMITTED
+        assert rl.state == ListState.AWAITING_APPROVAL
         assert rl.version == 2
         entries = {e.student.pnr: e for e in rl.entries}
         assert entries[s.pnrs[0]].grade == "4"
@@ -59,7 +59,7 @@ def test_filled_workbook_is_accepted_and_submitted(app: App) -> None:
             .scalars()
             .all()
         )
-        assert actions == ["list.create", "list.results", "list.submit"]
+        assert actions == ["list.create", "list.results", "list.submit", "approval.requested"]
         record = session.execute(select(InboxFile)).scalar_one()
         assert record.outcome == FileOutcome.ACCEPTED and record.listnr == listnr
     receipt = results[0].receipt

@@ -50,7 +50,7 @@ def test_libreoffice_saved_workbook_accepted(
         assert result.outcome == FileOutcome.ACCEPTED, [p.slug for p in result.problems]
         with app.db.session() as session:
             rl = session.execute(select(ResultList).where(ResultList.listnr == listnr)).scalar_one()
-            assert rl.state == ListState.SUBMITTED
+            assert rl.state == ListState.AWAITING_APPROVAL
             got = {e.student.pnr: (e.grade, e.grade_date, e.points, e.comment) for e in rl.entries}
         p = seeded.pnrs
         assert got[p[0]][:2] == ("5", dt.date(2026, 11, 2)) and float(got[p[0]][2]) == 44
