@@ -6,6 +6,7 @@ import datetime as dt
 import email
 import json
 import re
+from collections.abc import Callable
 from email.message import Message as EmailMessage
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from pipeline.models import (
     ResultList,
 )
 from tests.factories import EXAM_DATE, TERM, fill, seed
+from tests.smtp_server import SMTP_PASSWORD, SmtpServer, smtp_config
 
 
 def _submitted(
@@ -294,3 +296,87 @@ def test_registered_mails_each_student_only_their_result_and_signed_archives(
     target = data / "ladok" / f"{listnr}.tsv"
     target.write_bytes(target.read_bytes().replace(b"\t5\t", b"\t4\t", 1))
     assert not archive.verify(app, listnr).ok
+
+
+def test_student_results_go_through_smtp_one_mail_each(
+    app: App, smtp_server: SmtpServer, reopen: Callable[..., App], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real yagmail client delivers to aiosmtpd: one mail per student, only their own."""
+    listnr, pnrs = _submitted(app, students=4, grades={0: "5", 1: "4", 2: "U"})
+    assert approval.approve(app, listnr, _sent_code(app, listnr)).ok
+    outbox.dispatch(app)  # the approval mails go to the file sink
+    monkeypatch.setenv("RESULTAT_SMTP_PASSWORD", SMTP_PASSWORD)
+    smtp_app = reopen(mail=smtp_config(smtp_server))
+    assert lifecycle.registered(smtp_app, listnr) == 3
+    report = outbox.dispatch(smtp_app)
+    assert report.sent == 3 and report.failed == 0
+    assert outbox.dispatch(smtp_app).sent == 0
+    received = {tuple(r.rcpt_tos): r.parsed() for r in smtp_server.received}
+    assert len(smtp_server.received) == 3
+    with app.db.session() as session:
+        rl = session.execute(select(ResultList).where(ResultList.listnr == listnr)).scalar_one()
+        graded = [e for e in rl.entries if e.grade]
+        names = {e.student.last_name for e in rl.entries}
+        expected = {(e.student.email,): e for e in graded}
+    assert set(received) == set(expected)
+    for rcpt, mail in received.items():
+        entry = expected[rcpt]
+        body = mail.get_content()
+        assert f"Betyg: {entry.grade}" in body or entry.grade in body
+        assert "DV1599" in body and "2026-11-02" in body
+        assert not any(n in body for n in names - {entry.student.last_name})
+        assert not any(p[2:8] in body for p in pnrs)
+
+
+def test_sms_reply_through_the_signed_webhook(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Twilio's webhook with the real approval handler: a wrong sender and a bad signature
+    change nothing; the examiner's signed reply approves."""
+    import threading
+    import urllib.parse
+    import urllib.request
+    from functools import partial
+
+    from twilio.request_validator import RequestValidator
+
+    from pipeline import sms_webhook
+
+    listnr, _ = _submitted(app)
+    code = _sent_code(app, listnr)
+    token = "test-twilio-token"
+    monkeypatch.setenv("RESULTAT_TWILIO_TOKEN", token)
+    hooked = App.open(app.root, actor="testadmin")
+    server = sms_webhook.make_server_for(
+        hooked, partial(approval.sms_reply, hooked), host="127.0.0.1", port=0
+    )
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}/sms"
+
+    def post(sender: str, body: str, *, signature: str | None = None) -> tuple[int, str]:
+        form = {"From": sender, "Body": body, "To": "+46701740600"}
+        sig = signature or RequestValidator(token).compute_signature(url, form)
+        request = urllib.request.Request(
+            url,
+            data=urllib.parse.urlencode(form).encode(),
+            method="POST",
+            headers={"X-Twilio-Signature": sig},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read().decode("utf-8")
+        except urllib.error.HTTPError as exc:
+            return exc.code, ""
+
+    try:
+        assert post("+46701740605", f"{listnr} {code}", signature="bad")[0] == 403
+        status, answer = post("+46701740698", f"{listnr} {code}")
+        assert status == 200 and "kan inte tas emot" in answer
+        assert _state(app, listnr) == ListState.AWAITING_APPROVAL
+        status, answer = post("+46701740605", f"{listnr} {code}")
+        assert status == 200 and "<Response><Message>" in answer and "attesterad" in answer
+        assert _state(app, listnr) == ListState.APPROVED
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        hooked.close()
