@@ -70,17 +70,21 @@ def content_rows(result_list: ResultList) -> list[dict[str, Any]]:
     return rows
 
 
-def content_hash(result_list: ResultList) -> str:
-    """SHA-256 over the list identity and every row, as canonical JSON."""
-    body = {
+def list_identity(result_list: ResultList) -> dict[str, Any]:
+    """What identifies a list version, as plain data (hashed, exported, archived)."""
+    return {
         "listnr": result_list.listnr,
         "kind": result_list.kind.value,
         "course": result_list.course.code,
         "module": result_list.module.code if result_list.module else None,
         "term": result_list.term,
         "version": result_list.version,
-        "rows": content_rows(result_list),
     }
+
+
+def content_hash(result_list: ResultList) -> str:
+    """SHA-256 over the list identity and every row, as canonical JSON."""
+    body = {**list_identity(result_list), "rows": content_rows(result_list)}
     data = json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hashlib.sha256(data).hexdigest()
 

@@ -259,26 +259,24 @@ class Inbox:
         try:
             wb = read_result_workbook(claimed.path, self.limits)
         except UnreadableFile as exc:
-            data = ReceiptData(
-                status="rejected",
-                file_name=claimed.original_name,
-                received=received,
-                kept_at="",
-                language=self.app.settings.language,
-                problems=[Problem(exc.slug, exc.params)],
-            )
-            return self._conclude(claimed, sha, FileOutcome.REJECTED, data, None, "unreadable")
+            return self._refuse(claimed, sha, received, Problem(exc.slug, exc.params), "unreadable")
         if wb is None:
-            data = ReceiptData(
-                status="rejected",
-                file_name=claimed.original_name,
-                received=received,
-                kept_at="",
-                language=self.app.settings.language,
-                problems=[Problem("unknown-kind")],
-            )
-            return self._conclude(claimed, sha, FileOutcome.REJECTED, data, None, "unknown")
+            return self._refuse(claimed, sha, received, Problem("unknown-kind"), "unknown")
         return self._result_workbook(claimed, sha, wb, received)
+
+    def _refuse(
+        self, claimed: Claimed, sha: str, received: str, problem: Problem, kind: str
+    ) -> FileResult:
+        """Reject a file that could not be read or identified (nothing to apply)."""
+        data = ReceiptData(
+            status="rejected",
+            file_name=claimed.original_name,
+            received=received,
+            kept_at="",
+            language=self.app.settings.language,
+            problems=[problem],
+        )
+        return self._conclude(claimed, sha, FileOutcome.REJECTED, data, None, kind)
 
     def _language_for(self, listnr: int | None) -> str:
         return self.app.settings.language

@@ -46,7 +46,7 @@ def _name(obj: Any, language: str) -> str:
 
 def approved_data(result_list: ResultList, chash: str) -> tuple[bytes, bytes]:
     """The approved rows as CSV and JSON (machine-readable; embedded in the archive PDF)."""
-    from pipeline.approval import content_rows
+    from pipeline.approval import content_rows, list_identity
     from pipeline.cells import escape_cell
 
     rows = content_rows(result_list)
@@ -56,12 +56,7 @@ def approved_data(result_list: ResultList, chash: str) -> tuple[bytes, bytes]:
     for row in rows:
         writer.writerow([escape_cell(row[f]) if row[f] is not None else "" for f in DATA_FIELDS])
     document = {
-        "listnr": result_list.listnr,
-        "kind": result_list.kind.value,
-        "course": result_list.course.code,
-        "module": result_list.module.code if result_list.module else None,
-        "term": result_list.term,
-        "version": result_list.version,
+        **list_identity(result_list),
         "examiner": result_list.examiner,
         "reporter": result_list.reporter,
         "approved_at": result_list.approved_at.isoformat() if result_list.approved_at else None,

@@ -15,7 +15,7 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select, update
 
-from pipeline import approval, archive, lifecycle, lists, outbox, workbook
+from pipeline import approval, archive, lifecycle, outbox, workbook
 from pipeline.app import App
 from pipeline.inbox import Inbox
 from pipeline.models import (
@@ -27,7 +27,7 @@ from pipeline.models import (
     Message,
     ResultList,
 )
-from tests.factories import EXAM_DATE, TERM, fill, seed
+from tests.factories import fill, new_exam_list, seed
 from tests.smtp_server import SMTP_PASSWORD, SmtpServer, smtp_config
 
 
@@ -36,14 +36,7 @@ def _submitted(
 ) -> tuple[int, list[str]]:
     """A T33 list filled and sent to the examiner through the inbox."""
     s = seed(app, students=students)
-    listnr = lists.create_t33(
-        app,
-        course_code="DV1599",
-        module_code="2010",
-        term=TERM,
-        sources=lists.StudentSources(exam_date=EXAM_DATE),
-        reporter="lärare1",
-    )
+    listnr = new_exam_list(app)
     issued = workbook.issue(app, listnr)
     grades = grades if grades is not None else {0: "5", 1: "3", 2: "U"}
     fill(

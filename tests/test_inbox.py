@@ -8,24 +8,17 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline import lists, workbook
+from pipeline import workbook
 from pipeline.app import App
 from pipeline.inbox import PROCESSING, Inbox, StabilityTracker, claim
 from pipeline.models import FileOutcome
 from pipeline.watcher import run_watch
-from tests.factories import EXAM_DATE, TERM, fill, seed
+from tests.factories import fill, new_exam_list, seed
 
 
 def _filled(app: App, tmp: Path) -> tuple[Path, list[str]]:
     s = seed(app, students=3)
-    listnr = lists.create_t33(
-        app,
-        course_code="DV1599",
-        module_code="2010",
-        term=TERM,
-        sources=lists.StudentSources(exam_date=EXAM_DATE),
-        reporter="lärare1",
-    )
+    listnr = new_exam_list(app)
     issued = workbook.issue(app, listnr)
     return fill(
         issued.path,

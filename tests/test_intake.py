@@ -12,23 +12,12 @@ from pipeline import lists, workbook
 from pipeline.app import App
 from pipeline.inbox import Inbox
 from pipeline.models import AuditEvent, FileOutcome, InboxFile, ListEntry, ListState, ResultList
-from tests.factories import EXAM_DATE, TERM, fill, seed
-
-
-def _new_list(app: App, **kw: object) -> int:
-    return lists.create_t33(
-        app,
-        course_code="DV1599",
-        module_code="2010",
-        term=TERM,
-        sources=lists.StudentSources(exam_date=EXAM_DATE),
-        reporter="lärare1",
-    )
+from tests.factories import TERM, fill, new_exam_list, seed
 
 
 def test_filled_workbook_is_accepted_and_submitted(app: App) -> None:
     s = seed(app, students=5)
-    listnr = _new_list(app)
+    listnr = new_exam_list(app)
     issued = workbook.issue(app, listnr)
     drop = app.settings.inbox / "mina betyg.xlsx"
     fill(
@@ -79,7 +68,7 @@ def test_filled_workbook_is_accepted_and_submitted(app: App) -> None:
 
 def test_receipt_in_english_for_english_staff(app: App) -> None:
     s = seed(app, students=2, teacher_lang="en")
-    listnr = _new_list(app)
+    listnr = new_exam_list(app)
     issued = workbook.issue(app, listnr)
     fill(
         issued.path,
@@ -101,7 +90,7 @@ def test_receipt_in_english_for_english_staff(app: App) -> None:
 
 def test_every_row_rule_reported_at_its_cell(app: App) -> None:
     s = seed(app, students=8)
-    listnr = _new_list(app)
+    listnr = new_exam_list(app)
     issued = workbook.issue(app, listnr)
     future = (dt.date.today() + dt.timedelta(days=3)).isoformat()
     fill(
@@ -156,7 +145,7 @@ def test_every_row_rule_reported_at_its_cell(app: App) -> None:
 
 def test_stale_workbook_refused_with_fresh_one(app: App) -> None:
     s = seed(app, students=3)
-    listnr = _new_list(app)
+    listnr = new_exam_list(app)
     issued = workbook.issue(app, listnr)
     old = app.root / "old.xlsx"
     shutil.copy(issued.path, old)
@@ -183,7 +172,7 @@ def test_stale_workbook_refused_with_fresh_one(app: App) -> None:
 
 def test_tampered_identity_and_roster_refused(app: App) -> None:
     seed(app, students=3)
-    listnr = _new_list(app)
+    listnr = new_exam_list(app)
     issued = workbook.issue(app, listnr)
     # 1. the hidden metadata (version bumped to dodge staleness) → HMAC fails
     wb = load_workbook(issued.path)
@@ -235,7 +224,7 @@ def test_student_not_on_list_and_duplicate_rows(app: App) -> None:
 
 def test_excel_mangled_personnummer_explained(app: App) -> None:
     s = seed(app, students=3)
-    listnr = _new_list(app)
+    listnr = new_exam_list(app)
     issued = workbook.issue(app, listnr)
     wb = load_workbook(issued.path)
     ws = wb.worksheets[0]
@@ -251,7 +240,7 @@ def test_excel_mangled_personnummer_explained(app: App) -> None:
 
 def test_duplicate_drop_applied_once(app: App) -> None:
     s = seed(app, students=2)
-    listnr = _new_list(app)
+    listnr = new_exam_list(app)
     issued = workbook.issue(app, listnr)
     filled = fill(
         issued.path,

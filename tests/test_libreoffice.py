@@ -14,13 +14,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from pipeline import lists
 from pipeline.app import App
 from pipeline.inbox import Inbox
 from pipeline.models import FileOutcome, ListState, ResultList
 from pipeline.settings import KEY_ENV
 from tests.data.make_libreoffice_fixtures import FIXTURE_KEY
-from tests.factories import EXAM_DATE, TERM, seed
+from tests.factories import new_exam_list, seed
 
 DATA = Path(__file__).parent / "data"
 
@@ -37,14 +36,7 @@ def test_libreoffice_saved_workbook_accepted(
     app = App.open(workspace, actor="test")
     try:
         seeded = seed(app, students=6)
-        listnr = lists.create_t33(
-            app,
-            course_code="DV1599",
-            module_code="2010",
-            term=TERM,
-            sources=lists.StudentSources(exam_date=EXAM_DATE),
-            reporter="lärare1",
-        )
+        listnr = new_exam_list(app)
         shutil.copy(fixture, app.settings.inbox / fixture.name)
         [result] = Inbox(app).process_once()
         assert result.outcome == FileOutcome.ACCEPTED, [p.slug for p in result.problems]

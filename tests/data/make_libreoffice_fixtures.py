@@ -28,10 +28,10 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> None:
     os.environ["RESULTAT_HMAC_KEY"] = FIXTURE_KEY
-    from pipeline import lists, workbook
+    from pipeline import workbook
     from pipeline.app import App
     from pipeline.settings import DATABASE_ENV, create_workspace
-    from tests.factories import EXAM_DATE, TERM, fill, seed
+    from tests.factories import fill, new_exam_list, seed
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "ws"
@@ -39,14 +39,7 @@ def main() -> None:
         os.environ[DATABASE_ENV] = f"sqlite:///{root}/var/fixture.db"
         app = App.open(root, actor="fixture")
         seeded = seed(app, students=6)
-        listnr = lists.create_t33(
-            app,
-            course_code="DV1599",
-            module_code="2010",
-            term=TERM,
-            sources=lists.StudentSources(exam_date=EXAM_DATE),
-            reporter="lärare1",
-        )
+        listnr = new_exam_list(app)
         issued = workbook.issue(app, listnr)
         filled = Path(tmp) / "t33_filled_for_libreoffice.xlsx"
         fill(
