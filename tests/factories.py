@@ -160,3 +160,17 @@ def fill(
     out = target or path
     wb.save(out)
     return out
+
+
+def new_exam_list(app: App, *, reporter: str = "lärare1") -> int:
+    """A T33 list for DV1599/2010 with everyone signed up for the sitting."""
+    from pipeline import lists
+
+    return lists.create_t33(
+        app,
+        course_code="DV1599",
+        module_code="2010",
+        term=TERM,
+        sources=lists.StudentSources(exam_date=EXAM_DATE),
+        reporter=reporter,
+    )
