@@ -97,6 +97,7 @@ class Course(Base):
     scale: Mapped[str] = mapped_column(String(8))
     ects_scale: Mapped[str | None] = mapped_column(String(8))
     start_date: Mapped[dt.date] = mapped_column(Date)
+    department: Mapped[str | None] = mapped_column(String(40))
 
     modules: Mapped[list[Module]] = relationship(back_populates="course", order_by="Module.code")
 
@@ -130,6 +131,9 @@ class Staff(Base):
     email: Mapped[str] = mapped_column(String(320))
     mobile: Mapped[str | None] = mapped_column(String(20))
     language: Mapped[str] = mapped_column(String(2), default="sv")
+    # Personal settings ("Dina inställningar"): where notices go, and receipt copies.
+    notify_email: Mapped[str | None] = mapped_column(String(320))
+    receipt_copies: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Examiner(Base):
@@ -213,7 +217,10 @@ class ResultList(Base):
     content_hash: Mapped[str | None] = mapped_column(String(64))
     registered_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     archived_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    corrects_listnr: Mapped[int | None] = mapped_column(Integer)
+    corrects_listnr: Mapped[int | None] = mapped_column(Integer, index=True)
+    due_date: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    #: Per-list options set by the teacher (e.g. the LMS column and grade thresholds).
+    options: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
 
     course: Mapped[Course] = relationship()
     module: Mapped[Module | None] = relationship()
@@ -341,3 +348,17 @@ class ApprovalChallenge(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     used_via: Mapped[str | None] = mapped_column(String(20))
+
+
+class Reminder(Base):
+    """A reminder sent: at most one per list, kind, recipient and day."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (UniqueConstraint("listnr", "kind", "recipient", "sent_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    listnr: Mapped[int] = mapped_column(Integer, index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    recipient: Mapped[str] = mapped_column(String(320))
+    sent_on: Mapped[dt.date] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
