@@ -50,3 +50,50 @@ def test_audit_chain_detects_a_deleted_row(app: App) -> None:
     with app.db.session() as session:
         check = audit.verify_chain(session)
     assert not check.ok and check.first_broken_id == ids[2]
+
+
+def test_upgrade_from_the_first_revision_keeps_data(db_url: str) -> None:
+    """A database made by an earlier release, with lists in it, upgrades in place."""
+    from alembic import command
+    from pipeline.db import Database, alembic_config, make_engine
+
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        cfg = alembic_config(db_url)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0001")
+        conn.execute(
+            text(
+                "INSERT INTO courses (id, code, name_sv, name_en, credits, scale, start_date) "
+                "VALUES (1, 'DV1599', 'Programmering', 'Programming', 7.5, 'TH', '2026-08-31')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO result_lists (id, listnr, kind, course_id, term, state, version, "
+                "reporter, created_at, updated_at) VALUES (1, 1001, 't33', 1, 'HT2026', 'draft', 1, "
+                "'anna', '2026-11-01 10:00:00', '2026-11-01 10:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO students (id, pnr, first_name, last_name) "
+                "VALUES (1, '199001011239', 'Åsa', 'Öberg')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO list_entries (id, list_id, student_id, position, removed) "
+                "VALUES (1, 1, 1, 1, false)"
+            )
+        )
+    engine.dispose()
+    db = Database(db_url)
+    db.migrate()
+    with db.engine.connect() as conn:
+        row = conn.execute(text("SELECT listnr, state, options FROM result_lists")).one()
+        assert row[0] == 1001 and row[1] == "draft"
+        assert conn.execute(text("SELECT count(*) FROM list_entries")).scalar_one() == 1
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+    db.dispose()

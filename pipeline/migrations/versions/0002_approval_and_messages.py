@@ -46,9 +46,12 @@ def upgrade() -> None:
         sa.Column("used_via", sa.String(length=20), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_approval_challenges")),
     )
-    with op.batch_alter_table("approval_challenges", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_approval_challenges_listnr"), ["listnr"], unique=False)
-        batch_op.create_index(batch_op.f("ix_approval_challenges_status"), ["status"], unique=False)
+    op.create_index(
+        op.f("ix_approval_challenges_listnr"), "approval_challenges", ["listnr"], unique=False
+    )
+    op.create_index(
+        op.f("ix_approval_challenges_status"), "approval_challenges", ["status"], unique=False
+    )
 
     op.create_table(
         "messages",
@@ -77,38 +80,33 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_messages")),
         sa.UniqueConstraint("dedupe_key", name=op.f("uq_messages_dedupe_key")),
     )
-    with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_messages_listnr"), ["listnr"], unique=False)
-        batch_op.create_index(
-            "ix_messages_status_next", ["status", "next_attempt_at"], unique=False
-        )
+    op.create_index(op.f("ix_messages_listnr"), "messages", ["listnr"], unique=False)
+    op.create_index(
+        "ix_messages_status_next", "messages", ["status", "next_attempt_at"], unique=False
+    )
 
-    with op.batch_alter_table("result_lists", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("approved_at", sa.DateTime(), nullable=True))
-        batch_op.add_column(sa.Column("approved_by", sa.String(length=100), nullable=True))
-        batch_op.add_column(sa.Column("content_hash", sa.String(length=64), nullable=True))
-        batch_op.add_column(sa.Column("registered_at", sa.DateTime(), nullable=True))
-        batch_op.add_column(sa.Column("archived_at", sa.DateTime(), nullable=True))
-        batch_op.add_column(sa.Column("corrects_listnr", sa.Integer(), nullable=True))
+    op.add_column("result_lists", sa.Column("approved_at", sa.DateTime(), nullable=True))
+    op.add_column("result_lists", sa.Column("approved_by", sa.String(length=100), nullable=True))
+    op.add_column("result_lists", sa.Column("content_hash", sa.String(length=64), nullable=True))
+    op.add_column("result_lists", sa.Column("registered_at", sa.DateTime(), nullable=True))
+    op.add_column("result_lists", sa.Column("archived_at", sa.DateTime(), nullable=True))
+    op.add_column("result_lists", sa.Column("corrects_listnr", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
 
-    with op.batch_alter_table("result_lists", schema=None) as batch_op:
-        batch_op.drop_column("corrects_listnr")
-        batch_op.drop_column("archived_at")
-        batch_op.drop_column("registered_at")
-        batch_op.drop_column("content_hash")
-        batch_op.drop_column("approved_by")
-        batch_op.drop_column("approved_at")
+    op.drop_column("result_lists", "corrects_listnr")
+    op.drop_column("result_lists", "archived_at")
+    op.drop_column("result_lists", "registered_at")
+    op.drop_column("result_lists", "content_hash")
+    op.drop_column("result_lists", "approved_by")
+    op.drop_column("result_lists", "approved_at")
 
-    with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.drop_index("ix_messages_status_next")
-        batch_op.drop_index(batch_op.f("ix_messages_listnr"))
+    op.drop_index("ix_messages_status_next", table_name="messages")
+    op.drop_index(op.f("ix_messages_listnr"), table_name="messages")
 
     op.drop_table("messages")
-    with op.batch_alter_table("approval_challenges", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_approval_challenges_status"))
-        batch_op.drop_index(batch_op.f("ix_approval_challenges_listnr"))
+    op.drop_index(op.f("ix_approval_challenges_status"), table_name="approval_challenges")
+    op.drop_index(op.f("ix_approval_challenges_listnr"), table_name="approval_challenges")
 
     op.drop_table("approval_challenges")

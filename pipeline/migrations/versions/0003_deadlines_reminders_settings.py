@@ -31,45 +31,39 @@ def upgrade() -> None:
             "listnr", "kind", "recipient", "sent_on", name=op.f("uq_reminders_listnr")
         ),
     )
-    with op.batch_alter_table("reminders", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_reminders_listnr"), ["listnr"], unique=False)
+    op.create_index(op.f("ix_reminders_listnr"), "reminders", ["listnr"], unique=False)
 
-    with op.batch_alter_table("courses", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("department", sa.String(length=40), nullable=True))
+    op.add_column("courses", sa.Column("department", sa.String(length=40), nullable=True))
 
-    with op.batch_alter_table("result_lists", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("due_date", sa.Date(), nullable=True))
-        batch_op.add_column(
-            sa.Column("options", sa.JSON(), nullable=False, server_default=sa.text("'{}'"))
-        )
-        batch_op.create_index(
-            batch_op.f("ix_result_lists_corrects_listnr"), ["corrects_listnr"], unique=False
-        )
-        batch_op.create_index(batch_op.f("ix_result_lists_due_date"), ["due_date"], unique=False)
+    op.add_column("result_lists", sa.Column("due_date", sa.Date(), nullable=True))
+    op.add_column(
+        "result_lists",
+        sa.Column("options", sa.JSON(), nullable=False, server_default=sa.text("'{}'")),
+    )
+    op.create_index(
+        op.f("ix_result_lists_corrects_listnr"), "result_lists", ["corrects_listnr"], unique=False
+    )
+    op.create_index(op.f("ix_result_lists_due_date"), "result_lists", ["due_date"], unique=False)
 
-    with op.batch_alter_table("staff", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("notify_email", sa.String(length=320), nullable=True))
-        batch_op.add_column(
-            sa.Column("receipt_copies", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    op.add_column("staff", sa.Column("notify_email", sa.String(length=320), nullable=True))
+    op.add_column(
+        "staff",
+        sa.Column("receipt_copies", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
 
 
 def downgrade() -> None:
 
-    with op.batch_alter_table("staff", schema=None) as batch_op:
-        batch_op.drop_column("receipt_copies")
-        batch_op.drop_column("notify_email")
+    op.drop_column("staff", "receipt_copies")
+    op.drop_column("staff", "notify_email")
 
-    with op.batch_alter_table("result_lists", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_result_lists_due_date"))
-        batch_op.drop_index(batch_op.f("ix_result_lists_corrects_listnr"))
-        batch_op.drop_column("options")
-        batch_op.drop_column("due_date")
+    op.drop_index(op.f("ix_result_lists_due_date"), table_name="result_lists")
+    op.drop_index(op.f("ix_result_lists_corrects_listnr"), table_name="result_lists")
+    op.drop_column("result_lists", "options")
+    op.drop_column("result_lists", "due_date")
 
-    with op.batch_alter_table("courses", schema=None) as batch_op:
-        batch_op.drop_column("department")
+    op.drop_column("courses", "department")
 
-    with op.batch_alter_table("reminders", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_reminders_listnr"))
+    op.drop_index(op.f("ix_reminders_listnr"), table_name="reminders")
 
     op.drop_table("reminders")
