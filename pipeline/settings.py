@@ -72,6 +72,19 @@ from_number = "+46701740600"
 [approval]
 code_valid_hours = 72
 max_attempts = 5
+
+[deadlines]
+# A list is due this many Swedish working days after its exam date (or its creation).
+working_days = 15
+# Examiners are reminded of lists waiting for approval longer than this many days.
+approval_days = 5
+# Reminders go out once a day, from this hour (local time).
+reminder_hour = 8
+
+[offices]
+# Where approved lists go for definitive entry, per department (course registry column
+# `department`); the student office when a department has none.
+# DIDA = "dida-office@example.se"
 """
 
 
@@ -124,6 +137,16 @@ class ApprovalSettings:
 
 
 @dataclass(frozen=True)
+class DeadlineSettings:
+    """Due dates and reminders: a list is due ``working_days`` Swedish working days after its
+    exam date (or its creation); examiners are reminded after ``approval_days`` days."""
+
+    working_days: int = 15
+    approval_days: int = 5
+    reminder_hour: int = 8
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the pipeline needs to know about one workspace."""
 
@@ -135,6 +158,9 @@ class Settings:
     mail: MailSettings = field(default_factory=MailSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
     approval: ApprovalSettings = field(default_factory=ApprovalSettings)
+    deadlines: DeadlineSettings = field(default_factory=DeadlineSettings)
+    #: Office address per department (``[offices]``); the student office when none is set.
+    offices: dict[str, str] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
     hmac_key_env: str | None = None
 
@@ -235,6 +261,12 @@ def load(root: Path, env: dict[str, str] | None = None) -> Settings:
         language=language,
         mail=_mail(raw.get("mail", {}), env),
         sms=_sms(raw.get("sms", {}), env),
+        deadlines=DeadlineSettings(
+            working_days=int(raw.get("deadlines", {}).get("working_days", 15)),
+            approval_days=int(raw.get("deadlines", {}).get("approval_days", 5)),
+            reminder_hour=int(raw.get("deadlines", {}).get("reminder_hour", 8)),
+        ),
+        offices={str(k): str(v) for k, v in raw.get("offices", {}).items()},
         approval=ApprovalSettings(
             code_valid_hours=float(raw.get("approval", {}).get("code_valid_hours", 72)),
             max_attempts=int(raw.get("approval", {}).get("max_attempts", 5)),
