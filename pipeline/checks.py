@@ -102,6 +102,11 @@ def _register() -> None:
     def one_of(value: Any, *, allowed: list[str]) -> bool:
         return _is_blank(value) or value in allowed
 
+    @_register_check(statistics=["allowed"], check_type="element_wise")
+    def mark_of(value: Any, *, allowed: list[str]) -> bool:
+        """A mark cell: blank, or one of ``allowed`` in any case."""
+        return _is_blank(value) or str(value).strip().upper() in {a.upper() for a in allowed}
+
 
 _REGISTERED = False
 
@@ -150,7 +155,7 @@ def load_schema(
     ensure_registered()
     data = resources.load_yaml("schemas", f"{name}.yaml", workspace)
     body = _substitute(data["schema"], params or {})
-    schema = pa.DataFrameSchema.from_yaml(yaml.safe_dump(body, allow_unicode=True))
+    schema = pa.DataFrameSchema.from_yaml(yaml.safe_dump(body, allow_unicode=True, sort_keys=False))
     extra = {k: v for k, v in data.items() if k not in ("schema", "slugs", "version")}
     return LoadedSchema(
         name=name,

@@ -208,6 +208,32 @@ def new_t33(
     typer.echo(f"arbetsbok / workbook: {issued.path}")
 
 
+@new_app.command("t34", epilog="Exempel / example: resultat new t34 --course DV1599 --term HT2026")
+@handle_errors
+def new_t34(
+    course: Annotated[str, typer.Option("--course", "-c", help="Kurskod, e.g. DV1599")],
+    term: Annotated[str, typer.Option("--term", "-t", help="Termin, e.g. HT2026")],
+    examiner: Annotated[
+        str | None, typer.Option("--examiner", help="Examinator (default: from the registry)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Ny T34-lista (slutbetyg på kurs) / new final-grade list, and issue its workbook."""
+    from pipeline import lists, workbook
+
+    application = open_app()
+    try:
+        listnr = lists.create_t34(application, course_code=course, term=term, examiner=examiner)
+        issued = workbook.issue(application, listnr)
+    finally:
+        application.close()
+    if as_json:
+        _echo_json({"listnr": listnr, "workbook": str(issued.path), "students": issued.rows})
+        return
+    typer.echo(f"listnr {listnr}: {issued.rows} studenter kan få slutbetyg / eligible students")
+    typer.echo(f"arbetsbok / workbook: {issued.path}")
+
+
 @app.command(epilog="Exempel / example: resultat issue 1001")
 @handle_errors
 def issue(listnr: Annotated[int, typer.Argument(help="Listnummer / list number")]) -> None:
@@ -473,7 +499,7 @@ def dispatch() -> None:
 
     application = open_app()
     try:
-        report = outbox.dispatch(application)
+        report = outbox.drain(application)
     finally:
         application.close()
     typer.echo(

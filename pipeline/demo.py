@@ -64,10 +64,23 @@ def fill_issued(path: Path, target: Path, filler: Filler, *, action: str) -> Pat
     return target
 
 
+def suggestions(path: Path) -> dict[str, str]:
+    """The suggested final grade per personnummer, as the examiner reads it in the workbook."""
+    wb = load_workbook(path, read_only=True)
+    ws = wb.worksheets[0]
+    rows = ws.iter_rows(min_row=15, values_only=True)
+    headers = [str(h) for h in next(rows)]
+    column = next(i for i, h in enumerate(headers) if h.startswith(("Förslag", "Suggested")))
+    found = {str(r[0]).replace("-", ""): str(r[column]) for r in rows if r[0] and r[column]}
+    wb.close()
+    return found
+
+
 def sms_code(app: App, listnr: int) -> str:
     """The newest approval code for ``listnr`` from the SMS file sink (as a phone shows it)."""
     import re
 
+    outbox.drain(app)
     for path in sorted((app.settings.var / "sms").glob("*.json"), key=lambda p: -int(p.stem)):
         body = json.loads(path.read_text("utf-8"))["body"]
         match = re.search(rf"\b{listnr}\b.*?\b(\d{{6}})\b", body, re.S)
@@ -183,7 +196,7 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
     fill_issued(
         issued[dv_exam].path, inbox / f"{dv_exam}_tentamen.xlsx", th_grades, action=submit_sv
     )
-    fill_issued(issued[dv_lab].path, inbox / f"Labbar {dv_lab}.xlsx", lab_grades, action=draft_sv)
+    fill_issued(issued[dv_lab].path, inbox / f"Labbar {dv_lab}.xlsx", lab_grades, action=submit_sv)
     fill_issued(issued[pa_exam].path, inbox / f"{pa_exam}.xlsx", uv_grades, action=submit_sv)
     fill_issued(
         issued[me_exam].path,
@@ -208,7 +221,7 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
     (inbox / "~$betyg.xlsx").unlink(missing_ok=True)
 
     echo("5. Examinatorerna attesterar / examiners approve with the code from the SMS")
-    sent = outbox.dispatch(app)
+    sent = outbox.drain(app)
     echo(f"   mejl och SMS skickade till filer / mail and SMS written: {sent.sent}")
     code = sms_code(app, dv_exam)
     review = app.settings.outbox / "review"
@@ -223,7 +236,9 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
         mobile = examiner.mobile or ""
     answer = approval.sms_reply(app, mobile, f"{pa_exam} {sms_code(app, pa_exam)}")
     echo(f"   SMS-svar / SMS reply {pa_exam}: {answer}")
-    outbox.dispatch(app)
+    decision = approval.approve(app, dv_lab, sms_code(app, dv_lab))
+    echo(f"   resultat approve {dv_lab}: {approval.decision_text(decision, 'sv', app.root)}")
+    outbox.drain(app)
 
     echo("6. Utbildningsstöd registrerar i LADOK, examinator signerar / registered, signed")
     ladok_dir = app.settings.outbox / "ladok"
@@ -232,12 +247,47 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
         f"{app.settings.outbox / 'print' / f'{dv_exam}_arkivlista.pdf'}"
     )
     mails = lifecycle.registered(app, dv_exam)
-    outbox.dispatch(app)
+    outbox.drain(app)
     echo(f"   {mails} studenter fick sitt resultat per mejl / students mailed their result")
     package = lifecycle.signed(app, dv_exam)
     echo(f"   arkiverad / archived: {package.relative_to(app.root)}")
+
+    echo("7. Slutbetyg DV1599 (T34) när modulerna är attesterade / final grades")
+    final = lists.create_t34(app, course_code="DV1599", term=term)
+    issued_final = workbook.issue(app, final)
+    echo(
+        f"   lista {final}: {issued_final.rows} studenter kan få slutbetyg, "
+        f"{issued_final.path.relative_to(app.root)}"
+    )
+    suggested = suggestions(issued_final.path)
+    ects = {"5": "A", "4": "C", "3": "E"}
+
+    def final_grades(i: int, pnr: str) -> dict[str, Any]:
+        if i == 0:
+            return {"remove": "X"}  # not to be graded now: off the list on this save
+        grade = suggested.get(pnr)
+        return {"grade": grade, "ects_grade": ects.get(grade or "")} if grade else {}
+
+    fill_issued(issued_final.path, inbox / f"{final} slutbetyg.xlsx", final_grades, action=draft_sv)
+    for done in Inbox(app).process_once():
+        echo(f"   {done.outcome.value:9} {done.original_name} (utkast, en borttagen / draft)")
+    fill_issued(
+        app.settings.lists_dir / f"{final}.xlsx",
+        inbox / f"{final} skicka.xlsx",
+        lambda i, pnr: {},
+        action=submit_sv,
+    )
+    for done in Inbox(app).process_once():
+        echo(f"   {done.outcome.value:9} {done.original_name} (till examinator / submitted)")
+    decision = approval.approve(app, final, sms_code(app, final))
+    echo(f"   {approval.decision_text(decision, 'sv', app.root)}")
+    lifecycle.registered(app, final)
+    outbox.drain(app)
+    package = lifecycle.signed(app, final)
+    echo(f"   arkiverad / archived: {package.relative_to(app.root)}")
+
     report = archive.verify(app)
-    echo("7. " + archive.format_report(report, "sv", root=app.root).replace("\n", "\n   "))
+    echo("8. " + archive.format_report(report, "sv", root=app.root).replace("\n", "\n   "))
     return DemoSummary(
         lists=lists.summaries(app),
         receipts_dir=app.settings.receipts_dir,

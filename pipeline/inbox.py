@@ -34,7 +34,7 @@ from pipeline.app import App
 from pipeline.models import FileOutcome, InboxFile, ResultList, utcnow
 from pipeline.reader import Limits, ResultWorkbook, UnreadableFile, read_result_workbook
 from pipeline.receipts import ReceiptData, mark_workbook, write_receipt
-from pipeline.report import Problem
+from pipeline.report import Problem, messages
 
 log = logging.getLogger("resultat.inbox")
 
@@ -320,6 +320,10 @@ class Inbox:
                 version=outcome.version,
                 submitted=outcome.state in ("submitted", "awaiting_approval") and outcome.accepted,
                 examiner=result_list.examiner if result_list else None,
+                notes=[
+                    str(messages(outcome.language, app.root)["notes"].get(n, n))
+                    for n in outcome.notes
+                ],
                 fresh_workbook=(
                     _relative(app, app.settings.lists_dir / f"{outcome.listnr}.xlsx")
                     if outcome.reissue

@@ -17,15 +17,15 @@ from typing import Any
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from pipeline import approval, audit, checks, personnummer
+from pipeline import approval, audit, checks, personnummer, t34
 from pipeline.app import App
 from pipeline.errors import NotFound
 from pipeline.lists import ACCEPTS_RESULTS, get_list
-from pipeline.models import ListEntry, ListState, ResultList, Staff, utcnow
+from pipeline.models import ListEntry, ListKind, ListState, ResultList, Staff, utcnow
 from pipeline.reader import ResultWorkbook
 from pipeline.report import Problem, Report
 from pipeline.scales import GradeScale, get_scale
-from pipeline.workbook import layout, verify
+from pipeline.workbook import ects_scale_code, layout, verify
 
 ACTION_DRAFT = "draft"
 ACTION_SUBMIT = "submit"
@@ -208,16 +208,20 @@ def check_and_apply(session: Session, app: App, wb: ResultWorkbook) -> IntakeOut
 
     module = result_list.module
     scale = get_scale(module.scale if module else result_list.course.scale, app.root)
-    ects = get_scale(module.ects_scale, app.root) if module and module.ects_scale else None
+    ects_code = ects_scale_code(result_list)
+    ects = get_scale(ects_code, app.root) if ects_code else None
     frame = _normalized(wb.frame, scale, ects)
     loaded = checks.load_schema(
         f"{result_list.kind.value}_workbook",
         app.root,
         params={
             "grades": list(scale.grades),
+            "failing": [g for g in scale.grades if g not in scale.passing],
             "ects_grades": list(ects.grades) if ects else [],
+            "ects_failing": [g for g in ects.grades if g not in ects.passing] if ects else [],
             "today": dt.date.today().isoformat(),
             "course_start": result_list.course.start_date.isoformat(),
+            "remove_marks": [str(layout(app.root)["t34"]["remove_mark"])],
         },
     )
     report.extend(
@@ -234,13 +238,64 @@ def check_and_apply(session: Session, app: App, wb: ResultWorkbook) -> IntakeOut
         )
     )
     digits_by_row = _roster_checks(frame, wb, report)
+    latest: dict[str, dt.date] = {}
+    if result_list.kind == ListKind.T34:
+        latest = _final_grade_checks(session, app, result_list, frame, digits_by_row, wb, report)
+        if not t34.credits_complete(result_list.course):
+            outcome.notes.append("credits-incomplete")
     if not report.valid:
         return outcome
 
-    _apply(session, app, result_list, frame, digits_by_row, action or ACTION_DRAFT, outcome, wb)
+    _apply(
+        session,
+        app,
+        result_list,
+        frame,
+        digits_by_row,
+        action or ACTION_DRAFT,
+        outcome,
+        wb,
+        latest,
+    )
     outcome.accepted = True
     outcome.reissue = True
     return outcome
+
+
+def _final_grade_checks(
+    session: Session,
+    app: App,
+    result_list: ResultList,
+    frame: pd.DataFrame,
+    digits_by_row: dict[int, str],
+    wb: ResultWorkbook,
+    report: Report,
+) -> dict[str, dt.date]:
+    """A final grade's date (given, or the default) is not before the latest module date.
+
+    Returns each student's latest module date (by personnummer), the default grade date."""
+    by_pnr = {e.student.pnr: e.student_id for e in result_list.entries}
+    results = t34.passed_results(session, result_list.course, list(by_pnr.values()), app.root)
+    latest: dict[str, dt.date] = {}
+    for pnr, student_id in by_pnr.items():
+        dates = [r.date for r in results.get(student_id, {}).values()]
+        if dates:
+            latest[pnr] = max(dates)
+    for row, digits in digits_by_row.items():
+        given = checks.to_date(frame.at[row, "grade_date"]) if "grade_date" in frame else None
+        if given is not None and digits in latest and given < latest[digits]:
+            report.add(
+                Problem(
+                    "date-before-modules",
+                    {"latest": latest[digits].isoformat()},
+                    sheet=wb.sheet,
+                    row=row,
+                    column=wb.letters.get("grade_date"),
+                    field="grade_date",
+                    value=given,
+                )
+            )
+    return latest
 
 
 def _as_int(value: Any) -> int | None:
@@ -327,12 +382,25 @@ def _apply(
     action: str,
     outcome: IntakeOutcome,
     wb: ResultWorkbook,
+    latest: dict[str, dt.date] | None = None,
 ) -> None:
+    latest = latest or {}
     entries: dict[str, ListEntry] = {e.student.pnr: e for e in result_list.entries if not e.removed}
     changes: list[dict[str, Any]] = []
+    removed: list[int] = []
     for row, digits in digits_by_row.items():
         entry = entries[digits]
+        if "remove" in frame and not _blank(frame.at[row, "remove"]):
+            # "Ta bort": off the list from this save on (T34).
+            entry.removed = True
+            removed.append(entry.student_id)
+            changes.append(
+                {"student_id": entry.student_id, "field": "removed", "old": False, "new": True}
+            )
+            continue
         values = _entry_values(frame.loc[row].squeeze())
+        if values["grade"] and values["grade_date"] is None and digits in latest:
+            values["grade_date"] = latest[digits]
         for name, new in values.items():
             old = getattr(entry, name)
             if old != new:
@@ -342,6 +410,14 @@ def _apply(
                 setattr(entry, name, new)
     was = result_list.state
     waiting = was in (ListState.SUBMITTED, ListState.AWAITING_APPROVAL)
+    if removed:
+        audit.record(
+            session,
+            actor=result_list.reporter,
+            action="list.remove-students",
+            listnr=result_list.listnr,
+            details={"students": removed, "file": wb.path.name},
+        )
     submit = action == ACTION_SUBMIT and (was == ListState.DRAFT or (waiting and bool(changes)))
     if changes or submit:
         result_list.version += 1

@@ -220,8 +220,10 @@ def after_approval(session: Session, app: App, result_list: ResultList) -> list[
 
 
 def office_address(app: App, result_list: ResultList) -> str:
-    """Where the definitive entry is made: the student office (per department: later)."""
-    return app.settings.contacts.student_office
+    """Where the definitive entry is made: the department's office when ``[offices]`` names
+    one for the course's department, else the student office."""
+    department = result_list.course.department or ""
+    return app.settings.offices.get(department) or app.settings.contacts.student_office
 
 
 def _last_via(session: Session, listnr: int) -> str | None:

@@ -265,6 +265,78 @@ def create_t33(
     raise AssertionError("unreachable")
 
 
+def create_t34(
+    app: App,
+    *,
+    course_code: str,
+    term: str,
+    examiner: str | None = None,
+) -> int:
+    """Create a T34 (final grade) list of every student who can be given one now."""
+    from pipeline import t34
+
+    if not terms.is_term(term):
+        raise InvalidRequest(f"Ogiltig termin {term!r} (t.ex. HT2026). / Invalid term {term!r}.")
+    for attempt in range(5):
+        try:
+            with app.db.session() as session:
+                course = get_course(session, course_code)
+                if examiner is not None:
+                    chosen = get_staff(session, examiner)
+                else:
+                    found = examiner_for(session, course, term)
+                    if found is None:
+                        raise NotFound(
+                            f"Ingen examinator för {course.code} termin {term} i registret. / "
+                            f"No examiner for {course.code} in {term} in the registry."
+                        )
+                    chosen = found
+                standing = t34.standings(session, course, term, app.root)
+                if not standing:
+                    raise InvalidRequest(
+                        f"Inga studenter registrerade på {course.code} {term}. / "
+                        f"No students registered on {course.code} in {term}."
+                    )
+                eligible = [s.student_id for s in standing if s.eligible]
+                listnr = _next_listnr(session)
+                result_list = ResultList(
+                    listnr=listnr,
+                    kind=ListKind.T34,
+                    course_id=course.id,
+                    module_id=None,
+                    term=term,
+                    state=ListState.DRAFT,
+                    version=1,
+                    reporter=chosen.username,
+                    examiner=chosen.username,
+                )
+                session.add(result_list)
+                session.flush()
+                for position, student_id in enumerate(_ordered(session, eligible), start=1):
+                    session.add(
+                        ListEntry(list_id=result_list.id, student_id=student_id, position=position)
+                    )
+                audit.record(
+                    session,
+                    actor=app.actor,
+                    action="list.create",
+                    listnr=listnr,
+                    details={
+                        "kind": "t34",
+                        "course": course.code,
+                        "term": term,
+                        "students": len(eligible),
+                        "not_eligible": len(standing) - len(eligible),
+                        "examiner": chosen.username,
+                    },
+                )
+            return listnr
+        except IntegrityError:
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _describe(sources: StudentSources) -> dict[str, object]:
     return {
         "students": len(sources.students),

@@ -709,3 +709,14 @@ def _naive_utc(moment: dt.datetime) -> dt.datetime:
     if moment.tzinfo is None:
         return moment
     return moment.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def drain(app: App, *, now: dt.datetime | None = None, limit: int = 100) -> DispatchReport:
+    """Dispatch in rounds of ``limit`` until nothing due is left (or a round sends nothing)."""
+    sent = failed = 0
+    while True:
+        report = dispatch(app, now=now, limit=limit)
+        sent += report.sent
+        failed += report.failed
+        if report.sent == 0 or report.pending == 0:
+            return DispatchReport(sent=sent, failed=failed, pending=report.pending)

@@ -48,6 +48,7 @@ class ReceiptData:
     fresh_workbook: str | None = None
     marked_workbook: str | None = None
     earlier: str | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def render(settings: Settings, data: ReceiptData) -> str:

@@ -77,7 +77,7 @@ KINDS: Final[dict[str, KindSpec]] = {
         _spec(
             "courses",
             "course_code name_sv name_en credits scale start_date",
-            "ects_scale",
+            "ects_scale department",
             "course_code",
         ),
         _spec(
@@ -114,6 +114,7 @@ ALIASES: Final[dict[str, str]] = {
     "betygsskala": "scale",
     "ects_skala": "ects_scale",
     "startdatum": "start_date",
+    "institution": "department",
     "provkod": "module_code",
     "modulkod": "module_code",
     "användarnamn": "username",
@@ -676,6 +677,7 @@ _STORAGE: Final[dict[str, _Storage]] = {
             "scale": "scale",
             "ects_scale": "ects_scale",
             "start_date": "start_date",
+            "department": "department",
         },
     ),
     "modules": _Storage(

@@ -7,7 +7,7 @@ A blank is "no result", never a fail.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,13 @@ class GradeScale:
     grades: tuple[str, ...]
     passing: frozenset[str]
     names: dict[str, str]
+    levels: dict[str, float] = field(default_factory=dict)
+
+    def nearest(self, level: float) -> str | None:
+        """The passing grade whose level is closest to ``level`` (a tie rounds up)."""
+        if not self.levels:
+            return None
+        return min(self.levels, key=lambda g: (abs(self.levels[g] - level), -self.levels[g]))
 
     def normalize(self, value: Any) -> str | None:
         """The canonical grade for ``value``, or ``None`` when it is not on this scale."""
@@ -65,6 +72,7 @@ def load_scales(workspace: Path | None = None) -> dict[str, GradeScale]:
             grades=grades,
             passing=frozenset(str(g) for g in spec["passing"]),
             names={k: str(v) for k, v in spec.get("names", {}).items()},
+            levels={str(k): float(v) for k, v in (spec.get("levels") or {}).items()},
         )
     return scales
 

@@ -94,7 +94,7 @@ def _dispatch(app: App) -> None:
     from pipeline import outbox
 
     try:
-        outbox.dispatch(app)
+        outbox.drain(app)
     except Exception:
         log.exception("dispatching messages failed; they stay queued")
 

@@ -30,7 +30,7 @@ from pipeline import resources
 from pipeline.app import App
 from pipeline.cells import escape_cell
 from pipeline.lists import get_list, get_staff
-from pipeline.models import ListEntry, ResultList, Staff
+from pipeline.models import ListEntry, ListKind, ResultList, Staff
 from pipeline.scales import get_scale
 
 FORMAT: Final = "resultat-workbook"
@@ -82,15 +82,39 @@ def verify(key: bytes, meta: dict[str, str], roster: list[str]) -> bool:
     return hmac.compare_digest(sign(key, meta, roster), meta.get("hmac", ""))
 
 
+def ects_scale_code(result_list: ResultList) -> str | None:
+    """A module list's ECTS scale is the module's; a final-grade list's the course's."""
+    if result_list.module is not None:
+        return result_list.module.ects_scale
+    return result_list.course.ects_scale
+
+
 def field_order(result_list: ResultList) -> list[str]:
-    fields = ["pnr", "last_name", "first_name", "grade"]
-    if result_list.module is not None and result_list.module.ects_scale:
+    t34 = result_list.kind == ListKind.T34
+    fields = ["pnr", "last_name", "first_name"]
+    if t34:
+        for module in result_list.course.modules:
+            fields += [
+                f"m:{module.code}:grade",
+                f"m:{module.code}:date",
+                f"m:{module.code}:credits",
+            ]
+        fields += ["credits_sum", "suggestion"]
+    fields.append("grade")
+    if ects_scale_code(result_list):
         fields.append("ects_grade")
-    fields += ["grade_date", "points", "comment"]
+    fields += ["grade_date"] if t34 else ["grade_date", "points"]
+    fields.append("comment")
+    if t34:
+        fields.append("remove")
     return fields
 
 
-INPUT_FIELDS: Final = frozenset({"grade", "ects_grade", "grade_date", "points", "comment"})
+INPUT_FIELDS: Final = frozenset(
+    {"grade", "ects_grade", "grade_date", "points", "comment", "remove"}
+)
+#: Fields a dropped workbook is read back for (the rest is shown, not read).
+READ_FIELDS: Final = INPUT_FIELDS | {"pnr"}
 
 
 @dataclass(frozen=True)
@@ -153,9 +177,11 @@ def build(
     module = result_list.module
     course = result_list.course
     scale = get_scale(module.scale if module else course.scale, app.root)
-    ects_scale = get_scale(module.ects_scale, app.root) if module and module.ects_scale else None
+    ects_code = ects_scale_code(result_list)
+    ects_scale = get_scale(ects_code, app.root) if ects_code else None
     fields = field_order(result_list)
     letters = {f: get_column_letter(i) for i, f in enumerate(fields, start=1)}
+    t34_view = _t34_view(app, result_list, entries) if result_list.kind == ListKind.T34 else None
 
     wb = Workbook()
     ws = wb.active
@@ -165,6 +191,7 @@ def build(
     header_fill = PatternFill("solid", fgColor=style["header_fill"])
     identity_fill = PatternFill("solid", fgColor=style["identity_fill"])
     input_fill = PatternFill("solid", fgColor=style["input_fill"])
+    readonly_fill = PatternFill("solid", fgColor=style.get("readonly_fill", "EDEDED"))
     unlocked = Protection(locked=False)
 
     module_text = f"{module.code} {_name(module, language)}" if module else ""
@@ -173,7 +200,7 @@ def build(
         listnr=result_list.listnr, course=course.code, module=module.code if module else ""
     )
     ws["A1"].font = Font(bold=True, size=style["title_size"])
-    ws["A2"] = look["instructions"][language]
+    ws["A2"] = look["instructions_t34" if t34_view else "instructions"][language]
     ws["A2"].alignment = Alignment(wrap_text=True, vertical="top")
     ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=len(fields))
     ws.row_dimensions[2].height = 48
@@ -223,10 +250,10 @@ def build(
 
     for field, letter in letters.items():
         cell = ws[f"{letter}{HEADER_ROW}"]
-        cell.value = look["columns"][field][language]
+        cell.value = _header(look, field, language)
         cell.font = bold
         cell.fill = header_fill
-        ws.column_dimensions[letter].width = look["columns"][field].get("width", 12)
+        ws.column_dimensions[letter].width = look["columns"].get(field, {}).get("width", 11)
     ws.column_dimensions["A"].width = max(ws.column_dimensions["A"].width or 0, 22)
 
     last_row = FIRST_ROW + max(len(entries), 1) - 1
@@ -241,17 +268,22 @@ def build(
             "grade_date": entry.grade_date,
             "points": float(entry.points) if entry.points is not None else None,
             "comment": entry.comment,
+            "remove": None,
         }
+        if t34_view is not None:
+            values.update(t34_view.values(entry.student_id))
         for field, letter in letters.items():
             target: Cell = ws[f"{letter}{row}"]  # type: ignore[assignment]
-            target.value = escape_cell(values[field])
+            target.value = escape_cell(values.get(field))
             if field == "pnr":
                 target.number_format = "@"
-            if field == "grade_date":
+            if field == "grade_date" or field.endswith(":date"):
                 target.number_format = style["date_format"]
             if field in INPUT_FIELDS and not review:
                 target.fill = input_fill
                 target.protection = unlocked
+            elif field.startswith("m:") or field in ("credits_sum", "suggestion"):
+                target.fill = readonly_fill
 
     grade_choices = DataValidation(
         type="list", formula1='"{}"'.format(",".join(scale.grades)), allow_blank=True
@@ -265,6 +297,14 @@ def build(
         )
         ws.add_data_validation(ects_choices)
         ects_choices.add(f"{letters['ects_grade']}{FIRST_ROW}:{letters['ects_grade']}{last_row}")
+    if "remove" in letters and not review:
+        remove_choices = DataValidation(
+            type="list", formula1='"{}"'.format(look["t34"]["remove_mark"]), allow_blank=True
+        )
+        ws.add_data_validation(remove_choices)
+        remove_choices.add(f"{letters['remove']}{FIRST_ROW}:{letters['remove']}{last_row}")
+    if t34_view is not None:
+        t34_view.write_not_eligible(wb, look, language, bold, header_fill)
 
     ws.freeze_panes = f"A{FIRST_ROW}"
     ws.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
@@ -291,7 +331,9 @@ def build(
         "sheet": ws.title,
         "header_row": str(HEADER_ROW),
         "first_row": str(FIRST_ROW),
-        "columns": json.dumps(letters, sort_keys=True),
+        "columns": json.dumps(
+            {f: letter for f, letter in letters.items() if f in READ_FIELDS}, sort_keys=True
+        ),
         "action_cell": ACTION_CELL,
         "language": language,
         "purpose": "review" if review else "results",
@@ -323,6 +365,85 @@ def _write_meta(wb: Workbook, title: str, meta: dict[str, str], roster: list[str
         cell.number_format = "@"
     ms.sheet_state = "hidden"
     ms.protection.sheet = True
+
+
+def _header(look: dict[str, Any], field: str, language: str) -> str:
+    if field.startswith("m:"):
+        _, code, part = field.split(":")
+        return str(look["t34"][f"module_{part}"][language]).format(code=code)
+    return str(look["columns"][field][language])
+
+
+class _T34View:
+    """What a final-grade workbook shows beside the inputs: module results, credits,
+    the suggestion, and the registered students who are not eligible (own sheet)."""
+
+    def __init__(self, app: App, result_list: ResultList, entries: list[ListEntry]) -> None:
+        from pipeline import t34
+
+        session = object_session(result_list)
+        assert session is not None
+        course = result_list.course
+        self.course = course
+        ids = [e.student_id for e in entries]
+        self.results = t34.passed_results(session, course, ids, app.root)
+        rule = t34.rule_for(app.settings.raw, course.code)
+        self.suggestions = {
+            sid: t34.suggest(course, res, rule, app.root) for sid, res in self.results.items()
+        }
+        on_list = set(ids)
+        self.not_eligible = [
+            s
+            for s in t34.standings(session, course, result_list.term, app.root)
+            if not s.eligible and s.student_id not in on_list
+        ]
+        self.students = t34.students_of(session, [s.student_id for s in self.not_eligible])
+
+    def values(self, student_id: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        results = self.results.get(student_id, {})
+        for code, result in results.items():
+            out[f"m:{code}:grade"] = result.grade
+            out[f"m:{code}:date"] = result.date
+            out[f"m:{code}:credits"] = float(result.credits)
+        out["credits_sum"] = float(sum(r.credits for r in results.values()))
+        out["suggestion"] = self.suggestions.get(student_id)
+        return out
+
+    def write_not_eligible(
+        self, wb: Workbook, look: dict[str, Any], language: str, bold: Font, fill: PatternFill
+    ) -> None:
+        texts = look["t34"]
+        ws = wb.create_sheet(texts["not_eligible_sheet"][language])
+        ws["A1"] = texts["not_eligible_title"][language]
+        ws["A1"].font = bold
+        headers = [look["columns"][f][language] for f in ("pnr", "last_name", "first_name")]
+        headers.append(texts["reason"][language])
+        for col, header in enumerate(headers, start=1):
+            cell = ws.cell(row=3, column=col, value=header)
+            cell.font = bold
+            cell.fill = fill
+        rows = sorted(
+            self.not_eligible,
+            key=lambda s: (
+                self.students[s.student_id].last_name.casefold(),
+                self.students[s.student_id].first_name.casefold(),
+            ),
+        )
+        for offset, standing in enumerate(rows, start=4):
+            student = self.students[standing.student_id]
+            reason = texts["missing"][language].format(codes=", ".join(standing.missing))
+            ws.cell(row=offset, column=1, value=_long_pnr(student.pnr)).number_format = "@"
+            ws.cell(row=offset, column=2, value=escape_cell(student.last_name))
+            ws.cell(row=offset, column=3, value=escape_cell(student.first_name))
+            ws.cell(row=offset, column=4, value=reason)
+        for letter, width in zip("ABCD", (17, 20, 18, 45), strict=True):
+            ws.column_dimensions[letter].width = width
+        ws.protection.sheet = True
+
+
+def _t34_view(app: App, result_list: ResultList, entries: list[ListEntry]) -> _T34View:
+    return _T34View(app, result_list, entries)
 
 
 def _staff_label(result_list: ResultList, username: str | None) -> str:

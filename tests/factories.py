@@ -141,6 +141,7 @@ def fill(
         "points": ("Skrivningspoäng", "Exam points"),
         "comment": ("Kommentar", "Comment"),
         "pnr": ("Personnummer", "Personal identity number"),
+        "remove": ("Ta bort", "Remove"),
     }
 
     def col(name: str) -> int:
@@ -174,3 +175,22 @@ def new_exam_list(app: App, *, reporter: str = "lärare1") -> int:
         sources=lists.StudentSources(exam_date=EXAM_DATE),
         reporter=reporter,
     )
+
+
+def sent_code(app: App, listnr: int) -> str:
+    """Dispatch queued messages (file backend) and read the newest code for ``listnr``, as
+    the examiner's phone would show it."""
+    import json
+    import re
+
+    from pipeline import outbox
+
+    outbox.drain(app)
+    texts = sorted((app.settings.var / "sms").glob("*.json"), key=lambda p: -int(p.stem))
+    for path in texts:
+        body = json.loads(path.read_text("utf-8"))["body"]
+        if str(listnr) in body:
+            match = re.search(r"(?<!\d)(\d{6})(?!\d)", body)
+            if match:
+                return match.group(1)
+    raise AssertionError(f"no code for {listnr} in var/sms")

@@ -27,7 +27,7 @@ from pipeline.models import (
     Message,
     ResultList,
 )
-from tests.factories import fill, new_exam_list, seed
+from tests.factories import fill, new_exam_list, seed, sent_code
 from tests.smtp_server import SMTP_PASSWORD, SmtpServer, smtp_config
 
 
@@ -55,14 +55,7 @@ def _submitted(
 
 
 def _sent_code(app: App, listnr: int) -> str:
-    """Dispatch with the file backend and read the newest code from the SMS sink."""
-    outbox.dispatch(app)
-    texts = sorted((app.settings.var / "sms").glob("*.json"), key=lambda p: int(p.stem))
-    bodies = [json.loads(p.read_text("utf-8"))["body"] for p in texts]
-    body = next(b for b in reversed(bodies) if str(listnr) in b)
-    match = re.search(r"\b(\d{6})\b", body)
-    assert match is not None, body
-    return match.group(1)
+    return sent_code(app, listnr)
 
 
 def _state(app: App, listnr: int) -> ListState:

@@ -174,10 +174,11 @@ def test_demo_runs_the_whole_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert "rejected  " in result.output and "duplicate " in result.output
     status = runner.invoke(cli_app, ["-w", str(root), "status", "--json"])
     rows = json.loads(status.output)
-    assert [r["state"] for r in rows] == ["archived", "draft", "approved", "draft"]
+    assert [r["state"] for r in rows] == ["archived", "approved", "approved", "draft", "archived"]
+    assert rows[4]["kind"] == "t34" and rows[4]["graded"] > 0
     assert all(r["students"] > 0 for r in rows)
     receipts = sorted((root / "outbox" / "receipts").glob("*.txt"))
-    assert len(receipts) == 6
+    assert len(receipts) == 8
     assert (root / "outbox" / "ladok" / "1001.tsv").read_text("utf-8").count("\n") == 212
     assert list((root / "archive").glob("*/1001/bagit.txt"))
     assert "OK" in result.output

@@ -55,6 +55,7 @@ def test_audit_chain_detects_a_deleted_row(app: App) -> None:
 def test_upgrade_from_the_first_revision_keeps_data(db_url: str) -> None:
     """A database made by an earlier release, with lists in it, upgrades in place."""
     from alembic import command
+
     from pipeline.db import Database, alembic_config, make_engine
 
     engine = make_engine(db_url)
@@ -71,8 +72,8 @@ def test_upgrade_from_the_first_revision_keeps_data(db_url: str) -> None:
         conn.execute(
             text(
                 "INSERT INTO result_lists (id, listnr, kind, course_id, term, state, version, "
-                "reporter, created_at, updated_at) VALUES (1, 1001, 't33', 1, 'HT2026', 'draft', 1, "
-                "'anna', '2026-11-01 10:00:00', '2026-11-01 10:00:00')"
+                "reporter, created_at, updated_at) VALUES (1, 1001, 't33', 1, 'HT2026', "
+                "'draft', 1, 'anna', '2026-11-01 10:00:00', '2026-11-01 10:00:00')"
             )
         )
         conn.execute(
