@@ -234,6 +234,35 @@ def new_t34(
     typer.echo(f"arbetsbok / workbook: {issued.path}")
 
 
+@app.command(epilog="Exempel / example: resultat correct 1001 --admin --student 19900101-1239")
+@handle_errors
+def correct(
+    listnr: Annotated[int, typer.Argument(help="Attesterad lista / an approved list")],
+    student: StudentOpt = None,
+    reporter: Annotated[
+        str | None, typer.Option("--reporter", help="Rapportör (default: the original's)")
+    ] = None,
+    admin: Annotated[
+        bool, typer.Option("--admin", help="Administrationsläge / admin mode")
+    ] = False,
+) -> None:
+    """Rättelse av attesterad lista / correct an approved list (a new list that references it)."""
+    from pipeline import lists, workbook
+    from pipeline.app import require_admin
+
+    require_admin(admin, "Rättelse / correction")
+    application = open_app()
+    try:
+        new = lists.create_correction(
+            application, listnr, students=tuple(student or ()), reporter=reporter, admin=admin
+        )
+        issued = workbook.issue(application, new)
+    finally:
+        application.close()
+    typer.echo(f"listnr {new} rättar / corrects {listnr}: {issued.rows} studenter / students")
+    typer.echo(f"arbetsbok / workbook: {issued.path}")
+
+
 @app.command(epilog="Exempel / example: resultat issue 1001")
 @handle_errors
 def issue(listnr: Annotated[int, typer.Argument(help="Listnummer / list number")]) -> None:
@@ -368,6 +397,11 @@ def _print_status(rows: list[Any]) -> None:
     typer.echo("  ".join("-" * w for w in widths))
     for row in table:
         typer.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+    for r in rows:
+        if r.corrects:
+            typer.echo(f"{r.listnr} rättar lista / corrects list {r.corrects}")
+        for newer in r.corrected_by:
+            typer.echo(f"{r.listnr} rättad av lista / corrected by list {newer}")
 
 
 ListnrArg = Annotated[int, typer.Argument(help="Listnummer / list number")]

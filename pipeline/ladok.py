@@ -35,6 +35,9 @@ class LadokResult:
     first_name: str
     grade: str
     grade_date: dt.date
+    #: For a correction: the value in the corrected list (shown in the manual workbook).
+    old_grade: str | None = None
+    old_date: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,11 @@ def ladok_sorted(results: Sequence[LadokResult]) -> list[LadokResult]:
     return sorted(results, key=lambda r: (r.last_name.casefold(), r.first_name.casefold(), r.pnr))
 
 
+def file_stem(listnr: int, corrects: int | None) -> str:
+    """``1001``; a correction says what it corrects in its name: ``1006_rattelse_av_1001``."""
+    return f"{listnr}_rattelse_av_{corrects}" if corrects else str(listnr)
+
+
 def write_files(
     folder: Path,
     listnr: int,
@@ -78,15 +86,15 @@ def write_files(
     graders: Sequence[Grader],
     *,
     language: str = "sv",
-    stem: str | None = None,
+    corrects: int | None = None,
 ) -> list[Path]:
     """Write the TSV and the manual-entry workbook; returns their paths."""
-    stem = stem or str(listnr)
+    stem = file_stem(listnr, corrects)
     ordered = ladok_sorted(results)
     tsv = folder / f"{stem}.tsv"
     write_text_atomic(tsv, tsv_text(ordered, graders))
     xlsx = folder / f"{stem}_manuell.xlsx"
-    save_atomic(_manual_workbook(listnr, ordered, language), xlsx)
+    save_atomic(_manual_workbook(listnr, ordered, language, corrects), xlsx)
     return [tsv, xlsx]
 
 
@@ -97,12 +105,27 @@ _HEADERS = {
 }  # fmt: skip
 
 
-def _manual_workbook(listnr: int, results: Sequence[LadokResult], language: str) -> Workbook:
+_OLD_HEADERS = {
+    "sv": ("Tidigare betyg (lista {n})", "Tidigare datum"),
+    "en": ("Previous grade (list {n})", "Previous date"),
+}
+_CORRECTION_TITLE = {"sv": "Rättelse av {n}", "en": "Correction of {n}"}
+
+
+def _manual_workbook(
+    listnr: int, results: Sequence[LadokResult], language: str, corrects: int | None = None
+) -> Workbook:
     wb = Workbook()
     ws = wb.active
     assert ws is not None
+    lang = language if language in _HEADERS else "sv"
     ws.title = f"LADOK {listnr}"
-    ws.append(list(_HEADERS.get(language, _HEADERS["sv"])))
+    headers = list(_HEADERS[lang])
+    if corrects:
+        # The sheet's name and two more columns say what is corrected: old beside new.
+        ws.title = _CORRECTION_TITLE[lang].format(n=corrects)
+        headers += [h.format(n=corrects) for h in _OLD_HEADERS[lang]]
+    ws.append(headers)
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for r in results:
@@ -115,6 +138,11 @@ def _manual_workbook(listnr: int, results: Sequence[LadokResult], language: str)
                 r.component,
                 r.grade,
                 r.grade_date.isoformat(),
+                *(
+                    [r.old_grade or "", r.old_date.isoformat() if r.old_date else ""]
+                    if corrects
+                    else []
+                ),
             ]
         )
     for row in ws.iter_rows(min_row=2, min_col=3, max_col=3):

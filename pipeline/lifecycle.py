@@ -85,6 +85,20 @@ def render_pdf(
     session = session_of(result_list)
     course, module = result_list.course, result_list.module
     scale = get_scale(module.scale if module else course.scale, app.root)
+    from pipeline.lists import previous_results
+
+    old = previous_results(session, result_list)
+    word = "Tidigare" if language == "sv" else "Previously"
+
+    def comment(entry: Any) -> str | None:
+        before = old.get(entry.student_id)
+        if before is None:
+            return entry.comment
+        shown = f"{word}: {before.grade or '–'}"
+        if before.grade_date:
+            shown += f" ({before.grade_date.isoformat()})"
+        return f"{shown}. {entry.comment}" if entry.comment else shown
+
     rows = [
         ArchiveRow(
             pnr=e.student.pnr,
@@ -94,7 +108,7 @@ def render_pdf(
             ects_grade=e.ects_grade,
             grade_date=e.grade_date,
             points=e.points,
-            comment=e.comment,
+            comment=comment(e),
         )
         for e in result_list.entries
         if not e.removed
@@ -134,7 +148,11 @@ def _aware(moment: dt.datetime | None) -> dt.datetime | None:
 
 
 def ladok_results(result_list: ResultList) -> list[ladok.LadokResult]:
+    from pipeline.lists import previous_results
+    from pipeline.sessions import session_of
+
     component = result_list.module.code if result_list.module else result_list.course.code
+    old = previous_results(session_of(result_list), result_list)
     return [
         ladok.LadokResult(
             course_code=result_list.course.code,
@@ -144,6 +162,8 @@ def ladok_results(result_list: ResultList) -> list[ladok.LadokResult]:
             first_name=e.student.first_name,
             grade=e.grade,
             grade_date=e.grade_date,
+            old_grade=old[e.student_id].grade if e.student_id in old else None,
+            old_date=old[e.student_id].grade_date if e.student_id in old else None,
         )
         for e in result_list.entries
         if not e.removed and e.grade and e.grade_date
@@ -159,11 +179,12 @@ def graders(session: Session, result_list: ResultList) -> list[ladok.Grader]:
     return people
 
 
-def output_paths(app: App, listnr: int) -> dict[str, Path]:
+def output_paths(app: App, listnr: int, corrects: int | None = None) -> dict[str, Path]:
+    stem = ladok.file_stem(listnr, corrects)
     return {
-        "tsv": app.settings.outbox / "ladok" / f"{listnr}.tsv",
-        "xlsx": app.settings.outbox / "ladok" / f"{listnr}_manuell.xlsx",
-        "pdf": app.settings.outbox / "print" / f"{listnr}_arkivlista.pdf",
+        "tsv": app.settings.outbox / "ladok" / f"{stem}.tsv",
+        "xlsx": app.settings.outbox / "ladok" / f"{stem}_manuell.xlsx",
+        "pdf": app.settings.outbox / "print" / f"{stem}_arkivlista.pdf",
     }
 
 
@@ -172,13 +193,14 @@ def after_approval(session: Session, app: App, result_list: ResultList) -> list[
     chash = result_list.content_hash or ""
     examiner = _staff(session, result_list.examiner)
     language = examiner.language if examiner and examiner.language in ("sv", "en") else "sv"
-    paths = output_paths(app, result_list.listnr)
+    paths = output_paths(app, result_list.listnr, result_list.corrects_listnr)
     files = ladok.write_files(
         paths["tsv"].parent,
         result_list.listnr,
         ladok_results(result_list),
         graders(session, result_list),
         language=language,
+        corrects=result_list.corrects_listnr,
     )
     via = _last_via(session, result_list.listnr)
     files.append(
@@ -301,7 +323,7 @@ def signed(app: App, listnr: int, *, scan: Path | None = None) -> Path:
             archive.PackageFile("approved/approved.csv", content=csv_bytes),
             archive.PackageFile("approved/approved.json", content=json_bytes),
         ]
-        for key, path in output_paths(app, listnr).items():
+        for key, path in output_paths(app, listnr, result_list.corrects_listnr).items():
             if path.is_file():
                 folder = "print" if key == "pdf" else "ladok"
                 files.append(archive.PackageFile(f"{folder}/{path.name}", source=path))

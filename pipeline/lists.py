@@ -337,6 +337,115 @@ def create_t34(
     raise AssertionError("unreachable")
 
 
+#: States of a list whose results are final (approved by the examiner): never edited in place.
+FINAL_STATES = frozenset({ListState.APPROVED, ListState.REGISTERED, ListState.ARCHIVED})
+
+
+def create_correction(
+    app: App,
+    listnr: int,
+    *,
+    students: Sequence[str] = (),
+    reporter: str | None = None,
+    admin: bool,
+) -> int:
+    """A correction list for an approved list: new ``listnr``, same kind, course, module and
+    term, referencing the original, holding the chosen students (all when none are named)
+    with their current results. The original is never edited. Administration mode only."""
+    from pipeline.app import require_admin
+
+    require_admin(admin, "Rättelse av attesterad lista / correcting an approved list")
+    for attempt in range(5):
+        try:
+            with app.db.session() as session:
+                original = get_list(session, listnr)
+                if original.state not in FINAL_STATES:
+                    raise InvalidRequest(
+                        f"Lista {listnr} är inte attesterad ({original.state.value}); ändra den "
+                        f"i arbetsboken i stället. / List {listnr} is not approved; change it in "
+                        "its workbook instead."
+                    )
+                chosen = [e for e in original.entries if not e.removed]
+                if students:
+                    wanted = set()
+                    for raw in students:
+                        try:
+                            wanted.add(personnummer.normalize(raw))
+                        except personnummer.PersonnummerError as exc:
+                            raise InvalidRequest(
+                                f"{personnummer.mask_text(str(raw))}: {exc.slug}"
+                            ) from None
+                    chosen = [e for e in chosen if e.student.pnr in wanted]
+                    missing = wanted - {e.student.pnr for e in chosen}
+                    if missing:
+                        raise NotFound(
+                            f"Inte på lista {listnr} / not on list {listnr}: "
+                            + ", ".join(personnummer.mask(m) for m in sorted(missing))
+                        )
+                examiner = examiner_for(session, original.course, original.term)
+                new_listnr = _next_listnr(session)
+                correction = ResultList(
+                    listnr=new_listnr,
+                    kind=original.kind,
+                    course_id=original.course_id,
+                    module_id=original.module_id,
+                    term=original.term,
+                    state=ListState.DRAFT,
+                    version=1,
+                    reporter=reporter or original.reporter,
+                    examiner=examiner.username if examiner else original.examiner,
+                    exam_date=original.exam_date,
+                    corrects_listnr=listnr,
+                )
+                session.add(correction)
+                session.flush()
+                for position, entry in enumerate(chosen, start=1):
+                    session.add(
+                        ListEntry(
+                            list_id=correction.id,
+                            student_id=entry.student_id,
+                            position=position,
+                            grade=entry.grade,
+                            ects_grade=entry.ects_grade,
+                            grade_date=entry.grade_date,
+                            points=entry.points,
+                            comment=entry.comment,
+                        )
+                    )
+                audit.record(
+                    session,
+                    actor=app.actor,
+                    action="list.correct",
+                    listnr=new_listnr,
+                    admin=True,
+                    details={"corrects": listnr, "students": len(chosen)},
+                )
+            return new_listnr
+        except IntegrityError:
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def corrections_of(session: Session, listnr: int) -> list[int]:
+    """The correction lists that reference ``listnr``."""
+    return list(
+        session.execute(
+            select(ResultList.listnr)
+            .where(ResultList.corrects_listnr == listnr)
+            .order_by(ResultList.listnr)
+        ).scalars()
+    )
+
+
+def previous_results(session: Session, correction: ResultList) -> dict[int, ListEntry]:
+    """The corrected list's entries by student id (the old values a correction shows)."""
+    if correction.corrects_listnr is None:
+        return {}
+    original = get_list(session, correction.corrects_listnr)
+    return {e.student_id: e for e in original.entries}
+
+
 def _describe(sources: StudentSources) -> dict[str, object]:
     return {
         "students": len(sources.students),
@@ -401,6 +510,8 @@ class ListSummary:
     examiner: str | None
     students: int
     graded: int
+    corrects: int | None = None
+    corrected_by: tuple[int, ...] = ()
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -435,6 +546,13 @@ def summaries(app: App, listnr: int | None = None) -> list[ListSummary]:
         if listnr is not None:
             stmt = stmt.where(ResultList.listnr == listnr)
         rows = session.execute(stmt).all()
+        by_original: dict[int, list[int]] = {}
+        for new, old in session.execute(
+            select(ResultList.listnr, ResultList.corrects_listnr).where(
+                ResultList.corrects_listnr.is_not(None)
+            )
+        ).all():
+            by_original.setdefault(int(old), []).append(int(new))
         if listnr is not None and not rows:
             raise NotFound(
                 f"Resultatlista {listnr} finns inte. / Result list {listnr} does not exist."
@@ -452,6 +570,8 @@ def summaries(app: App, listnr: int | None = None) -> list[ListSummary]:
                 examiner=rl.examiner,
                 students=int(n_students),
                 graded=int(n_graded),
+                corrects=rl.corrects_listnr,
+                corrected_by=tuple(by_original.get(rl.listnr, ())),
             )
             for rl, course_code, module_code, n_students, n_graded in rows
         ]

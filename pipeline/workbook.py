@@ -199,6 +199,10 @@ def build(
     ws["A1"] = look["title"][result_list.kind.value][language].format(
         listnr=result_list.listnr, course=course.code, module=module.code if module else ""
     )
+    if result_list.corrects_listnr:
+        ws["A1"] = f"{ws['A1'].value} – " + str(look["correction"][language]).format(
+            listnr=result_list.corrects_listnr
+        )
     ws["A1"].font = Font(bold=True, size=style["title_size"])
     ws["A2"] = look["instructions_t34" if t34_view else "instructions"][language]
     ws["A2"].alignment = Alignment(wrap_text=True, vertical="top")
