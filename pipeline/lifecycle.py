@@ -93,7 +93,7 @@ def render_pdf(
     def comment(entry: Any) -> str | None:
         before = old.get(entry.student_id)
         if before is None:
-            return entry.comment
+            return str(entry.comment) if entry.comment else None
         shown = f"{word}: {before.grade or '–'}"
         if before.grade_date:
             shown += f" ({before.grade_date.isoformat()})"

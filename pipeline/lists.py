@@ -552,7 +552,7 @@ def summaries(app: App, listnr: int | None = None) -> list[ListSummary]:
                 ResultList.corrects_listnr.is_not(None)
             )
         ).all():
-            by_original.setdefault(int(old), []).append(int(new))
+            by_original.setdefault(int(old or 0), []).append(int(new))
         if listnr is not None and not rows:
             raise NotFound(
                 f"Resultatlista {listnr} finns inte. / Result list {listnr} does not exist."
