@@ -322,6 +322,9 @@ def process(
     application = open_app()
     try:
         results = Inbox(application).process_once(strict=poll, progress=_progress_printer(as_json))
+        from pipeline.watcher import write_overview_safely
+
+        write_overview_safely(application)
     finally:
         application.close()
     if as_json:
@@ -523,6 +526,86 @@ def verify(
         typer.echo(archive.format_report(report, language, root=application.root))
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command(epilog="Exempel / example: resultat remind --date 2026-12-01")
+@handle_errors
+def remind(
+    date: Annotated[
+        str | None, typer.Option("--date", help="Som om det vore / as if it were YYYY-MM-DD")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Påminnelser / email reporters of overdue drafts and examiners of waiting lists."""
+    from pipeline import outbox, reminders
+    from pipeline.errors import InvalidRequest
+
+    try:
+        day = dt.date.fromisoformat(date) if date else None
+    except ValueError:
+        raise InvalidRequest(f"Ogiltigt datum / invalid date {date!r} (YYYY-MM-DD)") from None
+    application = open_app()
+    try:
+        report = reminders.send_reminders(application, today=day)
+        outbox.drain(application)
+    finally:
+        application.close()
+    if as_json:
+        _echo_json(report.as_dict())
+        return
+    typer.echo(
+        f"påminnelser / reminders: utkast / drafts {report.drafts}, "
+        f"attestering / approvals {report.approvals}, redan skickade / already sent "
+        f"{report.skipped}" + (f" ({report.reason})" if report.reason else "")
+    )
+
+
+@app.command(
+    "settings",
+    epilog="Exempel / example: resultat settings --language en --notify-email me@example.se",
+)
+@handle_errors
+def settings_command(
+    user: Annotated[
+        str | None, typer.Option("--user", help="Annan användare / someone else (needs --admin)")
+    ] = None,
+    language: Annotated[str | None, typer.Option("--language", help="sv or en")] = None,
+    notify_email: Annotated[
+        str | None, typer.Option("--notify-email", help='Aviseringsadress ("" clears it)')
+    ] = None,
+    receipt_copies: Annotated[
+        bool | None,
+        typer.Option("--receipt-copies/--no-receipt-copies", help="Kopior av kvitton / copies"),
+    ] = None,
+    admin: Annotated[
+        bool, typer.Option("--admin", help="Administrationsläge / admin mode")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Dina inställningar / your own settings: language, notification email, receipt copies."""
+    from pipeline import personal
+
+    application = open_app()
+    try:
+        username = user or application.actor
+        if language is None and notify_email is None and receipt_copies is None:
+            current = personal.show(application, username, admin=admin)
+        else:
+            current = personal.change(
+                application,
+                username,
+                language=language,
+                notify_email=notify_email,
+                receipt_copies=receipt_copies,
+                admin=admin,
+            )
+    finally:
+        application.close()
+    if as_json:
+        _echo_json(current.as_dict())
+        return
+    for key, value in current.as_dict().items():
+        typer.echo(f"{key}: {value if value is not None else ''}")
 
 
 @app.command(epilog="Exempel / example: resultat dispatch")

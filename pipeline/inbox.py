@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import Final
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from pipeline import intake, workbook
+from pipeline import intake, outbox, workbook
 from pipeline.app import App
-from pipeline.models import FileOutcome, InboxFile, ResultList, utcnow
+from pipeline.models import FileOutcome, InboxFile, ResultList, Staff, utcnow
 from pipeline.reader import Limits, ResultWorkbook, UnreadableFile, read_result_workbook
 from pipeline.receipts import ReceiptData, mark_workbook, write_receipt
 from pipeline.report import Problem, messages
@@ -342,6 +343,8 @@ class Inbox:
                 )
                 data.marked_workbook = _relative(app, marked) if marked else None
             receipt_path = write_receipt(app.settings, stem, data)
+            if result_list is not None:
+                self._copy_receipt(session, result_list.reporter, data, receipt_path, marked)
             try:
                 session.add(
                     InboxFile(
@@ -371,6 +374,37 @@ class Inbox:
             len(outcome.report.problems),
         )
         return self._finish(claimed, status, outcome.listnr, receipt_path, data.problems)
+
+    def _copy_receipt(
+        self,
+        session: Session,
+        username: str,
+        data: ReceiptData,
+        receipt_path: Path,
+        marked: Path | None,
+    ) -> None:
+        """Staff who asked for copies of their receipts get one by email (their settings)."""
+        staff = session.execute(
+            select(Staff).where(Staff.username == username)
+        ).scalar_one_or_none()
+        if staff is None or not staff.receipt_copies:
+            return
+        language = staff.language if staff.language in ("sv", "en") else data.language
+        outbox.queue_email(
+            session,
+            kind="receipt_copy",
+            to=staff.notify_email or staff.email,
+            language=language,
+            context={
+                "file_name": data.file_name,
+                "listnr": data.listnr,
+                "receipt": receipt_path.read_text(encoding="utf-8"),
+            },
+            attachments=[marked] if marked else [],
+            listnr=data.listnr,
+            dedupe_key=f"receipt_copy:{receipt_path.name}",
+            workspace=self.app.root,
+        )
 
     def _conclude(
         self,

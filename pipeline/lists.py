@@ -176,6 +176,13 @@ def _ordered(session: Session, student_ids: Sequence[int]) -> list[int]:
     return [r.id for r in rows]
 
 
+def _due(app: App, exam_date: dt.date | None) -> dt.date:
+    """The due date of a new list: working days after its exam date, or after today."""
+    from pipeline import deadlines
+
+    return deadlines.due_date_for(exam_date, deadlines.swedish_date(), app.settings.deadlines)
+
+
 def _next_listnr(session: Session) -> int:
     current = session.execute(select(func.max(ResultList.listnr))).scalar_one_or_none()
     return max(FIRST_LISTNR, (current or 0) + 1)
@@ -233,6 +240,7 @@ def create_t33(
                     reporter=reporter,
                     examiner=examiner.username,
                     exam_date=sources.exam_date,
+                    due_date=_due(app, sources.exam_date),
                 )
                 session.add(result_list)
                 session.flush()
@@ -309,6 +317,7 @@ def create_t34(
                     version=1,
                     reporter=chosen.username,
                     examiner=chosen.username,
+                    due_date=_due(app, None),
                 )
                 session.add(result_list)
                 session.flush()
@@ -396,6 +405,7 @@ def create_correction(
                     examiner=examiner.username if examiner else original.examiner,
                     exam_date=original.exam_date,
                     corrects_listnr=listnr,
+                    due_date=_due(app, None),
                 )
                 session.add(correction)
                 session.flush()

@@ -27,6 +27,8 @@ from pipeline.inbox import FileResult, Inbox, StabilityTracker, candidates
 log = logging.getLogger("resultat.watch")
 #: Seconds between runs of the message dispatcher inside the daemon.
 DISPATCH_INTERVAL = 5.0
+#: Seconds between rewrites of ``outbox/status.xlsx`` when no file came in.
+OVERVIEW_INTERVAL = 600.0
 
 
 class _Hints(FileSystemEventHandler):
@@ -66,21 +68,28 @@ def run_watch(
             _report(on_result, result)
         last_scan = 0.0
         last_dispatch = 0.0
+        last_overview = 0.0
         tick = max(0.05, min(0.25, settings.stable_seconds / 4))
         while not stop.is_set():
             if time.monotonic() - last_dispatch >= DISPATCH_INTERVAL:
                 last_dispatch = time.monotonic()
                 _dispatch(app)
+                _remind(app)
             woken = wake.is_set()
             wake.clear()
             now = time.monotonic()
             if woken or tracker.pending or now - last_scan >= settings.scan_interval:
                 last_scan = now
+                took = False
                 for path in tracker.observe(candidates(inbox.dir)):
                     if stop.is_set():
                         break
                     for result in inbox.take([path]):
+                        took = True
                         _report(on_result, result)
+                if took or now - last_overview >= OVERVIEW_INTERVAL:
+                    last_overview = now
+                    write_overview_safely(app)
             # Short waits so a stop request is seen quickly even without file events.
             wake.wait(tick if tracker.pending else min(0.5, settings.scan_interval))
     finally:
@@ -97,6 +106,28 @@ def _dispatch(app: App) -> None:
         outbox.drain(app)
     except Exception:
         log.exception("dispatching messages failed; they stay queued")
+
+
+def _remind(app: App) -> None:
+    """The daily reminders (sent once a day from the configured hour)."""
+    import datetime as dt
+
+    from pipeline import reminders
+
+    try:
+        reminders.send_reminders(app, now=dt.datetime.now(dt.UTC))
+    except Exception:
+        log.exception("sending reminders failed; they are tried again later")
+
+
+def write_overview_safely(app: App) -> None:
+    """Rewrite ``outbox/status.xlsx``; a refused rename (file share) must not stop the daemon."""
+    from pipeline import overview
+
+    try:
+        overview.write_overview(app)
+    except Exception:
+        log.exception("writing outbox/status.xlsx failed; the previous one stays")
 
 
 def _report(callback: Callable[[FileResult], Any] | None, result: FileResult) -> None:

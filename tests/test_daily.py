@@ -1,0 +1,92 @@
+"""Daily work wired together: due dates at creation, status.xlsx after a pass, `remind`,
+`settings`, and receipt copies for staff who asked for them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import json
+from pathlib import Path
+
+from openpyxl import load_workbook
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from pipeline import deadlines, workbook
+from pipeline.app import App
+from pipeline.cli import app as cli_app
+from pipeline.inbox import Inbox
+from pipeline.models import ResultList, Staff
+from tests.factories import EXAM_DATE, fill, new_exam_list, seed
+
+runner = CliRunner()
+
+
+def test_new_list_gets_its_due_date(app: App) -> None:
+    seed(app, students=2)
+    listnr = new_exam_list(app)
+    with app.db.session() as session:
+        due = session.execute(
+            select(ResultList.due_date).where(ResultList.listnr == listnr)
+        ).scalar_one()
+    assert due == deadlines.working_days_after(EXAM_DATE, 15) == dt.date(2026, 11, 20)
+
+
+def test_process_writes_the_overview_workbook(app: App, workspace: Path) -> None:
+    seed(app, students=2)
+    listnr = new_exam_list(app)
+    result = runner.invoke(cli_app, ["-w", str(workspace), "process"])
+    assert result.exit_code == 0, result.output
+    ws = load_workbook(workspace / "outbox" / "status.xlsx").worksheets[0]
+    assert ws["A2"].value == listnr
+
+
+def test_remind_and_settings_commands(app: App, workspace: Path) -> None:
+    seed(app, students=2)
+    new_exam_list(app)  # due 2026-11-20: overdue from the 23rd
+    result = runner.invoke(
+        cli_app, ["-w", str(workspace), "remind", "--date", "2026-11-24", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["drafts"] == 1
+    mails = list((workspace / "var" / "mail").glob("*.eml"))
+    assert len(mails) == 1
+    assert email.message_from_bytes(mails[0].read_bytes())["To"] == "larare1@example.se"
+    base = ["-w", str(workspace), "--as", "lärare1", "settings"]
+    result = runner.invoke(cli_app, [*base, "--notify-email", "lars@example.se", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["notify_email"] == "lars@example.se"
+    refused = runner.invoke(cli_app, [*base, "--user", "exam1", "--language", "en"])
+    assert refused.exit_code == 3
+
+
+def test_receipt_copy_mailed_when_asked_for(app: App) -> None:
+    s = seed(app, students=2)
+    with app.db.session() as session:
+        staff = session.execute(select(Staff).where(Staff.username == "lärare1")).scalar_one()
+        staff.receipt_copies = True
+        staff.notify_email = "lars.kopia@example.se"
+    listnr = new_exam_list(app)
+    issued = workbook.issue(app, listnr)
+    fill(
+        issued.path,
+        {s.pnrs[0]: {"grade": "X", "grade_date": "2026-11-02"}},
+        target=app.settings.inbox / "fel.xlsx",
+    )
+    [result] = Inbox(app).process_once()
+    from pipeline import outbox
+
+    outbox.drain(app)
+    [mail] = [
+        email.message_from_bytes(p.read_bytes()) for p in (app.settings.var / "mail").glob("*.eml")
+    ]
+    assert mail["To"] == "lars.kopia@example.se"
+    body = next(
+        part.get_payload(decode=True).decode("utf-8")
+        for part in mail.walk()
+        if part.get_content_type() == "text/plain"
+    )
+    assert "AVVISAD" in body and "fel.xlsx" in body
+    names = [part.get_filename() for part in mail.walk() if part.get_filename()]
+    assert names and names[0].endswith("_fel.xlsx")
+    assert result.receipt is not None
