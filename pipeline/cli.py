@@ -528,6 +528,61 @@ def verify(
         raise typer.Exit(1)
 
 
+@app.command(
+    epilog='Exempel / example: resultat merge 1001 Betyg.csv --column "Tenta (12345)" '
+    '--thresholds "U=0,3=50,4=65,5=80"'
+)
+@handle_errors
+def merge(
+    listnr: ListnrArg,
+    file: Annotated[
+        Path, typer.Argument(help="Export från lärplattformen / LMS export", exists=True)
+    ],
+    column: Annotated[
+        str | None, typer.Option("--column", help="Bedömningskolumn / assessment column")
+    ] = None,
+    thresholds: Annotated[
+        str | None,
+        typer.Option("--thresholds", help='Poänggränser / score limits, "U=0,3=50,4=65,5=80"'),
+    ] = None,
+    language: Annotated[str, typer.Option("--lang", help="sv or en")] = "sv",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Hämta betyg från lärplattformen / merge an ItsLearning, Canvas, Moodle or ladok3 export
+    into a list's workbook (outbox/lists/LISTNR_lms.xlsx) for the teacher to check."""
+    from pipeline import lms
+    from pipeline import merge as merging
+
+    limits = lms.parse_thresholds_text(thresholds) if thresholds else None
+    application = open_app()
+    try:
+        result = merging.merge_file(
+            application,
+            listnr,
+            file,
+            column=column,
+            thresholds=limits,
+            original_name=file.name,
+        )
+        now = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
+        text = merging.render_receipt(
+            application,
+            result,
+            file_name=file.name,
+            received=now,
+            kept_at=str(file),
+            language=language,
+        )
+    finally:
+        application.close()
+    if as_json:
+        _echo_json(result.as_dict())
+    else:
+        typer.echo(text)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
 @app.command(epilog="Exempel / example: resultat remind --date 2026-12-01")
 @handle_errors
 def remind(

@@ -30,11 +30,11 @@ from typing import Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline import intake, outbox, workbook
+from pipeline import intake, merge, outbox, workbook
 from pipeline.app import App
 from pipeline.models import FileOutcome, InboxFile, ResultList, Staff, utcnow
 from pipeline.reader import Limits, ResultWorkbook, UnreadableFile, read_result_workbook
-from pipeline.receipts import ReceiptData, mark_workbook, write_receipt
+from pipeline.receipts import ReceiptData, mark_workbook, write_receipt, write_text_atomic
 from pipeline.report import Problem, messages
 
 log = logging.getLogger("resultat.inbox")
@@ -235,7 +235,12 @@ class Inbox:
                 return self._finish(claimed, finished.outcome, finished.listnr, None, [])
             earlier = session.execute(
                 select(InboxFile)
-                .where(InboxFile.sha256 == sha, InboxFile.outcome == FileOutcome.ACCEPTED)
+                .where(
+                    InboxFile.sha256 == sha,
+                    InboxFile.outcome == FileOutcome.ACCEPTED,
+                    # An export may be dropped again after the teacher chose a column.
+                    InboxFile.kind != "lms-export",
+                )
                 .order_by(InboxFile.id)
                 .limit(1)
             ).scalar_one_or_none()
@@ -262,8 +267,62 @@ class Inbox:
         except UnreadableFile as exc:
             return self._refuse(claimed, sha, received, Problem(exc.slug, exc.params), "unreadable")
         if wb is None:
+            listnr = merge.listnr_from_name(claimed.original_name, self._list_exists)
+            if listnr is not None:
+                return self._lms_export(claimed, sha, listnr, received)
             return self._refuse(claimed, sha, received, Problem("unknown-kind"), "unknown")
         return self._result_workbook(claimed, sha, wb, received)
+
+    def _list_exists(self, listnr: int) -> bool:
+        with self.app.db.session() as session:
+            found = session.execute(
+                select(ResultList.id).where(ResultList.listnr == listnr)
+            ).scalar_one_or_none()
+        return found is not None
+
+    def _lms_export(self, claimed: Claimed, sha: str, listnr: int, received: str) -> FileResult:
+        """An export from the learning platform named for a list: merged into a workbook the
+        teacher checks and drops again (nothing is applied to the list by a merge)."""
+        app = self.app
+        result = merge.merge_file(app, listnr, claimed.path, original_name=claimed.original_name)
+        status = FileOutcome.ACCEPTED if result.ok else FileOutcome.REJECTED
+        kept_at = _relative(app, _destination(self.dir, claimed, status))
+        with app.db.session() as session:
+            reporter = session.execute(
+                select(Staff)
+                .join(ResultList, ResultList.reporter == Staff.username)
+                .where(ResultList.listnr == listnr)
+            ).scalar_one_or_none()
+            language = (
+                reporter.language
+                if reporter is not None and reporter.language in ("sv", "en")
+                else app.settings.language
+            )
+        text = merge.render_receipt(
+            app,
+            result,
+            file_name=claimed.original_name,
+            received=received,
+            kept_at=kept_at,
+            language=language,
+        )
+        receipt_path = app.settings.receipts_dir / f"{claimed.claim_id}_{listnr}.txt"
+        write_text_atomic(receipt_path, text)
+        with app.db.session() as session:
+            session.add(
+                InboxFile(
+                    sha256=sha,
+                    original_name=claimed.original_name[:500],
+                    stored_path=kept_at,
+                    kind="lms-export",
+                    listnr=listnr,
+                    outcome=status,
+                    receipt_path=_relative(app, receipt_path),
+                    finished_at=utcnow(),
+                )
+            )
+        log.info("list %s: LMS export %s, %d merged", listnr, status.value, result.merged)
+        return self._finish(claimed, status, listnr, receipt_path, result.problems)
 
     def _refuse(
         self, claimed: Claimed, sha: str, received: str, problem: Problem, kind: str

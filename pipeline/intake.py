@@ -238,6 +238,7 @@ def check_and_apply(session: Session, app: App, wb: ResultWorkbook) -> IntakeOut
         )
     )
     digits_by_row = _roster_checks(frame, wb, report)
+    options = _merge_options(wb, scale, result_list, report)
     latest: dict[str, dt.date] = {}
     if result_list.kind == ListKind.T34:
         latest = _final_grade_checks(session, app, result_list, frame, digits_by_row, wb, report)
@@ -246,6 +247,15 @@ def check_and_apply(session: Session, app: App, wb: ResultWorkbook) -> IntakeOut
     if not report.valid:
         return outcome
 
+    if options is not None and options != (result_list.options or {}):
+        audit.record(
+            session,
+            actor=result_list.reporter,
+            action="list.options",
+            listnr=result_list.listnr,
+            details={"old": result_list.options or {}, "new": options},
+        )
+        result_list.options = options
     _apply(
         session,
         app,
@@ -260,6 +270,43 @@ def check_and_apply(session: Session, app: App, wb: ResultWorkbook) -> IntakeOut
     outcome.accepted = True
     outcome.reissue = True
     return outcome
+
+
+def _merge_options(
+    wb: ResultWorkbook, scale: GradeScale, result_list: ResultList, report: Report
+) -> dict[str, Any] | None:
+    """The LMS column and score thresholds the teacher set in the workbook (for merges)."""
+    from pipeline import lms
+
+    if "lms_column_cell" not in wb.meta and "thresholds_cell" not in wb.meta:
+        return None
+    options = dict(result_list.options or {})
+    column = wb.cells.get("lms_column_cell")
+    if column in (None, ""):
+        options.pop("lms_column", None)
+    else:
+        options["lms_column"] = str(column).strip()
+    raw = wb.cells.get("thresholds_cell")
+    ref = wb.meta.get("thresholds_cell", "D5")
+    if raw in (None, ""):
+        options.pop("thresholds", None)
+    else:
+        try:
+            parsed = lms.parse_thresholds(str(raw), scale)
+        except lms.ThresholdError as exc:
+            report.add(
+                Problem(
+                    "lms-bad-thresholds",
+                    {"detail": str(exc)},
+                    sheet=wb.sheet,
+                    row=int(ref[1:]),
+                    column=ref[0],
+                    value=raw,
+                )
+            )
+            return None
+        options["thresholds"] = [[grade, minimum] for grade, minimum in parsed.steps]
+    return options
 
 
 def _final_grade_checks(

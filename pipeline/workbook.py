@@ -59,7 +59,12 @@ SIGNED_KEYS: Final = (
     "content_hash",
     "code_cell",
     "reason_cell",
+    "lms_column_cell",
+    "thresholds_cell",
 )
+#: A T33 results workbook's cells for merging learning-platform exports (see pipeline.merge).
+LMS_COLUMN_CELL: Final = "D4"
+THRESHOLDS_CELL: Final = "D5"
 #: A review workbook (sent to the examiner) has these two input cells instead of the action.
 CODE_CELL: Final = "B13"
 REASON_CELL: Final = "B14"
@@ -238,6 +243,8 @@ def build(
         ws["C13"] = look["review"]["hint"][language]
         ws["C13"].alignment = Alignment(wrap_text=False)
     else:
+        if result_list.kind == ListKind.T33:
+            _lms_cells(ws, look, language, result_list, bold, input_fill, unlocked)
         actions = look["actions"]
         ws.cell(row=13, column=1, value=look["action_label"][language]).font = bold
         action = ws[ACTION_CELL]
@@ -341,6 +348,11 @@ def build(
         "action_cell": ACTION_CELL,
         "language": language,
         "purpose": "review" if review else "results",
+        **(
+            {"lms_column_cell": LMS_COLUMN_CELL, "thresholds_cell": THRESHOLDS_CELL}
+            if result_list.kind == ListKind.T33 and not review
+            else {}
+        ),
         "issued_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     if review_hash is not None:
@@ -369,6 +381,39 @@ def _write_meta(wb: Workbook, title: str, meta: dict[str, str], roster: list[str
         cell.number_format = "@"
     ms.sheet_state = "hidden"
     ms.protection.sheet = True
+
+
+def thresholds_text(raw: Any) -> str | None:
+    """Stored thresholds (``[[grade, minimum], ...]``) as the text the teacher writes."""
+    if not raw:
+        return None
+    return ",".join(f"{grade}={minimum:g}" for grade, minimum in raw)
+
+
+def _lms_cells(
+    ws: Any,
+    look: dict[str, Any],
+    language: str,
+    result_list: ResultList,
+    bold: Font,
+    fill: PatternFill,
+    unlocked: Protection,
+) -> None:
+    """Where the teacher names the LMS column and the score thresholds for a merge."""
+    options = result_list.options or {}
+    values = (
+        (LMS_COLUMN_CELL, "lms_column", options.get("lms_column")),
+        (THRESHOLDS_CELL, "thresholds", thresholds_text(options.get("thresholds"))),
+    )
+    for ref, key, value in values:
+        row = int(ref[1:])
+        ws.cell(row=row, column=3, value=look["lms"][key][language]).font = bold
+        cell = ws[ref]
+        cell.value = escape_cell(value)
+        cell.fill = fill
+        cell.protection = unlocked
+        cell.number_format = "@"
+        ws.merge_cells(f"{ref}:{chr(ord(ref[0]) + 2)}{row}")
 
 
 def _header(look: dict[str, Any], field: str, language: str) -> str:
