@@ -287,7 +287,7 @@ def _merge_options(
     else:
         options["lms_column"] = str(column).strip()
     raw = wb.cells.get("thresholds_cell")
-    ref = wb.meta.get("thresholds_cell", "D5")
+    ref = wb.meta.get("thresholds_cell", "B14")
     if raw in (None, ""):
         options.pop("thresholds", None)
     else:

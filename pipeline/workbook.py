@@ -63,8 +63,8 @@ SIGNED_KEYS: Final = (
     "thresholds_cell",
 )
 #: A T33 results workbook's cells for merging learning-platform exports (see pipeline.merge).
-LMS_COLUMN_CELL: Final = "D4"
-THRESHOLDS_CELL: Final = "D5"
+LMS_COLUMN_CELL: Final = "B12"
+THRESHOLDS_CELL: Final = "B14"
 #: A review workbook (sent to the examiner) has these two input cells instead of the action.
 CODE_CELL: Final = "B13"
 REASON_CELL: Final = "B14"
@@ -407,7 +407,7 @@ def _lms_cells(
     )
     for ref, key, value in values:
         row = int(ref[1:])
-        ws.cell(row=row, column=3, value=look["lms"][key][language]).font = bold
+        ws.cell(row=row, column=1, value=look["lms"][key][language]).font = bold
         cell = ws[ref]
         cell.value = escape_cell(value)
         cell.fill = fill

@@ -472,9 +472,9 @@ def test_export_dropped_in_the_inbox_uses_the_columns_set_in_the_workbook(
     issued = workbook.issue(app, listnr)
     wb = load_workbook(issued.path)
     ws = wb.worksheets[0]
-    assert ws["C4"].value.startswith("Kolumn") and not ws["D4"].protection.locked
-    ws["D4"] = "Tentamen (10501)"
-    ws["D5"] = "U=0, 3=20, 4=28, 5=34"
+    assert ws["A12"].value.startswith("Kolumn") and not ws["B12"].protection.locked
+    ws["B12"] = "Tentamen (10501)"
+    ws["B14"] = "U=0, 3=20, 4=28, 5=34"
     wb.save(app.settings.inbox / "inst.xlsx")
     [saved] = Inbox(app).process_once()
     assert saved.outcome == FileOutcome.ACCEPTED
@@ -486,7 +486,7 @@ def test_export_dropped_in_the_inbox_uses_the_columns_set_in_the_workbook(
     }
     assert (
         workbook.issue(app, listnr)
-        and load_workbook(issued.path).worksheets[0]["D5"].value == "U=0,3=20,4=28,5=34"
+        and load_workbook(issued.path).worksheets[0]["B14"].value == "U=0,3=20,4=28,5=34"
     )
     shutil.copy(export, app.settings.inbox / f"Betyg {listnr} igen.csv")
     [merged] = Inbox(app).process_once()
@@ -501,11 +501,11 @@ def test_bad_score_limits_in_the_workbook_are_reported_at_their_cell(app: App) -
     listnr = new_exam_list(app)
     issued = workbook.issue(app, listnr)
     wb = load_workbook(issued.path)
-    wb.worksheets[0]["D5"] = "U=0, 3=50, 4=40"
+    wb.worksheets[0]["B14"] = "U=0, 3=50, 4=40"
     wb.save(app.settings.inbox / "limits.xlsx")
     [result] = Inbox(app).process_once()
     assert result.outcome == FileOutcome.REJECTED
-    assert [(p.slug, p.row, p.column) for p in result.problems] == [("lms-bad-thresholds", 5, "D")]
+    assert [(p.slug, p.row, p.column) for p in result.problems] == [("lms-bad-thresholds", 14, "B")]
 
 
 def test_merge_command(app: App, workspace: Path, tmp_path: Path) -> None:
