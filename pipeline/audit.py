@@ -14,12 +14,14 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from pipeline.models import AuditEvent, utcnow
 
 GENESIS: Final = "0" * 64
+#: Advisory lock key (PostgreSQL) that serialises appends to the chain.
+CHAIN_LOCK: Final = 0x7265_7375
 
 
 def current_user() -> str:
@@ -61,6 +63,10 @@ def record(
     admin: bool = False,
 ) -> AuditEvent:
     """Append one event in the caller's transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        # One appender at a time until commit, so concurrent workers extend the chain in turn
+        # (the unique prev_hash would refuse a fork anyway; this makes them wait, not fail).
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
     last = session.execute(
         select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
     ).scalar_one_or_none()

@@ -315,13 +315,23 @@ def process(
         bool, typer.Option("--poll", help="Nätverksdisk: lita inte på filtider / network share")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="Parallella processer / worker processes")
+    ] = 1,
 ) -> None:
     """Behandla inkorgen en gång / process the inbox once, then exit."""
-    from pipeline.inbox import Inbox
+    from pipeline.inbox import Inbox, process_in_workers
 
     application = open_app()
     try:
-        results = Inbox(application).process_once(strict=poll, progress=_progress_printer(as_json))
+        if workers > 1:
+            results = process_in_workers(application, workers=workers, strict=poll)
+            for result in results:
+                _progress_printer(as_json)(result)
+        else:
+            results = Inbox(application).process_once(
+                strict=poll, progress=_progress_printer(as_json)
+            )
         from pipeline.watcher import write_overview_safely
 
         write_overview_safely(application)

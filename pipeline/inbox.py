@@ -15,7 +15,9 @@ The stages for one claimed file, top to bottom (:func:`process_claimed`):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import fnmatch
 import hashlib
 import logging
@@ -150,11 +152,23 @@ class StabilityTracker:
         return stable
 
 
-@dataclass(frozen=True)
+@dataclass
 class Claimed:
+    """A file taken for processing. ``lock`` is an open descriptor holding an exclusive
+    ``flock`` on the file until it is moved out of the processing area: other workers skip a
+    locked file, and the kernel releases the lock when a worker dies (even by SIGKILL), so
+    the next pass can finish what it left."""
+
     path: Path
     original_name: str
     claim_id: str
+    lock: int | None = None
+
+    def release(self) -> None:
+        if self.lock is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.lock)
+            self.lock = None
 
 
 @dataclass
@@ -169,17 +183,40 @@ class FileResult:
     problems: list[Problem] = field(default_factory=list)
 
 
+def _lock(path: Path) -> int | None:
+    """An exclusive, non-blocking lock on ``path`` (never following a symlink)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
 def claim(inbox: Path, path: Path) -> Claimed | None:
-    """Move ``path`` into the processing area; ``None`` if another worker got it first."""
+    """Lock ``path`` and move it into the processing area; ``None`` if another worker got it
+    first. The lock is taken before the rename, so a file in the processing area is never
+    seen unlocked while its worker lives."""
     area = inbox / PROCESSING
     area.mkdir(exist_ok=True)
+    fd = _lock(path)
+    if fd is None:
+        return None
     claim_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
     target = area / f"{claim_id}{SEPARATOR}{path.name}"
     try:
         os.rename(path, target)
     except FileNotFoundError:
+        os.close(fd)
         return None
-    return Claimed(target, path.name, claim_id)
+    except OSError:
+        os.close(fd)
+        raise
+    return Claimed(target, path.name, claim_id, fd)
 
 
 def _sha256(path: Path) -> str:
@@ -507,6 +544,7 @@ class Inbox:
         target = _destination(self.dir, claimed, status)
         target.parent.mkdir(exist_ok=True)
         os.replace(claimed.path, target)
+        claimed.release()
         return FileResult(claimed.original_name, status, listnr, receipt, target, problems)
 
     # -- passes ---------------------------------------------------------------------------
@@ -515,10 +553,16 @@ class Inbox:
         """Finish files left in the processing area by a worker that stopped mid-way."""
         results = []
         for path in sorted((self.dir / PROCESSING).iterdir()):
-            if not path.is_file() or SEPARATOR not in path.name:
+            if path.is_symlink() or not path.is_file() or SEPARATOR not in path.name:
+                continue
+            fd = _lock(path)
+            if fd is None:
+                continue  # a living worker is on it
+            if not path.exists():  # finished by its worker between listing and locking
+                os.close(fd)
                 continue
             claim_id, original = path.name.split(SEPARATOR, 1)
-            results.append(self._safe(Claimed(path, original, claim_id)))
+            results.append(self._safe(Claimed(path, original, claim_id, fd)))
         return results
 
     def _safe(self, claimed: Claimed) -> FileResult:
@@ -527,6 +571,7 @@ class Inbox:
         except Exception:
             # Broken processing, not bad input: keep the file claimed for the next pass.
             log.exception("processing %s failed; it stays in %s", claimed.original_name, PROCESSING)
+            claimed.release()
             return FileResult(claimed.original_name, FileOutcome.PROCESSING)
 
     def take(self, paths: Iterable[Path]) -> list[FileResult]:
@@ -561,3 +606,32 @@ class Inbox:
                 break
             time.sleep(min(0.1, delay / 4 or 0.05))
         return results
+
+
+def _worker_pass(root: str, actor: str | None, strict: bool) -> list[FileResult]:
+    app = App.open(Path(root), actor=actor, migrate=False)
+    try:
+        return Inbox(app).process_once(strict=strict)
+    finally:
+        app.close()
+
+
+def process_in_workers(app: App, *, workers: int, strict: bool = False) -> list[FileResult]:
+    """One pass with ``workers`` processes on the same inbox. Each file is still taken by
+    exactly one of them (lock and atomic rename); the database serialises what must be."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if workers <= 1:
+        return Inbox(app).process_once(strict=strict)
+    Inbox(app)  # create the areas once, before the workers race for them
+    # spawn, not fork: a forked child would inherit (and on exit close) our DB connections.
+    context = multiprocessing.get_context("spawn")
+    results: list[FileResult] = []
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [
+            pool.submit(_worker_pass, str(app.root), app.actor, strict) for _ in range(workers)
+        ]
+        for future in futures:
+            results.extend(future.result())
+    return results

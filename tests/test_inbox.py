@@ -8,12 +8,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline import workbook
+from pipeline import lists, workbook
 from pipeline.app import App
 from pipeline.inbox import PROCESSING, Inbox, StabilityTracker, claim
 from pipeline.models import FileOutcome
 from pipeline.watcher import run_watch
-from tests.factories import fill, new_exam_list, seed
+from tests.factories import TERM, fill, new_exam_list, seed
 
 
 def _filled(app: App, tmp: Path) -> tuple[Path, list[str]]:
@@ -111,8 +111,52 @@ def test_claimed_file_left_by_a_crash_is_recovered(app: App, tmp_path: Path) -> 
     shutil.copy(source, dropped)
     claimed = claim(app.settings.inbox, dropped)
     assert claimed is not None and claimed.path.parent.name == PROCESSING
-    # The worker died here; the next pass finishes it, exactly once.
+    # While its worker lives (holds the lock), nobody else takes it.
+    assert Inbox(app).process_once() == []
+    # The worker died here (the kernel drops its lock); the next pass finishes it, once.
+    claimed.release()
     results = Inbox(app).process_once()
     assert [(r.original_name, r.outcome) for r in results] == [("betyg.xlsx", FileOutcome.ACCEPTED)]
     assert list((app.settings.inbox / PROCESSING).iterdir()) == []
     assert len(list(app.settings.receipts_dir.glob("*.txt"))) == 1
+
+
+def test_process_with_several_workers_takes_each_file_once(
+    app: App, workspace: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from sqlalchemy import select
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app as cli_app
+    from pipeline.models import InboxFile
+
+    s = seed(app, students=2)
+    for _ in range(6):
+        listnr = lists.create_t33(
+            app,
+            course_code="DV1599",
+            module_code="2010",
+            term=TERM,
+            sources=lists.StudentSources(students=s.pnrs),
+            reporter="lärare1",
+        )
+        issued = workbook.issue(app, listnr)
+        fill(
+            issued.path,
+            {s.pnrs[0]: {"grade": "4", "grade_date": "2026-11-02"}},
+            target=app.settings.inbox / f"{listnr}.xlsx",
+        )
+    (app.settings.inbox / "junk.xlsx").write_bytes(b"junk")
+    result = CliRunner().invoke(
+        cli_app, ["-w", str(workspace), "process", "--workers", "3", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    outcomes = sorted((r["file"], r["outcome"]) for r in json.loads(result.output))
+    assert outcomes == sorted(
+        [(f"{n}.xlsx", "accepted") for n in range(1001, 1007)] + [("junk.xlsx", "rejected")]
+    )
+    with app.db.session() as session:
+        assert len(session.execute(select(InboxFile)).scalars().all()) == 7
+    assert len(list(app.settings.receipts_dir.glob("*.txt"))) == 7
