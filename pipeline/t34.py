@@ -52,10 +52,12 @@ class Standing:
     student_id: int
     results: dict[str, ModuleResult] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    #: The approved final-grade list that already gave this student a grade, if any.
+    graded_on: int | None = None
 
     @property
     def eligible(self) -> bool:
-        return not self.missing
+        return not self.missing and self.graded_on is None
 
     @property
     def latest_date(self) -> dt.date | None:
@@ -132,12 +134,32 @@ def standings(
         ).scalars()
     )
     results = passed_results(session, course, student_ids, workspace)
+    graded = final_grades(session, course, student_ids)
     codes = [m.code for m in course.modules]
     out = []
     for sid in student_ids:
         passed = results.get(sid, {})
-        out.append(Standing(sid, passed, [c for c in codes if c not in passed]))
+        out.append(Standing(sid, passed, [c for c in codes if c not in passed], graded.get(sid)))
     return out
+
+
+def final_grades(session: Session, course: Course, student_ids: list[int]) -> dict[int, int]:
+    """Students who already have an approved final grade on ``course``: id → listnr."""
+    if not student_ids:
+        return {}
+    rows = session.execute(
+        select(ListEntry.student_id, ResultList.listnr)
+        .join(ResultList, ResultList.id == ListEntry.list_id)
+        .where(
+            ResultList.kind == ListKind.T34,
+            ResultList.course_id == course.id,
+            ResultList.state.in_(COUNTING_STATES),
+            ListEntry.student_id.in_(student_ids),
+            ListEntry.removed.is_(False),
+            ListEntry.grade.is_not(None),
+        )
+    ).all()
+    return {int(sid): int(listnr) for sid, listnr in rows}
 
 
 def credits_complete(course: Course) -> bool:

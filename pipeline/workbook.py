@@ -481,7 +481,10 @@ class _T34View:
         )
         for offset, standing in enumerate(rows, start=4):
             student = self.students[standing.student_id]
-            reason = texts["missing"][language].format(codes=", ".join(standing.missing))
+            if standing.graded_on is not None:
+                reason = texts["graded"][language].format(listnr=standing.graded_on)
+            else:
+                reason = texts["missing"][language].format(codes=", ".join(standing.missing))
             ws.cell(row=offset, column=1, value=_long_pnr(student.pnr)).number_format = "@"
             ws.cell(row=offset, column=2, value=escape_cell(student.last_name))
             ws.cell(row=offset, column=3, value=escape_cell(student.first_name))

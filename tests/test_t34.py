@@ -306,6 +306,15 @@ def test_whole_t34_lifecycle_to_archived(app: App) -> None:
     assert lifecycle.registered(app, listnr) == 2
     package = lifecycle.signed(app, listnr)
     assert (package / "data" / "ladok" / f"{listnr}.tsv").is_file()
+    # A student with an approved final grade is not eligible again.
+    again = lists.create_t34(app, course_code="DV1599", term=TERM)
+    issued_again = workbook.issue(app, again)
+    assert _rows(issued_again.path) == {}
+    sheet = load_workbook(issued_again.path)["Ej behöriga"]
+    reasons = {
+        str(r[0]).replace("-", ""): r[3] for r in sheet.iter_rows(min_row=4, values_only=True)
+    }
+    assert reasons[p[0]] == f"har redan slutbetyg (lista {listnr})"
     assert archive.verify(app, listnr).ok
     with app.db.session() as session:
         state = session.execute(
