@@ -279,12 +279,15 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
     )
     for done in Inbox(app).process_once():
         echo(f"   {done.outcome.value:9} {done.original_name} (till examinator / submitted)")
-    decision = approval.approve(app, final, sms_code(app, final))
-    echo(f"   {approval.decision_text(decision, 'sv', app.root)}")
-    lifecycle.registered(app, final)
-    outbox.drain(app)
-    package = lifecycle.signed(app, final)
-    echo(f"   arkiverad / archived: {package.relative_to(app.root)}")
+    if issued_final.rows:
+        decision = approval.approve(app, final, sms_code(app, final))
+        echo(f"   {approval.decision_text(decision, 'sv', app.root)}")
+        lifecycle.registered(app, final)
+        outbox.drain(app)
+        package = lifecycle.signed(app, final)
+        echo(f"   arkiverad / archived: {package.relative_to(app.root)}")
+    else:
+        echo("   alla har redan slutbetyg / everyone already has a final grade")
 
     report = archive.verify(app)
     echo("8. " + archive.format_report(report, "sv", root=app.root).replace("\n", "\n   "))

@@ -466,6 +466,10 @@ def _apply(
             details={"students": removed, "file": wb.path.name},
         )
     submit = action == ACTION_SUBMIT and (was == ListState.DRAFT or (waiting and bool(changes)))
+    if submit and not any(e.grade for e in result_list.entries if not e.removed):
+        # Nothing to approve: keep it a draft and say so in the receipt.
+        submit = False
+        outcome.notes.append("nothing-to-submit")
     if changes or submit:
         result_list.version += 1
         result_list.updated_at = utcnow()

@@ -306,3 +306,17 @@ def test_lock_and_temp_files_ignored(app: App) -> None:
     assert Inbox(app).process_once() == []
     for name in names:
         assert (inbox / name).exists()
+
+
+def test_submitting_a_list_without_grades_keeps_it_a_draft(app: App) -> None:
+    seed(app, students=2)
+    listnr = new_exam_list(app)
+    issued = workbook.issue(app, listnr)
+    fill(issued.path, {}, action="Skicka till examinator", target=app.settings.inbox / "t.xlsx")
+    [result] = Inbox(app).process_once()
+    assert result.outcome == FileOutcome.ACCEPTED
+    text = result.receipt.read_text("utf-8") if result.receipt else ""
+    assert "inga betyg ännu" in text
+    with app.db.session() as session:
+        rl = session.execute(select(ResultList).where(ResultList.listnr == listnr)).scalar_one()
+        assert rl.state == ListState.DRAFT
