@@ -54,8 +54,27 @@ def alembic_config(url: str) -> Any:
     return cfg
 
 
+def head_revision() -> str:
+    """The newest revision shipped (revision files are named ``NNNN_<slug>.py``)."""
+    return max(p.name.split("_", 1)[0] for p in (MIGRATIONS_DIR / "versions").glob("[0-9]*_*.py"))
+
+
+def current_revision(engine: Engine) -> str | None:
+    from sqlalchemy import inspect, text
+
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
 def migrate(engine: Engine) -> None:
-    """Upgrade the schema to the newest revision (creating it on an empty database)."""
+    """Upgrade the schema to the newest revision (creating it on an empty database).
+
+    When the database is already at the newest revision, Alembic is not even loaded: this
+    runs at the start of every command."""
+    if current_revision(engine) == head_revision():
+        return
     from alembic import command
 
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))

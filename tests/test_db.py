@@ -23,6 +23,9 @@ def test_migrations_match_models(app: App) -> None:
 
     head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
     assert version == head and MIGRATIONS_DIR.is_dir()
+    from pipeline.db import head_revision
+
+    assert head_revision() == head  # the fast path at start-up agrees with Alembic
 
 
 def test_audit_chain_verifies_and_finds_the_first_changed_row(app: App) -> None:
