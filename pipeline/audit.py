@@ -73,6 +73,7 @@ def record(
     prev = last or GENESIS
     # JSON round trip so what is hashed is exactly what the database will hand back.
     clean = json.loads(json.dumps(details or {}, ensure_ascii=False, default=str))
+    # (the round trip also makes every value plain, so hashing below needs no default=str)
     event = AuditEvent(
         at=utcnow(),
         actor=actor,

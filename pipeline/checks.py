@@ -10,6 +10,7 @@ database (is the student on the list?) are the caller's.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from dataclasses import dataclass, replace
@@ -148,10 +149,29 @@ def _substitute(node: Any, params: dict[str, Any]) -> Any:
     return node
 
 
+_CACHE: dict[str, LoadedSchema] = {}
+
+
 def load_schema(
     name: str, workspace: Path | None = None, params: dict[str, Any] | None = None
 ) -> LoadedSchema:
-    """Load ``schemas/<name>.yaml`` (the workspace's copy wins), filling ``${...}`` params."""
+    """Load ``schemas/<name>.yaml`` (the workspace's copy wins), filling ``${...}`` params.
+
+    Cached per file, modification time and parameters: building a pandera schema from YAML
+    costs milliseconds, and every dropped file of a list asks for the same one."""
+    path = resources.find("schemas", f"{name}.yaml", workspace)
+    key = json.dumps(
+        [str(path), path.stat().st_mtime_ns, params or {}], sort_keys=True, default=str
+    )
+    cached = _CACHE.get(key)
+    if cached is None:
+        if len(_CACHE) > 256:
+            _CACHE.clear()
+        cached = _CACHE[key] = _load_schema(name, workspace, params)
+    return cached
+
+
+def _load_schema(name: str, workspace: Path | None, params: dict[str, Any] | None) -> LoadedSchema:
     ensure_registered()
     data = resources.load_yaml("schemas", f"{name}.yaml", workspace)
     body = _substitute(data["schema"], params or {})

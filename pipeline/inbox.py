@@ -439,6 +439,12 @@ class Inbox:
                 )
                 data.marked_workbook = _relative(app, marked) if marked else None
             receipt_path = write_receipt(app.settings, stem, data)
+            # The fresh workbook from the list as it is now loaded (saved after the commit).
+            fresh = (
+                workbook.build_current(app, result_list)[0]
+                if outcome.reissue and result_list is not None
+                else None
+            )
             if result_list is not None:
                 self._copy_receipt(session, result_list.reporter, data, receipt_path, marked)
             try:
@@ -460,8 +466,8 @@ class Inbox:
                 if marked is not None:
                     marked.unlink(missing_ok=True)
                 raise
-        if outcome.reissue and outcome.listnr is not None:
-            workbook.issue(app, outcome.listnr)
+        if fresh is not None and outcome.listnr is not None:
+            workbook.save_atomic(fresh, app.settings.lists_dir / f"{outcome.listnr}.xlsx")
         log.info(
             "list %s: %s from %s (%d problems)",
             outcome.listnr,
@@ -601,7 +607,8 @@ class Inbox:
                     results.append(result)
                     if progress is not None:
                         progress(result)
-            pending = [p for p in candidates(self.dir) if p in set(pending)]
+            still = set(pending)
+            pending = [p for p in candidates(self.dir) if p in still]
             if not pending or time.monotonic() > deadline:
                 break
             time.sleep(min(0.1, delay / 4 or 0.05))

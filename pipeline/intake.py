@@ -137,7 +137,14 @@ def check_review(session: Session, app: App, wb: ResultWorkbook) -> IntakeOutcom
     return outcome
 
 
-def check_and_apply(session: Session, app: App, wb: ResultWorkbook) -> IntakeOutcome:
+def check(session: Session, app: App, wb: ResultWorkbook) -> IntakeOutcome:
+    """Every check of :func:`check_and_apply`, without applying anything."""
+    return check_and_apply(session, app, wb, apply=False)
+
+
+def check_and_apply(
+    session: Session, app: App, wb: ResultWorkbook, *, apply: bool = True
+) -> IntakeOutcome:
     """Validate ``wb`` against the stored list and, when valid, apply it in ``session``."""
     default_language = wb.meta.get("language") or app.settings.language
     listnr = wb.listnr
@@ -244,7 +251,7 @@ def check_and_apply(session: Session, app: App, wb: ResultWorkbook) -> IntakeOut
         latest = _final_grade_checks(session, app, result_list, frame, digits_by_row, wb, report)
         if not t34.credits_complete(result_list.course):
             outcome.notes.append("credits-incomplete")
-    if not report.valid:
+    if not report.valid or not apply:
         return outcome
 
     if options is not None and options != (result_list.options or {}):
@@ -435,9 +442,11 @@ def _apply(
     entries: dict[str, ListEntry] = {e.student.pnr: e for e in result_list.entries if not e.removed}
     changes: list[dict[str, Any]] = []
     removed: list[int] = []
+    records = frame.to_dict("index")  # one pass, not a frame lookup per row
     for row, digits in digits_by_row.items():
         entry = entries[digits]
-        if "remove" in frame and not _blank(frame.at[row, "remove"]):
+        record = records[row]
+        if not _blank(record.get("remove")):
             # "Ta bort": off the list from this save on (T34).
             entry.removed = True
             removed.append(entry.student_id)
@@ -445,7 +454,7 @@ def _apply(
                 {"student_id": entry.student_id, "field": "removed", "old": False, "new": True}
             )
             continue
-        values = _entry_values(frame.loc[row].squeeze())
+        values = _entry_values(record)
         if values["grade"] and values["grade_date"] is None and digits in latest:
             values["grade_date"] = latest[digits]
         for name, new in values.items():

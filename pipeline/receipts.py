@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +52,18 @@ class ReceiptData:
     notes: list[str] = field(default_factory=list)
 
 
-def render(settings: Settings, data: ReceiptData) -> str:
-    language = data.language if data.language in ("sv", "en") else "sv"
-    source = resources.read_text("templates", f"receipt.{language}.txt", settings.root)
-    template = jinja2.Environment(
+@lru_cache(maxsize=16)
+def _compiled(path: str, mtime: int) -> jinja2.Template:
+    source = Path(path).read_text(encoding="utf-8")
+    return jinja2.Environment(
         autoescape=False, keep_trailing_newline=True, undefined=jinja2.StrictUndefined
     ).from_string(source)
+
+
+def render(settings: Settings, data: ReceiptData) -> str:
+    language = data.language if data.language in ("sv", "en") else "sv"
+    path = resources.find("templates", f"receipt.{language}.txt", settings.root)
+    template = _compiled(str(path), path.stat().st_mtime_ns)
     problems = [
         {
             "position": p.position(language, settings.root),

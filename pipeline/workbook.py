@@ -134,13 +134,21 @@ def issue(app: App, listnr: int, *, target: Path | None = None) -> IssuedWorkboo
     """Write the current workbook of ``listnr`` (with what has been entered so far)."""
     with app.db.session() as session:
         result_list = get_list(session, listnr)
-        reporter = get_staff(session, result_list.reporter)
-        language = reporter.language if reporter.language in ("sv", "en") else "sv"
-        entries = [e for e in result_list.entries if not e.removed]
-        workbook = build(app, result_list, entries, language=language)
+        workbook, rows = build_current(app, result_list)
     path = target or app.settings.lists_dir / f"{listnr}.xlsx"
     save_atomic(workbook, path)
-    return IssuedWorkbook(listnr, result_list.version, path, len(entries))
+    return IssuedWorkbook(listnr, result_list.version, path, rows)
+
+
+def build_current(app: App, result_list: ResultList) -> tuple[Workbook, int]:
+    """The list's current workbook (in its reporter's language), from a list already loaded
+    in the caller's session; returns it with its number of rows."""
+    session = object_session(result_list)
+    assert session is not None
+    reporter = get_staff(session, result_list.reporter)
+    language = reporter.language if reporter.language in ("sv", "en") else "sv"
+    entries = [e for e in result_list.entries if not e.removed]
+    return build(app, result_list, entries, language=language), len(entries)
 
 
 def build_review(
