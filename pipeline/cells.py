@@ -17,3 +17,10 @@ def escape_cell(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
+
+
+def unescape_cell(value: Any) -> Any:
+    """The inverse of :func:`escape_cell`, for text read back from a file we wrote."""
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_START):
+        return value[1:]
+    return value

@@ -6,6 +6,8 @@ Alembic revision. The same code runs on SQLite (default, under ``var/``) and Pos
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +40,13 @@ def make_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if path and path != ":memory:":
+            # The database holds every personnummer and grade: private to the service.
+            db_file = Path(path)
+            if not db_file.exists():
+                os.close(os.open(db_file, os.O_WRONLY | os.O_CREAT, 0o640))
+            with contextlib.suppress(OSError):
+                db_file.chmod(0o640)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate)

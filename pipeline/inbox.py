@@ -207,16 +207,35 @@ def claim(inbox: Path, path: Path) -> Claimed | None:
     if fd is None:
         return None
     claim_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
-    target = area / f"{claim_id}{SEPARATOR}{path.name}"
+    target = area / f"{claim_id}{SEPARATOR}{_fitting(path.name, claim_id)}"
     try:
         os.rename(path, target)
     except FileNotFoundError:
         os.close(fd)
         return None
     except OSError:
+        # Never let one odd file stop the daemon: it stays in the inbox, and is logged.
         os.close(fd)
-        raise
+        log.exception("cannot claim %s", display_name(path.name))
+        return None
     return Claimed(target, path.name, claim_id, fd)
+
+
+def _fitting(name: str, claim_id: str) -> str:
+    """The name shortened (keeping its extension) so ``<claim>__<name>`` fits in 255 bytes."""
+    room = 255 - len(claim_id.encode()) - len(SEPARATOR)
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) <= room:
+        return name
+    _stem, dot, ext = name.rpartition(".")
+    ext_bytes = (dot + ext).encode("utf-8", "surrogateescape") if dot and len(ext) < 10 else b""
+    keep = raw[: room - len(ext_bytes)]
+    return (keep + ext_bytes).decode("utf-8", "ignore")
+
+
+def display_name(name: str) -> str:
+    """A file name as text that can be stored and shown (bytes that are not UTF-8 replaced)."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _sha256(path: Path) -> str:
@@ -234,9 +253,10 @@ def _destination(inbox: Path, claimed: Claimed, outcome: FileOutcome) -> Path:
 
 def _relative(app: App, path: Path) -> str:
     try:
-        return str(path.relative_to(app.root))
+        text = str(path.relative_to(app.root))
     except ValueError:
-        return str(path)
+        text = str(path)
+    return display_name(text)
 
 
 class Inbox:
@@ -251,12 +271,16 @@ class Inbox:
         )
         for name in ("", PROCESSING, PROCESSED, REJECTED):
             (self.dir / name).mkdir(parents=True, exist_ok=True)
+        for name in (PROCESSING, PROCESSED, REJECTED):
+            with contextlib.suppress(OSError):
+                (self.dir / name).chmod(0o750)
 
     # -- one file -------------------------------------------------------------------------
 
     def process_claimed(self, claimed: Claimed) -> FileResult:
         app = self.app
         received = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
+        claimed.original_name = display_name(claimed.original_name)
         sha = _sha256(claimed.path)
 
         with app.db.session() as session:
@@ -349,7 +373,7 @@ class Inbox:
             session.add(
                 InboxFile(
                     sha256=sha,
-                    original_name=claimed.original_name[:500],
+                    original_name=display_name(claimed.original_name)[:500],
                     stored_path=kept_at,
                     kind="lms-export",
                     listnr=listnr,
@@ -451,7 +475,7 @@ class Inbox:
                 session.add(
                     InboxFile(
                         sha256=sha,
-                        original_name=claimed.original_name[:500],
+                        original_name=display_name(claimed.original_name)[:500],
                         stored_path=_relative(app, _destination(self.dir, claimed, status)),
                         kind=f"{wb.purpose}-workbook",
                         listnr=outcome.listnr,
@@ -527,7 +551,7 @@ class Inbox:
             session.add(
                 InboxFile(
                     sha256=sha,
-                    original_name=claimed.original_name[:500],
+                    original_name=display_name(claimed.original_name)[:500],
                     stored_path=data.kept_at,
                     kind=kind,
                     listnr=listnr,
@@ -548,7 +572,10 @@ class Inbox:
         problems: list[Problem],
     ) -> FileResult:
         target = _destination(self.dir, claimed, status)
-        target.parent.mkdir(exist_ok=True)
+        target.parent.mkdir(exist_ok=True, mode=0o750)
+        # Kept originals hold personnummer and grades: not readable by other local users.
+        with contextlib.suppress(OSError):
+            os.chmod(claimed.path, 0o640, follow_symlinks=False)
         os.replace(claimed.path, target)
         claimed.release()
         return FileResult(claimed.original_name, status, listnr, receipt, target, problems)

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
+import re
 from pathlib import Path
 
 from pipeline.personnummer import mask_text
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
 
 class MaskingFilter(logging.Filter):
@@ -13,7 +17,8 @@ class MaskingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        masked = mask_text(message)
+        # Control characters (a newline in a file name) could forge log lines: escape them.
+        masked = _CONTROL.sub(lambda m: repr(m.group(0))[1:-1], mask_text(message))
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
@@ -33,8 +38,11 @@ def configure(log_dir: Path | None, *, verbose: bool = False) -> None:
     stream.setLevel(logging.DEBUG if verbose else logging.WARNING)
     handlers: list[logging.Handler] = [stream]
     if log_dir is not None:
-        log_dir.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_dir / "resultat.log", encoding="utf-8"))
+        log_dir.mkdir(parents=True, exist_ok=True, mode=0o750)
+        log_file = log_dir / "resultat.log"
+        # Created private: even masked, the log is about people.
+        os.close(os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640))
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
     for handler in handlers:
         handler.setFormatter(formatter)
         handler.addFilter(MaskingFilter())

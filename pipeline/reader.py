@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,7 @@ import pandas as pd
 from openpyxl.utils import column_index_from_string
 from python_calamine import CalamineWorkbook
 
+from pipeline.cells import unescape_cell
 from pipeline.workbook import FORMAT
 
 META_SHEET: Final = "_resultat"
@@ -95,9 +97,83 @@ def check_safe(path: Path, limits: Limits) -> str:
                 raise UnreadableFile("unreadable-file", detail="packad storlek för stor / too big")
             if total / packed > MAX_ZIP_RATIO and total > 10 * 1024 * 1024:
                 raise UnreadableFile("unreadable-file", detail="misstänkt zip-bomb / zip bomb")
+            _check_parts(zf, infos, kind, limits)
     if kind == "unknown":
         raise UnreadableFile("unreadable-file", detail="inte xlsx eller ods / not xlsx or ods")
     return kind
+
+
+_DOCTYPE: Final = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
+_MACRO_TYPES: Final = re.compile(rb"vbaProject|macroEnabled|ms-office\.activeX", re.IGNORECASE)
+_CELL_REF: Final = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
+_ODS_REPEAT: Final = re.compile(rb'number-(rows|columns)-repeated="([0-9]+)"')
+#: Columns a sheet may use; far beyond any workbook we issue.
+MAX_COLUMNS: Final = 300
+
+
+def _check_parts(
+    zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], kind: str, limits: Limits
+) -> None:
+    """What the parser must never see: a DTD or entity declaration in any XML part (entity
+    expansion; OPC forbids DTDs anyway), a VBA project under any name, and cell positions
+    so far out that the parser would allocate the whole rectangle up to them."""
+    for info in infos:
+        if not info.filename.endswith((".xml", ".rels")):
+            continue
+        with zf.open(info) as fh:
+            head = fh.read(4096)
+        if _DOCTYPE.search(head):
+            raise UnreadableFile("unreadable-file", detail="DTD/entitet i XML / DTD in XML")
+        if info.filename == "[Content_Types].xml" and _MACRO_TYPES.search(
+            head + zf.read(info)[4096:]
+        ):
+            raise UnreadableFile("unreadable-file", detail="innehåller makron / contains macros")
+    if kind == "xlsx":
+        for info in infos:
+            if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml"):
+                _check_extent_xlsx(zf.read(info), limits)
+    else:
+        for info in infos:
+            if info.filename == "content.xml":
+                _check_extent_ods(zf.read(info), limits)
+
+
+def _column_number(letters: bytes) -> int:
+    number = 0
+    for ch in letters:
+        number = number * 26 + (ch - 64)
+    return number
+
+
+def _check_extent_xlsx(xml: bytes, limits: Limits) -> None:
+    max_row = 0
+    max_col = 0
+    for match in _CELL_REF.finditer(xml):
+        max_row = max(max_row, int(match.group(2)))
+        max_col = max(max_col, _column_number(match.group(1)))
+    if max_col > MAX_COLUMNS:
+        raise UnreadableFile("unreadable-file", detail=f"kolumn {max_col} / column {max_col}")
+    if max_row > limits.max_rows + 100:
+        raise UnreadableFile("too-many-rows", rows=max_row, limit=limits.max_rows)
+
+
+def _check_extent_ods(xml: bytes, limits: Limits) -> None:
+    # Repeated rows or columns carrying content are expanded cell by cell by the parser.
+    # Trailing empty repeats (LibreOffice writes a million empty rows) carry no content.
+    for match in re.finditer(
+        rb"<table:table-(row|cell)\b[^>]*?number-(rows|columns)-repeated=\"([0-9]+)\"[^>]*?"
+        rb"(/>|>(.{0,400}?)</table:table-\1>)",
+        xml,
+        re.S,
+    ):
+        count = int(match.group(3))
+        inner = match.group(5) or b""
+        content = b"office:value" in match.group(0) or b"<text:p" in inner
+        if not content:
+            continue
+        limit = limits.max_rows + 100 if match.group(2) == b"rows" else MAX_COLUMNS
+        if count > limit:
+            raise UnreadableFile("unreadable-file", detail=f"{count} upprepade / repeated")
 
 
 def open_book(path: Path) -> CalamineWorkbook:
@@ -126,8 +202,11 @@ def _text(value: Any) -> str:
 
 
 def blank_to_none(value: Any) -> Any:
+    """Blank text is no value; text we escaped when writing (``'=…``) reads back as it was."""
     if isinstance(value, str):
-        return value if value.strip() else None
+        if not value.strip():
+            return None
+        return unescape_cell(value)
     return value
 
 
