@@ -291,9 +291,9 @@ class Inbox:
             finished = session.execute(
                 select(InboxFile).where(InboxFile.stored_path.in_(destinations))
             ).scalar_one_or_none()
-            if finished is not None:
-                # Crash after the commit: finish the move and nothing else.
-                return self._finish(claimed, finished.outcome, finished.listnr, None, [])
+            done = (
+                (finished.outcome, finished.listnr, finished.kind) if finished is not None else None
+            )
             earlier = session.execute(
                 select(InboxFile)
                 .where(
@@ -310,6 +310,12 @@ class Inbox:
                 if earlier is not None and earlier.finished_at is not None
                 else None
             )
+        if done is not None:
+            # Crash after the commit: write the fresh workbook again (idempotent), then move.
+            outcome, listnr, kind = done
+            if outcome == FileOutcome.ACCEPTED and kind == "results-workbook" and listnr:
+                workbook.issue(app, listnr)
+            return self._finish(claimed, outcome, listnr, None, [])
         if earlier_info is not None:
             listnr, when = earlier_info
             data = ReceiptData(
@@ -574,8 +580,10 @@ class Inbox:
         target = _destination(self.dir, claimed, status)
         target.parent.mkdir(exist_ok=True, mode=0o750)
         # Kept originals hold personnummer and grades: not readable by other local users.
+        # (Not for a hard link: its other name outside the inbox must stay untouched.)
         with contextlib.suppress(OSError):
-            os.chmod(claimed.path, 0o640, follow_symlinks=False)
+            if os.stat(claimed.path, follow_symlinks=False).st_nlink == 1:
+                os.chmod(claimed.path, 0o640, follow_symlinks=False)
         os.replace(claimed.path, target)
         claimed.release()
         return FileResult(claimed.original_name, status, listnr, receipt, target, problems)

@@ -125,17 +125,37 @@ def _check_parts(
         if _DOCTYPE.search(head):
             raise UnreadableFile("unreadable-file", detail="DTD/entitet i XML / DTD in XML")
         if info.filename == "[Content_Types].xml" and _MACRO_TYPES.search(
-            head + zf.read(info)[4096:]
+            _bounded(zf, info, 1 << 20)
         ):
             raise UnreadableFile("unreadable-file", detail="innehåller makron / contains macros")
     if kind == "xlsx":
         for info in infos:
             if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml"):
-                _check_extent_xlsx(zf.read(info), limits)
+                _check_extent_xlsx(zf, info, limits)
     else:
         for info in infos:
             if info.filename == "content.xml":
-                _check_extent_ods(zf.read(info), limits)
+                _check_extent_ods(_bounded(zf, info, MAX_PART_BYTES), limits)
+
+
+#: Most a single part may inflate to: a member's declared size may lie (a zip bomb).
+MAX_PART_BYTES: Final = 120 * 1024 * 1024
+
+
+def _bounded(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+    """A member's bytes, inflating at most ``limit`` of them whatever its header claims."""
+    chunks: list[bytes] = []
+    size = 0
+    with zf.open(info) as fh:
+        while True:
+            chunk = fh.read(1 << 20)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                raise UnreadableFile("unreadable-file", detail="misstänkt zip-bomb / zip bomb")
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _column_number(letters: bytes) -> int:
@@ -145,16 +165,28 @@ def _column_number(letters: bytes) -> int:
     return number
 
 
-def _check_extent_xlsx(xml: bytes, limits: Limits) -> None:
-    max_row = 0
-    max_col = 0
-    for match in _CELL_REF.finditer(xml):
-        max_row = max(max_row, int(match.group(2)))
-        max_col = max(max_col, _column_number(match.group(1)))
-    if max_col > MAX_COLUMNS:
-        raise UnreadableFile("unreadable-file", detail=f"kolumn {max_col} / column {max_col}")
-    if max_row > limits.max_rows + 100:
-        raise UnreadableFile("too-many-rows", rows=max_row, limit=limits.max_rows)
+def _check_extent_xlsx(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> None:
+    """Scan a sheet's cell positions as it inflates, stopping at the first one too far out
+    (rows come in order, so a million-row sheet is refused after its first megabytes)."""
+    tail = b""
+    size = 0
+    with zf.open(info) as fh:
+        while True:
+            chunk = fh.read(1 << 20)
+            if not chunk:
+                return
+            size += len(chunk)
+            if size > MAX_PART_BYTES:
+                raise UnreadableFile("unreadable-file", detail="misstänkt zip-bomb / zip bomb")
+            window = tail + chunk
+            for match in _CELL_REF.finditer(window):
+                row = int(match.group(2))
+                col = _column_number(match.group(1))
+                if col > MAX_COLUMNS:
+                    raise UnreadableFile("unreadable-file", detail=f"kolumn / column {col}")
+                if row > limits.max_rows + 100:
+                    raise UnreadableFile("too-many-rows", rows=row, limit=limits.max_rows)
+            tail = window[-64:]
 
 
 def _check_extent_ods(xml: bytes, limits: Limits) -> None:
@@ -271,7 +303,21 @@ def read_meta(book: CalamineWorkbook, limits: Limits) -> tuple[dict[str, str], l
 
 
 def read_result_workbook(path: Path, limits: Limits) -> ResultWorkbook | None:
-    """Read a workbook issued by this system; ``None`` when it is some other spreadsheet."""
+    """Read a workbook issued by this system; ``None`` when it is some other spreadsheet.
+
+    Whatever is wrong with the bytes, the only exception is :class:`UnreadableFile`: a damaged
+    zip or an altered layout sheet gets a receipt, never a crash."""
+    try:
+        return _read_result_workbook(path, limits)
+    except UnreadableFile:
+        raise
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # zipfile, calamine and int() raise many kinds on damaged input
+        raise UnreadableFile("unreadable-file", detail=type(exc).__name__) from exc
+
+
+def _read_result_workbook(path: Path, limits: Limits) -> ResultWorkbook | None:
     file_format = check_safe(path, limits)
     if file_format not in ("xlsx", "ods"):
         return None
