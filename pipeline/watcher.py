@@ -27,6 +27,8 @@ from pipeline.inbox import FileResult, Inbox, StabilityTracker, candidates
 log = logging.getLogger("resultat.watch")
 #: Seconds between runs of the message dispatcher inside the daemon.
 DISPATCH_INTERVAL = 5.0
+#: Seconds between new attempts at files left in the processing area by a failure.
+RECOVER_INTERVAL = 10.0
 #: Seconds between rewrites of ``outbox/status.xlsx`` when no file came in.
 OVERVIEW_INTERVAL = 600.0
 
@@ -69,12 +71,19 @@ def run_watch(
         last_scan = 0.0
         last_dispatch = 0.0
         last_overview = 0.0
+        last_recover = time.monotonic()
         tick = max(0.05, min(0.25, settings.stable_seconds / 4))
         while not stop.is_set():
             if time.monotonic() - last_dispatch >= DISPATCH_INTERVAL:
                 last_dispatch = time.monotonic()
                 _dispatch(app)
                 _remind(app)
+            if time.monotonic() - last_recover >= RECOVER_INTERVAL:
+                # Files left claimed after a passing failure (disk full, database away) are
+                # tried again; a living worker's claims are locked and skipped.
+                last_recover = time.monotonic()
+                for result in inbox.recover():
+                    _report(on_result, result)
             woken = wake.is_set()
             wake.clear()
             now = time.monotonic()
