@@ -416,6 +416,20 @@ class Inbox:
         receipt_path: Path | None = None
         marked: Path | None = None
         with app.db.session() as session:
+            earlier = self._accepted_copy(session, sha, wb.listnr)
+            if earlier is not None:
+                # Another worker applied the same bytes while this copy waited for the lock.
+                session.rollback()
+                data = ReceiptData(
+                    status="duplicate",
+                    file_name=claimed.original_name,
+                    received=received,
+                    kept_at="",
+                    language=self.app.settings.language,
+                    listnr=wb.listnr,
+                    earlier=earlier,
+                )
+                return self._conclude(claimed, sha, FileOutcome.DUPLICATE, data, None, "duplicate")
             if wb.purpose == "review":
                 outcome = intake.check_review(session, app, wb)
             else:
@@ -537,6 +551,24 @@ class Inbox:
             dedupe_key=f"receipt_copy:{receipt_path.name}",
             workspace=self.app.root,
         )
+
+    def _accepted_copy(self, session: Session, sha: str, listnr: int | None) -> str | None:
+        """Under the list's row lock (held to the commit by whoever applies it): has a copy of
+        these bytes been accepted meanwhile? Serialises two workers holding two copies."""
+        if listnr is None:
+            return None
+        session.execute(
+            select(ResultList.id).where(ResultList.listnr == listnr).with_for_update()
+        ).first()
+        earlier = session.execute(
+            select(InboxFile)
+            .where(InboxFile.sha256 == sha, InboxFile.outcome == FileOutcome.ACCEPTED)
+            .order_by(InboxFile.id)
+            .limit(1)
+        ).scalar_one_or_none()
+        if earlier is None or earlier.finished_at is None:
+            return None
+        return f"{earlier.original_name}, {earlier.finished_at:%Y-%m-%d %H:%M}"
 
     def _conclude(
         self,

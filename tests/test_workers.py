@@ -259,16 +259,6 @@ def test_a_starting_worker_leaves_the_claims_of_running_workers_alone(
         app.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "pipeline/inbox.py Inbox.process_claimed: the duplicate check (an earlier ACCEPTED "
-        "InboxFile with the same sha256) runs in its own short transaction before the file "
-        "is read and applied, so two workers holding the two copies both find no earlier one; "
-        "the list's row lock then lets the first apply and the second is refused as "
-        "stale-version (a misleading receipt) instead of getting the duplicate receipt"
-    ),
-)
 def test_two_copies_taken_at_the_same_moment_one_applied_one_duplicate(app: App) -> None:
     s = seed(app, students=3)
     listnr = new_exam_list(app)
