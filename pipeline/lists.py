@@ -176,6 +176,27 @@ def _ordered(session: Session, student_ids: Sequence[int]) -> list[int]:
     return [r.id for r in rows]
 
 
+def _store_new(
+    session: Session,
+    app: App,
+    result_list: ResultList,
+    student_ids: Sequence[int],
+    details: dict[str, object],
+) -> None:
+    """Add a new list with its students (in LADOK order) and its ``list.create`` event."""
+    session.add(result_list)
+    session.flush()
+    for position, student_id in enumerate(_ordered(session, student_ids), start=1):
+        session.add(ListEntry(list_id=result_list.id, student_id=student_id, position=position))
+    audit.record(
+        session,
+        actor=app.actor,
+        action="list.create",
+        listnr=result_list.listnr,
+        details=details,
+    )
+
+
 def _due(app: App, exam_date: dt.date | None) -> dt.date:
     """The due date of a new list: working days after its exam date, or after today."""
     from pipeline import deadlines
@@ -242,20 +263,12 @@ def create_t33(
                     exam_date=sources.exam_date,
                     due_date=_due(app, sources.exam_date),
                 )
-                session.add(result_list)
-                session.flush()
-                for position, student_id in enumerate(
-                    _ordered(session, selection.student_ids), start=1
-                ):
-                    session.add(
-                        ListEntry(list_id=result_list.id, student_id=student_id, position=position)
-                    )
-                audit.record(
+                _store_new(
                     session,
-                    actor=app.actor,
-                    action="list.create",
-                    listnr=listnr,
-                    details={
+                    app,
+                    result_list,
+                    selection.student_ids,
+                    {
                         "kind": "t33",
                         "course": course.code,
                         "module": module.code,
@@ -319,18 +332,12 @@ def create_t34(
                     examiner=chosen.username,
                     due_date=_due(app, None),
                 )
-                session.add(result_list)
-                session.flush()
-                for position, student_id in enumerate(_ordered(session, eligible), start=1):
-                    session.add(
-                        ListEntry(list_id=result_list.id, student_id=student_id, position=position)
-                    )
-                audit.record(
+                _store_new(
                     session,
-                    actor=app.actor,
-                    action="list.create",
-                    listnr=listnr,
-                    details={
+                    app,
+                    result_list,
+                    eligible,
+                    {
                         "kind": "t34",
                         "course": course.code,
                         "term": term,
