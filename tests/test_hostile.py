@@ -247,11 +247,12 @@ def test_password_protected_workbook_refused(inbound: Inbound) -> None:
 
 
 def test_workbook_encrypted_by_msoffcrypto_refused(inbound: Inbound) -> None:
-    """A real issued workbook, really encrypted (when msoffcrypto-tool is installed)."""
-    msoffcrypto = pytest.importorskip("msoffcrypto")
+    """A real issued workbook, really encrypted with msoffcrypto-tool (a test dependency)."""
+    from msoffcrypto.format.ooxml import OOXMLFile
+
     source = io.BytesIO(inbound.carrier)
     out = io.BytesIO()
-    msoffcrypto.format.ooxml.OOXMLFile(source).encrypt("hemligt", out)
+    OOXMLFile(source).encrypt("hemligt", out)
     _refused(inbound.send("krypterad.xlsx", out.getvalue()), UNREADABLE, "lösenordsskyddad")
 
 
