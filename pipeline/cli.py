@@ -300,10 +300,13 @@ def add_students(
 
 
 def _progress_printer(as_json: bool) -> Callable[[Any], None]:
+    from pipeline.personnummer import mask_text
+
     def show(result: Any) -> None:
         if not as_json:
             listnr = f" (lista {result.listnr})" if result.listnr else ""
-            typer.echo(f"{result.outcome.value:9} {result.original_name}{listnr}")
+            name = mask_text(result.original_name)  # a file may be named for a student
+            typer.echo(f"{result.outcome.value:9} {name}{listnr}")
 
     return show
 
