@@ -423,6 +423,23 @@ def _print_status(rows: list[Any]) -> None:
 ListnrArg = Annotated[int, typer.Argument(help="Listnummer / list number")]
 
 
+def _decide(act: Callable[[App], Any]) -> None:
+    """Run an examiner's decision (approve, reject) and print its outcome and files."""
+    from pipeline import approval
+
+    application = open_app()
+    try:
+        decision = act(application)
+        text = approval.decision_text(decision, application.settings.language, application.root)
+    finally:
+        application.close()
+    typer.echo(text)
+    for path in decision.files:
+        typer.echo(f"  {path}")
+    if not decision.ok:
+        raise typer.Exit(1)
+
+
 @app.command(epilog="Exempel / example: resultat approve 1001 123456")
 @handle_errors
 def approve(
@@ -432,17 +449,7 @@ def approve(
     """Attestera med engångskoden / approve a list with the one-time code sent by SMS."""
     from pipeline import approval
 
-    application = open_app()
-    try:
-        decision = approval.approve(application, listnr, code)
-        text = approval.decision_text(decision, application.settings.language, application.root)
-    finally:
-        application.close()
-    typer.echo(text)
-    for path in decision.files:
-        typer.echo(f"  {path}")
-    if not decision.ok:
-        raise typer.Exit(1)
+    _decide(lambda application: approval.approve(application, listnr, code))
 
 
 @app.command(epilog='Exempel / example: resultat reject 1001 --reason "Fel datum på rad 12"')
@@ -454,15 +461,7 @@ def reject(
     """Skicka tillbaka listan till rapportören / send a list back to its reporter (draft)."""
     from pipeline import approval
 
-    application = open_app()
-    try:
-        decision = approval.reject(application, listnr, reason)
-        text = approval.decision_text(decision, application.settings.language, application.root)
-    finally:
-        application.close()
-    typer.echo(text)
-    if not decision.ok:
-        raise typer.Exit(1)
+    _decide(lambda application: approval.reject(application, listnr, reason))
 
 
 @app.command("resend-code", epilog="Exempel / example: resultat resend-code 1001")

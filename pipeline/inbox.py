@@ -251,6 +251,25 @@ def _destination(inbox: Path, claimed: Claimed, outcome: FileOutcome) -> Path:
     return inbox / area / claimed.path.name
 
 
+def _earlier_accepted(session: Session, sha: str) -> tuple[int | None, str] | None:
+    """The list and a description (name, time) of an earlier accepted file with these bytes.
+
+    Learning-platform exports don't count: one may be dropped again after a column was chosen."""
+    earlier = session.execute(
+        select(InboxFile)
+        .where(
+            InboxFile.sha256 == sha,
+            InboxFile.outcome == FileOutcome.ACCEPTED,
+            InboxFile.kind != "lms-export",
+        )
+        .order_by(InboxFile.id)
+        .limit(1)
+    ).scalar_one_or_none()
+    if earlier is None or earlier.finished_at is None:
+        return None
+    return earlier.listnr, f"{earlier.original_name}, {earlier.finished_at:%Y-%m-%d %H:%M}"
+
+
 def _relative(app: App, path: Path) -> str:
     try:
         text = str(path.relative_to(app.root))
@@ -294,22 +313,7 @@ class Inbox:
             done = (
                 (finished.outcome, finished.listnr, finished.kind) if finished is not None else None
             )
-            earlier = session.execute(
-                select(InboxFile)
-                .where(
-                    InboxFile.sha256 == sha,
-                    InboxFile.outcome == FileOutcome.ACCEPTED,
-                    # An export may be dropped again after the teacher chose a column.
-                    InboxFile.kind != "lms-export",
-                )
-                .order_by(InboxFile.id)
-                .limit(1)
-            ).scalar_one_or_none()
-            earlier_info = (
-                (earlier.listnr, f"{earlier.original_name}, {earlier.finished_at:%Y-%m-%d %H:%M}")
-                if earlier is not None and earlier.finished_at is not None
-                else None
-            )
+            earlier_info = _earlier_accepted(session, sha)
         if done is not None:
             # Crash after the commit: write the fresh workbook again (idempotent), then move.
             outcome, listnr, kind = done
@@ -318,16 +322,7 @@ class Inbox:
             return self._finish(claimed, outcome, listnr, None, [])
         if earlier_info is not None:
             listnr, when = earlier_info
-            data = ReceiptData(
-                status="duplicate",
-                file_name=claimed.original_name,
-                received=received,
-                kept_at="",
-                language=self._language_for(listnr),
-                listnr=listnr,
-                earlier=when,
-            )
-            return self._conclude(claimed, sha, FileOutcome.DUPLICATE, data, None, "duplicate")
+            return self._duplicate(claimed, sha, received, listnr, when)
 
         try:
             wb = read_result_workbook(claimed.path, self.limits)
@@ -405,8 +400,20 @@ class Inbox:
         )
         return self._conclude(claimed, sha, FileOutcome.REJECTED, data, None, kind)
 
-    def _language_for(self, listnr: int | None) -> str:
-        return self.app.settings.language
+    def _duplicate(
+        self, claimed: Claimed, sha: str, received: str, listnr: int | None, earlier: str
+    ) -> FileResult:
+        """The same bytes were accepted before: a receipt saying so, nothing applied."""
+        data = ReceiptData(
+            status="duplicate",
+            file_name=claimed.original_name,
+            received=received,
+            kept_at="",
+            language=self.app.settings.language,
+            listnr=listnr,
+            earlier=earlier,
+        )
+        return self._conclude(claimed, sha, FileOutcome.DUPLICATE, data, None, "duplicate")
 
     def _result_workbook(
         self, claimed: Claimed, sha: str, wb: ResultWorkbook, received: str
@@ -420,16 +427,7 @@ class Inbox:
             if earlier is not None:
                 # Another worker applied the same bytes while this copy waited for the lock.
                 session.rollback()
-                data = ReceiptData(
-                    status="duplicate",
-                    file_name=claimed.original_name,
-                    received=received,
-                    kept_at="",
-                    language=self.app.settings.language,
-                    listnr=wb.listnr,
-                    earlier=earlier,
-                )
-                return self._conclude(claimed, sha, FileOutcome.DUPLICATE, data, None, "duplicate")
+                return self._duplicate(claimed, sha, received, wb.listnr, earlier)
             if wb.purpose == "review":
                 outcome = intake.check_review(session, app, wb)
             else:
@@ -560,15 +558,8 @@ class Inbox:
         session.execute(
             select(ResultList.id).where(ResultList.listnr == listnr).with_for_update()
         ).first()
-        earlier = session.execute(
-            select(InboxFile)
-            .where(InboxFile.sha256 == sha, InboxFile.outcome == FileOutcome.ACCEPTED)
-            .order_by(InboxFile.id)
-            .limit(1)
-        ).scalar_one_or_none()
-        if earlier is None or earlier.finished_at is None:
-            return None
-        return f"{earlier.original_name}, {earlier.finished_at:%Y-%m-%d %H:%M}"
+        found = _earlier_accepted(session, sha)
+        return found[1] if found is not None else None
 
     def _conclude(
         self,
