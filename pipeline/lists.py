@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from pipeline import audit, personnummer, terms
 from pipeline.app import App
@@ -76,6 +77,74 @@ def get_list(session: Session, listnr: int, *, lock: bool = False) -> ResultList
     if result is None:
         raise NotFound(f"Resultatlista {listnr} finns inte. / Result list {listnr} does not exist.")
     return result
+
+
+def get_list_head(session: Session, listnr: int, *, lock: bool = False) -> ResultList:
+    """The list with its course and module, without its entries (see :func:`load_entries`)."""
+    stmt = (
+        select(ResultList)
+        .where(ResultList.listnr == listnr)
+        .options(joinedload(ResultList.course), joinedload(ResultList.module))
+    )
+    if lock:
+        stmt = stmt.with_for_update(of=ResultList)
+    result = session.execute(stmt).unique().scalar_one_or_none()
+    if result is None:
+        raise NotFound(f"Resultatlista {listnr} finns inte. / Result list {listnr} does not exist.")
+    return result
+
+
+@dataclass(slots=True)
+class StudentRow:
+    pnr: str
+    last_name: str
+    first_name: str
+
+
+@dataclass(slots=True)
+class EntryRow:
+    """One entry of a list as plain values (no ORM object): the hot path of intake and
+    issuing reads and compares thousands of these, and writes back only changed ones."""
+
+    id: int
+    student_id: int
+    position: int
+    grade: str | None
+    ects_grade: str | None
+    grade_date: dt.date | None
+    points: Decimal | None
+    comment: str | None
+    removed: bool
+    student: StudentRow
+
+
+def load_entries(session: Session, list_id: int, *, active: bool = False) -> list[EntryRow]:
+    """The entries of a list in their order, as plain rows, in one query."""
+    stmt = (
+        select(
+            ListEntry.id,
+            ListEntry.student_id,
+            ListEntry.position,
+            ListEntry.grade,
+            ListEntry.ects_grade,
+            ListEntry.grade_date,
+            ListEntry.points,
+            ListEntry.comment,
+            ListEntry.removed,
+            Student.pnr,
+            Student.last_name,
+            Student.first_name,
+        )
+        .join(Student, Student.id == ListEntry.student_id)
+        .where(ListEntry.list_id == list_id)
+        .order_by(ListEntry.position, ListEntry.id)
+    )
+    if active:
+        stmt = stmt.where(ListEntry.removed.is_(False))
+    return [
+        EntryRow(*row[:9], student=StudentRow(row[9], row[10], row[11]))  # type: ignore[misc]
+        for row in session.execute(stmt)
+    ]
 
 
 def get_course(session: Session, code: str) -> Course:

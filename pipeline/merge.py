@@ -24,17 +24,15 @@ from pathlib import Path
 from typing import Any, Final
 
 import jinja2
-from openpyxl.utils import get_column_letter
 
 from pipeline import lms, resources
 from pipeline.app import App
-from pipeline.cells import escape_cell
 from pipeline.errors import NotFound
 from pipeline.lists import ACCEPTS_RESULTS, get_list, get_staff
 from pipeline.reader import Limits, UnreadableFile
 from pipeline.report import Problem
 from pipeline.scales import get_scale
-from pipeline.workbook import FIRST_ROW, build, field_order, layout, save_atomic
+from pipeline.workbook import FIRST_ROW, build, layout, save_atomic
 
 log = logging.getLogger("resultat.merge")
 
@@ -202,9 +200,7 @@ def merge_file(
 
         reporter = get_staff(session, result_list.reporter)
         language = reporter.language if reporter.language in ("sv", "en") else "sv"
-        wb = build(app, result_list, entries, language=language)
-        ws = wb.worksheets[0]
-        letters = {f: get_column_letter(i) for i, f in enumerate(field_order(result_list), 1)}
+        merged: dict[int, dict[str, Any]] = {}
         for offset, entry in enumerate(entries):
             row = FIRST_ROW + offset
             student = f"{entry.student.first_name} {entry.student.last_name}"
@@ -221,13 +217,14 @@ def merge_file(
                 else:
                     result.conflicts.append(Conflict(row, student, entry.grade, found.grade))
                 continue
-            ws[f"{letters['grade']}{row}"] = escape_cell(found.grade)
+            merged[entry.student_id] = {"grade": found.grade}
             date = entry.grade_date or found.date or result_list.exam_date
             if date is None:
                 result.undated += 1
             else:
-                ws[f"{letters['grade_date']}{row}"] = date
+                merged[entry.student_id]["grade_date"] = date
             result.merged += 1
+        wb = build(app, result_list, entries, language=language, overrides=merged)
     if result.undated:
         result.problems.append(Problem("lms-no-grade-date", {"count": result.undated}))
     target = app.settings.lists_dir / MERGED_NAME.format(listnr=listnr)

@@ -1,9 +1,12 @@
 """Issuing result workbooks: the pre-filled xlsx a teacher fills in Excel or LibreOffice.
 
-Owns the layout (from ``templates/workbook.yaml``), the hidden metadata sheet and its HMAC
-over identity and roster, and writing the file atomically to ``outbox/lists/<listnr>.xlsx``.
-Workbooks are always generated from the database, never round-tripped from a user's file.
-Reading a dropped workbook back is :mod:`pipeline.reader`'s job.
+Owns the layout (from ``templates/workbook.yaml``): which cell holds what, in which format,
+which cells are unlocked and which have dropdowns; the hidden metadata sheet and its HMAC
+over identity and roster; and writing the file atomically to ``outbox/lists/<listnr>.xlsx``.
+The xlsx package itself (XML, styles, zip) is written by :mod:`pipeline.sheetxml`, not by a
+spreadsheet library: issuing is on the hot path of intake. Workbooks are always generated
+from the database, never round-tripped from a user's file. Reading a dropped workbook back
+is :mod:`pipeline.reader`'s job.
 """
 
 from __future__ import annotations
@@ -14,24 +17,30 @@ import hmac
 import json
 import os
 import tempfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
-from openpyxl import Workbook
-from openpyxl.cell.cell import Cell
-from openpyxl.styles import Alignment, Font, PatternFill, Protection
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.datavalidation import DataValidation
 from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
 from pipeline import resources
 from pipeline.app import App
 from pipeline.cells import escape_cell
-from pipeline.lists import get_list, get_staff
+from pipeline.lists import get_list_head, get_staff, load_entries
 from pipeline.models import ListEntry, ListKind, ResultList, Staff
 from pipeline.scales import get_scale
+from pipeline.sheetxml import (
+    CellFormat,
+    ListValidation,
+    Protection,
+    Sheet,
+    SheetDocument,
+    column_letter,
+    split_ref,
+)
 
 FORMAT: Final = "resultat-workbook"
 SCHEMA_VERSION: Final = 1
@@ -115,6 +124,17 @@ def field_order(result_list: ResultList) -> list[str]:
     return fields
 
 
+#: The fields of a row that come from the entry itself, in the order ``build`` reads them.
+ENTRY_FIELDS: Final = (
+    "pnr",
+    "last_name",
+    "first_name",
+    "grade",
+    "ects_grade",
+    "grade_date",
+    "points",
+    "comment",
+)
 INPUT_FIELDS: Final = frozenset(
     {"grade", "ects_grade", "grade_date", "points", "comment", "remove"}
 )
@@ -132,23 +152,27 @@ class IssuedWorkbook:
 
 def issue(app: App, listnr: int, *, target: Path | None = None) -> IssuedWorkbook:
     """Write the current workbook of ``listnr`` (with what has been entered so far)."""
-    with app.db.session() as session:
-        result_list = get_list(session, listnr)
+    with app.db.read_session() as session:
+        result_list = get_list_head(session, listnr)
         workbook, rows = build_current(app, result_list)
     path = target or app.settings.lists_dir / f"{listnr}.xlsx"
     save_atomic(workbook, path)
     return IssuedWorkbook(listnr, result_list.version, path, rows)
 
 
-def build_current(app: App, result_list: ResultList) -> tuple[Workbook, int]:
-    """The list's current workbook (in its reporter's language), from a list already loaded
-    in the caller's session; returns it with its number of rows."""
+def build_current(
+    app: App, result_list: ResultList, entries: Sequence[Any] | None = None
+) -> tuple[SheetDocument, int]:
+    """The list's current workbook (in its reporter's language), from a list loaded in the
+    caller's session and its active ``entries`` (read as plain rows when not given); returns
+    it with its number of rows."""
     session = object_session(result_list)
     assert session is not None
     reporter = get_staff(session, result_list.reporter)
     language = reporter.language if reporter.language in ("sv", "en") else "sv"
-    entries = [e for e in result_list.entries if not e.removed]
-    return build(app, result_list, entries, language=language), len(entries)
+    if entries is None:
+        entries = load_entries(session, result_list.id, active=True)
+    return build(app, result_list, list(entries), language=language), len(entries)
 
 
 def build_review(
@@ -162,7 +186,13 @@ def build_review(
     return target
 
 
-def save_atomic(workbook: Workbook, path: Path) -> None:
+class Savable(Protocol):
+    """Anything with ``save(filename)``: a :class:`SheetDocument` or an openpyxl Workbook."""
+
+    def save(self, filename: str, /) -> Any: ...
+
+
+def save_atomic(workbook: Savable, path: Path) -> None:
     """Save to a temporary file beside ``path`` and rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
@@ -179,11 +209,19 @@ def save_atomic(workbook: Workbook, path: Path) -> None:
 def build(
     app: App,
     result_list: ResultList,
-    entries: list[ListEntry],
+    entries: Sequence[Any],
     *,
     language: str,
     review_hash: str | None = None,
-) -> Workbook:
+    overrides: Mapping[int, Mapping[str, Any]] | None = None,
+) -> SheetDocument:
+    """The workbook of ``result_list`` with one row per entry, in the order given.
+
+    Of each entry only ``student_id``, ``student.pnr``, ``student.last_name``,
+    ``student.first_name``, ``grade``, ``ects_grade``, ``grade_date``, ``points`` and
+    ``comment`` are read, so light objects do as well as :class:`ListEntry` rows.
+    ``overrides`` replaces field values per ``student_id`` (``{id: {"grade": "4"}}``), for
+    a workbook showing more than the database holds (a merge)."""
     review = review_hash is not None
     look = layout(app.root)
     style = look["style"]
@@ -193,34 +231,26 @@ def build(
     ects_code = ects_scale_code(result_list)
     ects_scale = get_scale(ects_code, app.root) if ects_code else None
     fields = field_order(result_list)
-    letters = {f: get_column_letter(i) for i, f in enumerate(fields, start=1)}
+    letters = {f: column_letter(i) for i, f in enumerate(fields, start=1)}
     t34_view = _t34_view(app, result_list, entries) if result_list.kind == ListKind.T34 else None
+    formats = _Formats(style)
 
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = look["sheet_name"][language]
-    bold = Font(bold=True)
-    header_fill = PatternFill("solid", fgColor=style["header_fill"])
-    identity_fill = PatternFill("solid", fgColor=style["identity_fill"])
-    input_fill = PatternFill("solid", fgColor=style["input_fill"])
-    readonly_fill = PatternFill("solid", fgColor=style.get("readonly_fill", "EDEDED"))
-    unlocked = Protection(locked=False)
-
+    doc = SheetDocument()
+    title = look["review"]["sheet_name"][language] if review else look["sheet_name"][language]
+    ws = doc.add_sheet(title)
     module_text = f"{module.code} {_name(module, language)}" if module else ""
     course_text = f"{course.code} {_name(course, language)}"
-    ws["A1"] = look["title"][result_list.kind.value][language].format(
+    heading = look["title"][result_list.kind.value][language].format(
         listnr=result_list.listnr, course=course.code, module=module.code if module else ""
     )
     if result_list.corrects_listnr:
-        ws["A1"] = f"{ws['A1'].value} – " + str(look["correction"][language]).format(
+        heading = f"{heading} – " + str(look["correction"][language]).format(
             listnr=result_list.corrects_listnr
         )
-    ws["A1"].font = Font(bold=True, size=style["title_size"])
-    ws["A2"] = look["instructions_t34" if t34_view else "instructions"][language]
-    ws["A2"].alignment = Alignment(wrap_text=True, vertical="top")
-    ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=len(fields))
-    ws.row_dimensions[2].height = 48
+    ws.set("A1", heading, formats.title)
+    ws.set("A2", look["instructions_t34" if t34_view else "instructions"][language], formats.wrap)
+    ws.merged.append(f"A2:{letters[fields[-1]]}2")
+    ws.heights[2] = 48
 
     examiner = _staff_label(result_list, result_list.examiner)
     identity = [
@@ -235,108 +265,57 @@ def build(
     ]
     for offset, (key, value) in enumerate(identity):
         row = IDENTITY_ROW + offset
-        label = ws.cell(row=row, column=1, value=look["identity"][key][language])
-        label.font = bold
-        cell = ws.cell(row=row, column=2, value=escape_cell(value))
-        cell.fill = identity_fill
-        cell.alignment = Alignment(horizontal="left")
+        ws.cell(row, 1, look["identity"][key][language], formats.bold)
+        ws.cell(row, 2, escape_cell(value), formats.identity)
 
     if review:
         for ref, key in ((CODE_CELL, "code_label"), (REASON_CELL, "reason_label")):
-            label = ws.cell(row=int(ref[1:]), column=1, value=look["review"][key][language])
-            label.font = bold
-            ws[ref].fill = input_fill
-            ws[ref].protection = unlocked
-            ws[ref].number_format = "@"
-        ws["C13"] = look["review"]["hint"][language]
-        ws["C13"].alignment = Alignment(wrap_text=False)
+            row, _ = split_ref(ref)
+            ws.cell(row, 1, look["review"][key][language], formats.bold)
+            ws.set(ref, None, formats.input_text)
+        ws.set("C13", look["review"]["hint"][language])
     else:
         if result_list.kind == ListKind.T33:
-            _lms_cells(ws, look, language, result_list, bold, input_fill, unlocked)
+            _lms_cells(ws, look, language, result_list, formats)
         actions = look["actions"]
-        ws.cell(row=13, column=1, value=look["action_label"][language]).font = bold
-        action = ws[ACTION_CELL]
-        action.value = actions["draft"][language]
-        action.fill = input_fill
-        action.protection = unlocked
-        action_choices = DataValidation(
-            type="list",
-            formula1='"{},{}"'.format(actions["draft"][language], actions["submit"][language]),
-            allow_blank=False,
+        ws.cell(13, 1, look["action_label"][language], formats.bold)
+        ws.set(ACTION_CELL, actions["draft"][language], formats.input)
+        ws.validations.append(
+            ListValidation(
+                ACTION_CELL,
+                (actions["draft"][language], actions["submit"][language]),
+                allow_blank=False,
+            )
         )
-        ws.add_data_validation(action_choices)
-        action_choices.add(action)
 
-    for field, letter in letters.items():
-        cell = ws[f"{letter}{HEADER_ROW}"]
-        cell.value = _header(look, field, language)
-        cell.font = bold
-        cell.fill = header_fill
-        ws.column_dimensions[letter].width = look["columns"].get(field, {}).get("width", 11)
-    ws.column_dimensions["A"].width = max(ws.column_dimensions["A"].width or 0, 22)
+    for column, field in enumerate(fields, start=1):
+        ws.cell(HEADER_ROW, column, _header(look, field, language), formats.header)
+        ws.widths[column] = look["columns"].get(field, {}).get("width", 11)
+    ws.widths[1] = max(ws.widths[1], 22)
+
+    records, roster = _entry_records(entries, fields, t34_view, overrides or {})
+    ws.rows(FIRST_ROW, records, [formats.column(f, review=review) for f in fields])
 
     last_row = FIRST_ROW + max(len(entries), 1) - 1
-    for offset, entry in enumerate(entries):
-        row = FIRST_ROW + offset
-        values: dict[str, Any] = {
-            "pnr": _long_pnr(entry.student.pnr),
-            "last_name": entry.student.last_name,
-            "first_name": entry.student.first_name,
-            "grade": entry.grade,
-            "ects_grade": entry.ects_grade,
-            "grade_date": entry.grade_date,
-            "points": float(entry.points) if entry.points is not None else None,
-            "comment": entry.comment,
-            "remove": None,
-        }
-        if t34_view is not None:
-            values.update(t34_view.values(entry.student_id))
-        for field, letter in letters.items():
-            target: Cell = ws[f"{letter}{row}"]  # type: ignore[assignment]
-            target.value = escape_cell(values.get(field))
-            if field == "pnr":
-                target.number_format = "@"
-            if field == "grade_date" or field.endswith(":date"):
-                target.number_format = style["date_format"]
-            if field in INPUT_FIELDS and not review:
-                target.fill = input_fill
-                target.protection = unlocked
-            elif field.startswith("m:") or field in ("credits_sum", "suggestion"):
-                target.fill = readonly_fill
 
-    grade_choices = DataValidation(
-        type="list", formula1='"{}"'.format(",".join(scale.grades)), allow_blank=True
-    )
+    def column_range(field: str) -> str:
+        return f"{letters[field]}{FIRST_ROW}:{letters[field]}{last_row}"
+
     if not review:
-        ws.add_data_validation(grade_choices)
-        grade_choices.add(f"{letters['grade']}{FIRST_ROW}:{letters['grade']}{last_row}")
-    if ects_scale is not None and not review:
-        ects_choices = DataValidation(
-            type="list", formula1='"{}"'.format(",".join(ects_scale.grades)), allow_blank=True
-        )
-        ws.add_data_validation(ects_choices)
-        ects_choices.add(f"{letters['ects_grade']}{FIRST_ROW}:{letters['ects_grade']}{last_row}")
-    if "remove" in letters and not review:
-        remove_choices = DataValidation(
-            type="list", formula1='"{}"'.format(look["t34"]["remove_mark"]), allow_blank=True
-        )
-        ws.add_data_validation(remove_choices)
-        remove_choices.add(f"{letters['remove']}{FIRST_ROW}:{letters['remove']}{last_row}")
+        ws.validations.append(ListValidation(column_range("grade"), scale.grades))
+        if ects_scale is not None:
+            ws.validations.append(ListValidation(column_range("ects_grade"), ects_scale.grades))
+        if "remove" in letters:
+            ws.validations.append(
+                ListValidation(column_range("remove"), (look["t34"]["remove_mark"],))
+            )
     if t34_view is not None:
-        t34_view.write_not_eligible(wb, look, language, bold, header_fill)
+        t34_view.write_not_eligible(doc, look, language, formats)
 
-    ws.freeze_panes = f"A{FIRST_ROW}"
-    ws.print_title_rows = f"{HEADER_ROW}:{HEADER_ROW}"
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    protection = ws.protection
-    protection.sheet = True
-    protection.formatColumns = False
-    protection.formatRows = False
-    protection.sort = False
-    protection.autoFilter = False
+    ws.freeze = f"A{FIRST_ROW}"
+    ws.print_title_rows = (HEADER_ROW, HEADER_ROW)
+    ws.landscape_fit_to_width = True
+    ws.protection = Protection(format_columns=True, format_rows=True, sort=True, auto_filter=True)
 
     meta = {
         "format": FORMAT,
@@ -365,30 +344,123 @@ def build(
     }
     if review_hash is not None:
         meta.update(content_hash=review_hash, code_cell=CODE_CELL, reason_cell=REASON_CELL)
-        ws.title = look["review"]["sheet_name"][language]
-        meta["sheet"] = ws.title
-    roster = [entry.student.pnr for entry in entries]
     meta["hmac"] = sign(app.settings.hmac_key(), meta, roster)
-    _write_meta(wb, look["meta_sheet"], meta, roster)
-    return wb
+    _write_meta(doc, look["meta_sheet"], meta, roster)
+    return doc
 
 
-def _write_meta(wb: Workbook, title: str, meta: dict[str, str], roster: list[str]) -> None:
-    ms = wb.create_sheet(title)
+#: What :func:`build` reads of an entry and of its student (besides ``student_id``).
+_ENTRY_ATTRS: Final = ("student", "grade", "ects_grade", "grade_date", "points", "comment")
+_STUDENT_ATTRS: Final = ("pnr", "last_name", "first_name")
+_LOADED_ENTRY: Final = itemgetter(*_ENTRY_ATTRS)
+_LOADED_STUDENT: Final = itemgetter(*_STUDENT_ATTRS)
+
+
+def _loaded_values(entry: ListEntry) -> tuple[Any, ...] | None:
+    """An ORM entry's and its student's attributes as :data:`_ENTRY_ATTRS` and
+    :data:`_STUDENT_ATTRS` name them, or None when one of them is not loaded.
+
+    A loaded ORM object holds its attribute values in its instance dictionary: reading them
+    there skips SQLAlchemy's attribute descriptors, which cost more than writing the row's
+    cells. What is not loaded (expired, deferred) is left to the ordinary attribute access."""
+    try:
+        values: tuple[Any, ...] = _LOADED_ENTRY(entry.__dict__)
+        values += _LOADED_STUDENT(values[0].__dict__)
+    except (KeyError, AttributeError):
+        return None
+    return values
+
+
+def _entry_records(
+    entries: Sequence[Any],
+    fields: list[str],
+    t34_view: _T34View | None,
+    overrides: Mapping[int, Mapping[str, Any]],
+) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """The cell values of each entry's row in ``fields`` order, and the roster (pnr)."""
+    read_entry, read_student = attrgetter(*_ENTRY_ATTRS), attrgetter(*_STUDENT_ATTRS)
+    # Every list has the entry fields, in this order; a T33 list has nothing else, so
+    # its rows (the common and the large case) are picked from a tuple, not a dictionary.
+    pick = itemgetter(*(ENTRY_FIELDS.index(f) if f in ENTRY_FIELDS else 0 for f in fields))
+    records = []
+    roster = []
+    for entry in entries:
+        loaded = _loaded_values(entry) if entry.__class__ is ListEntry else None
+        if loaded is None:
+            loaded = read_entry(entry)
+            loaded += read_student(loaded[0])
+        _, grade, ects_grade, grade_date, points, comment, pnr, last_name, first_name = loaded
+        base = (
+            escape_cell(_long_pnr(pnr)),
+            escape_cell(last_name),
+            escape_cell(first_name),
+            escape_cell(grade),
+            escape_cell(ects_grade),
+            grade_date,
+            None if points is None else float(points),
+            escape_cell(comment),
+        )
+        roster.append(pnr)
+        if t34_view is None and not overrides:
+            records.append(pick(base))
+            continue
+        student_id = entry.student_id
+        values = dict(zip(ENTRY_FIELDS, base, strict=True))
+        if t34_view is not None:
+            values.update(t34_view.values(student_id))
+        values.update(overrides.get(student_id, {}))
+        records.append(tuple(escape_cell(values.get(field)) for field in fields))
+    return records, roster
+
+
+class _Formats:
+    """The cell formats of an issued workbook, from the layout's ``style``."""
+
+    def __init__(self, style: dict[str, Any]) -> None:
+        self.date_format = str(style["date_format"])
+        self.input_fill = str(style["input_fill"])
+        self.readonly_fill = str(style.get("readonly_fill", "EDEDED"))
+        self.title = CellFormat(bold=True, size=style["title_size"])
+        self.wrap = CellFormat(wrap=True, vertical="top")
+        self.bold = CellFormat(bold=True)
+        self.identity = CellFormat(fill=str(style["identity_fill"]), horizontal="left")
+        self.header = CellFormat(bold=True, fill=str(style["header_fill"]))
+        self.input = CellFormat(fill=self.input_fill, unlocked=True)
+        self.input_text = CellFormat(fill=self.input_fill, unlocked=True, number_format="@")
+        self.unlocked = CellFormat(unlocked=True)
+        self.text = CellFormat(number_format="@")
+
+    def column(self, field: str, *, review: bool) -> CellFormat | None:
+        """The format of an entry row's cell in ``field``'s column."""
+        number_format = None
+        if field == "pnr":
+            number_format = "@"
+        elif field == "grade_date" or field.endswith(":date"):
+            number_format = self.date_format
+        fill = None
+        unlocked = False
+        if field in INPUT_FIELDS and not review:
+            fill, unlocked = self.input_fill, True
+        elif field.startswith("m:") or field in ("credits_sum", "suggestion"):
+            fill = self.readonly_fill
+        if number_format is None and fill is None:
+            return None
+        return CellFormat(fill=fill, number_format=number_format, unlocked=unlocked)
+
+
+def _write_meta(doc: SheetDocument, title: str, meta: dict[str, str], roster: list[str]) -> None:
+    """The hidden metadata sheet: key/value rows, then ``roster``, its count, one pnr a row."""
+    ms = doc.add_sheet(title, hidden=True)
+    text = CellFormat(number_format="@")
     row = 1
     for key, value in meta.items():
-        ms.cell(row=row, column=1, value=key)
-        cell = ms.cell(row=row, column=2, value=value)
-        cell.number_format = "@"
+        ms.cell(row, 1, key)
+        ms.cell(row, 2, value, text)
         row += 1
-    ms.cell(row=row, column=1, value="roster")
-    ms.cell(row=row, column=2, value=str(len(roster)))
-    for pnr in roster:
-        row += 1
-        cell = ms.cell(row=row, column=2, value=pnr)
-        cell.number_format = "@"
-    ms.sheet_state = "hidden"
-    ms.protection.sheet = True
+    ms.cell(row, 1, "roster")
+    ms.cell(row, 2, str(len(roster)))
+    ms.rows(row + 1, [(None, pnr) for pnr in roster], (None, text))
+    ms.protection = Protection()
 
 
 def thresholds_text(raw: Any) -> str | None:
@@ -399,13 +471,7 @@ def thresholds_text(raw: Any) -> str | None:
 
 
 def _lms_cells(
-    ws: Any,
-    look: dict[str, Any],
-    language: str,
-    result_list: ResultList,
-    bold: Font,
-    fill: PatternFill,
-    unlocked: Protection,
+    ws: Sheet, look: dict[str, Any], language: str, result_list: ResultList, formats: _Formats
 ) -> None:
     """Where the teacher names the LMS column and the score thresholds for a merge."""
     options = result_list.options or {}
@@ -414,14 +480,13 @@ def _lms_cells(
         (THRESHOLDS_CELL, "thresholds", thresholds_text(options.get("thresholds"))),
     )
     for ref, key, value in values:
-        row = int(ref[1:])
-        ws.cell(row=row, column=1, value=look["lms"][key][language]).font = bold
-        cell = ws[ref]
-        cell.value = escape_cell(value)
-        cell.fill = fill
-        cell.protection = unlocked
-        cell.number_format = "@"
-        ws.merge_cells(f"{ref}:{chr(ord(ref[0]) + 2)}{row}")
+        row, column = split_ref(ref)
+        ws.cell(row, 1, look["lms"][key][language], formats.bold)
+        ws.cell(row, column, escape_cell(value), formats.input_text)
+        # The cells merged over are unlocked too, so the merged input is editable as a whole.
+        for spare in (column + 1, column + 2):
+            ws.cell(row, spare, None, formats.unlocked)
+        ws.merged.append(f"{ref}:{column_letter(column + 2)}{row}")
 
 
 def _header(look: dict[str, Any], field: str, language: str) -> str:
@@ -435,7 +500,7 @@ class _T34View:
     """What a final-grade workbook shows beside the inputs: module results, credits,
     the suggestion, and the registered students who are not eligible (own sheet)."""
 
-    def __init__(self, app: App, result_list: ResultList, entries: list[ListEntry]) -> None:
+    def __init__(self, app: App, result_list: ResultList, entries: Sequence[Any]) -> None:
         from pipeline import t34
 
         session = object_session(result_list)
@@ -468,18 +533,15 @@ class _T34View:
         return out
 
     def write_not_eligible(
-        self, wb: Workbook, look: dict[str, Any], language: str, bold: Font, fill: PatternFill
+        self, doc: SheetDocument, look: dict[str, Any], language: str, formats: _Formats
     ) -> None:
         texts = look["t34"]
-        ws = wb.create_sheet(texts["not_eligible_sheet"][language])
-        ws["A1"] = texts["not_eligible_title"][language]
-        ws["A1"].font = bold
+        ws = doc.add_sheet(texts["not_eligible_sheet"][language])
+        ws.set("A1", texts["not_eligible_title"][language], formats.bold)
         headers = [look["columns"][f][language] for f in ("pnr", "last_name", "first_name")]
         headers.append(texts["reason"][language])
         for col, header in enumerate(headers, start=1):
-            cell = ws.cell(row=3, column=col, value=header)
-            cell.font = bold
-            cell.fill = fill
+            ws.cell(3, col, header, formats.header)
         rows = sorted(
             self.not_eligible,
             key=lambda s: (
@@ -487,22 +549,28 @@ class _T34View:
                 self.students[s.student_id].first_name.casefold(),
             ),
         )
-        for offset, standing in enumerate(rows, start=4):
+        records = []
+        for standing in rows:
             student = self.students[standing.student_id]
             if standing.graded_on is not None:
                 reason = texts["graded"][language].format(listnr=standing.graded_on)
             else:
                 reason = texts["missing"][language].format(codes=", ".join(standing.missing))
-            ws.cell(row=offset, column=1, value=_long_pnr(student.pnr)).number_format = "@"
-            ws.cell(row=offset, column=2, value=escape_cell(student.last_name))
-            ws.cell(row=offset, column=3, value=escape_cell(student.first_name))
-            ws.cell(row=offset, column=4, value=reason)
-        for letter, width in zip("ABCD", (17, 20, 18, 45), strict=True):
-            ws.column_dimensions[letter].width = width
-        ws.protection.sheet = True
+            records.append(
+                (
+                    _long_pnr(student.pnr),
+                    escape_cell(student.last_name),
+                    escape_cell(student.first_name),
+                    reason,
+                )
+            )
+        ws.rows(4, records, (formats.text, None, None, None))
+        for column, width in enumerate((17, 20, 18, 45), start=1):
+            ws.widths[column] = width
+        ws.protection = Protection()
 
 
-def _t34_view(app: App, result_list: ResultList, entries: list[ListEntry]) -> _T34View:
+def _t34_view(app: App, result_list: ResultList, entries: Sequence[Any]) -> _T34View:
     return _T34View(app, result_list, entries)
 
 
