@@ -105,7 +105,6 @@ def check_safe(path: Path, limits: Limits) -> str:
 
 _DOCTYPE: Final = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 _MACRO_TYPES: Final = re.compile(rb"vbaProject|macroEnabled|ms-office\.activeX", re.IGNORECASE)
-_CELL_REF: Final = re.compile(rb'<c r="([A-Z]{1,3})([0-9]{1,7})"')
 _ODS_REPEAT: Final = re.compile(rb'number-(rows|columns)-repeated="([0-9]+)"')
 #: Columns a sheet may use; far beyond any workbook we issue.
 MAX_COLUMNS: Final = 300
@@ -158,16 +157,69 @@ def _bounded(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _column_number(letters: bytes) -> int:
-    number = 0
-    for ch in letters:
-        number = number * 26 + (ch - 64)
-    return number
+def _above(limit: int) -> bytes:
+    """A regex for decimal numbers greater than ``limit`` (leading zeros allowed)."""
+    text = str(limit)
+    width = len(text)
+    options = [rb"[1-9][0-9]{%d,}" % width]  # more digits
+    for i, ch in enumerate(text):
+        if ch != "9":
+            rest = width - i - 1
+            tail = b"[0-9]{%d}" % rest if rest else b""
+            options.append(text[:i].encode() + b"[%d-9]" % (int(ch) + 1) + tail)
+    return b"0*(?:" + b"|".join(options) + b")"
+
+
+def _letters_above(limit: int) -> bytes:
+    """A regex for column letters past column number ``limit`` (at most three letters)."""
+    options: list[bytes] = []
+    for length in (1, 2, 3):
+        first = sum(26**k for k in range(length))  # A, AA, AAA as numbers
+        last = first + 26**length - 1
+        if limit < first:
+            options.append(b"[A-Z]{%d}" % length)
+        elif limit < last:
+            prefix = b""
+            number = limit - first  # offset within this length, in base 26
+            digits = []
+            for _ in range(length):
+                digits.append(number % 26)
+                number //= 26
+            digits.reverse()
+            for i, d in enumerate(digits):
+                rest = length - i - 1
+                if d < 25:
+                    options.append(
+                        prefix + b"[%c-Z]" % (65 + d + 1) + (b"[A-Z]{%d}" % rest if rest else b"")
+                    )
+                prefix += bytes([65 + d])
+    return b"(?:" + b"|".join(options) + b")" if options else b"(?!)"
+
+
+_FAR_CELLS: dict[int, re.Pattern[bytes]] = {}
+
+
+def _far_cell(max_rows: int) -> re.Pattern[bytes]:
+    """A cell position past ``MAX_COLUMNS`` or past ``max_rows`` (+100 for the header)."""
+    pattern = _FAR_CELLS.get(max_rows)
+    if pattern is None:
+        pattern = _FAR_CELLS[max_rows] = re.compile(
+            rb'<c r="(?:'
+            + _letters_above(MAX_COLUMNS)
+            + rb"[0-9]+|[A-Z]{1,3}"
+            + _above(max_rows + 100)
+            + rb')"'
+        )
+    return pattern
 
 
 def _check_extent_xlsx(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> None:
     """Scan a sheet's cell positions as it inflates, stopping at the first one too far out
-    (rows come in order, so a million-row sheet is refused after its first megabytes)."""
+    (rows come in order, so a million-row sheet is refused after its first megabytes).
+
+    One compiled pattern matches only positions out of bounds, so a normal sheet is scanned
+    at regex speed with no Python work per cell."""
+    far = _far_cell(limits.max_rows)
     tail = b""
     size = 0
     with zf.open(info) as fh:
@@ -179,14 +231,22 @@ def _check_extent_xlsx(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limit
             if size > MAX_PART_BYTES:
                 raise UnreadableFile("unreadable-file", detail="misstänkt zip-bomb / zip bomb")
             window = tail + chunk
-            for match in _CELL_REF.finditer(window):
-                row = int(match.group(2))
-                col = _column_number(match.group(1))
-                if col > MAX_COLUMNS:
-                    raise UnreadableFile("unreadable-file", detail=f"kolumn / column {col}")
-                if row > limits.max_rows + 100:
-                    raise UnreadableFile("too-many-rows", rows=row, limit=limits.max_rows)
+            match = far.search(window)
+            if match is not None:
+                _refuse_far(match.group(0), limits)
             tail = window[-64:]
+
+
+def _refuse_far(found: bytes, limits: Limits) -> None:
+    ref = re.match(rb'<c r="([A-Z]+)([0-9]+)"', found)
+    assert ref is not None
+    col = 0
+    for ch in ref.group(1):
+        col = col * 26 + (ch - 64)
+    if col > MAX_COLUMNS:
+        raise UnreadableFile("unreadable-file", detail=f"kolumn / column {col}")
+    row = int(ref.group(2))
+    raise UnreadableFile("too-many-rows", rows=row, limit=limits.max_rows)
 
 
 def _check_extent_ods(xml: bytes, limits: Limits) -> None:
@@ -375,18 +435,28 @@ def rows_to_frame(
 ) -> pd.DataFrame:
     """Input rows as an object-typed frame; index = spreadsheet row number; blank rows dropped."""
     fields = list(letters)
-    positions = [column_index_from_string(letters[f]) - 1 for f in fields]
-    data: list[list[Any]] = []
-    index: list[int] = []
-    for offset, row in enumerate(rows[first_row - 1 :]):
-        values = [blank_to_none(row[p]) if p < len(row) else None for p in positions]
-        if all(v is None for v in values):
-            continue
-        data.append(values)
-        index.append(first_row + offset)
-    if len(data) > limits.max_rows:
-        raise UnreadableFile("too-many-rows", rows=len(data), limit=limits.max_rows)
-    frame = pd.DataFrame(data, columns=fields, index=index, dtype=object)
+    body = rows[first_row - 1 :]
+    width = min((len(r) for r in body), default=0)
+    if any(len(r) != width for r in body):
+        body = [list(r) + [None] * (MAX_COLUMNS - len(r)) for r in body]
+        width = MAX_COLUMNS
+    # Column by column (a C-level transpose), cleaning only the text cells.
+    transposed = list(zip(*body, strict=True)) if body else []
+    columns: dict[str, list[Any]] = {}
+    for name in fields:
+        position = column_index_from_string(letters[name]) - 1
+        if position < width:
+            columns[name] = [
+                blank_to_none(v) if v.__class__ is str else v for v in transposed[position]
+            ]
+        else:
+            columns[name] = [None] * len(body)
+    frame = pd.DataFrame(columns, index=range(first_row, first_row + len(body)), dtype=object)
+    filled = frame.notna().any(axis=1)
+    if not filled.all():
+        frame = frame[filled]
+    if len(frame) > limits.max_rows:
+        raise UnreadableFile("too-many-rows", rows=len(frame), limit=limits.max_rows)
     return frame
 
 

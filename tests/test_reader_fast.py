@@ -1,0 +1,71 @@
+"""The reader's fast paths give the answers of the plain rules they replace."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.reader import MAX_COLUMNS, Limits, _far_cell, rows_to_frame
+
+
+def _letters(number: int) -> str:
+    out = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        out = chr(65 + rest) + out
+    return out
+
+
+@pytest.mark.parametrize("max_rows", [999, 1000, 50_000, 123_456])
+@settings(max_examples=400, deadline=None)
+@given(
+    column=st.integers(min_value=1, max_value=18_278),
+    row=st.integers(min_value=1, max_value=9_999_999),
+    zeros=st.integers(min_value=0, max_value=2),
+)
+def test_far_cell_pattern_matches_exactly_the_positions_out_of_bounds(
+    max_rows: int, column: int, row: int, zeros: int
+) -> None:
+    ref = f'<c r="{_letters(column)}{"0" * zeros}{row}"'.encode()
+    expected = column > MAX_COLUMNS or row > max_rows + 100
+    assert (_far_cell(max_rows).search(ref) is not None) == expected
+
+
+@pytest.mark.parametrize(
+    ("ref", "far"),
+    [
+        ("KN1", False),  # column 300, the last allowed
+        ("KO1", True),
+        ("ZZ1", True),
+        ("AAA1", True),
+        ("A50100", False),  # max_rows + 100
+        ("A50101", True),
+        ("A0050101", True),
+        ("A123456789", True),  # more digits than the old pattern looked at
+    ],
+)
+def test_far_cell_boundaries(ref: str, far: bool) -> None:
+    assert (_far_cell(50_000).search(f'<c r="{ref}"'.encode()) is not None) == far
+
+
+def test_rows_to_frame_drops_blank_rows_and_reads_escaped_text_back() -> None:
+    title = [["Resultat", "", "", ""]] + [[""] * 4 for _ in range(2)]
+    body = [
+        ["19900101-1234", "x", "VG", dt.datetime(2026, 1, 5)],
+        ["", "", "  ", ""],  # blank input cells: dropped
+        ["19900101-2345", "y", "'=cmd", 4.0],
+        ["19900101-3456"],  # a short row (the parser may give ragged rows)
+    ]
+    frame = rows_to_frame(
+        title + body,
+        {"pnr": "A", "grade": "C", "grade_date": "D", "far": "Z"},
+        first_row=4,
+        limits=Limits(),
+    )
+    assert frame.index.tolist() == [4, 6, 7]
+    assert frame.loc[4].tolist() == ["19900101-1234", "VG", dt.datetime(2026, 1, 5), None]
+    assert frame.loc[6].tolist() == ["19900101-2345", "=cmd", 4.0, None]
+    assert frame.loc[7].tolist() == ["19900101-3456", None, None, None]
