@@ -335,9 +335,10 @@ def process(
             results = Inbox(application).process_once(
                 strict=poll, progress=_progress_printer(as_json)
             )
-        from pipeline.watcher import write_overview_safely
+        from pipeline.watcher import overview_outdated, write_overview_safely
 
-        write_overview_safely(application)
+        if results or overview_outdated(application):
+            write_overview_safely(application)
     finally:
         application.close()
     if as_json:

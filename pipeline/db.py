@@ -35,7 +35,14 @@ def _sqlite_begin_immediate(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str) -> Engine:
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+def make_engine(url: str, *, immediate: bool = True) -> Engine:
+    """An engine for ``url``. On SQLite every transaction takes the write lock at its start
+    (``immediate``); an engine made with ``immediate=False`` is for read-only sessions, whose
+    deferred transactions read a snapshot in WAL mode without waiting for any writer."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -49,7 +56,7 @@ def make_engine(url: str) -> Engine:
                 db_file.chmod(0o640)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin_immediate if immediate else _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
 
@@ -99,6 +106,7 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        self._read_engine: Engine | None = None
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -113,8 +121,26 @@ class Database:
         finally:
             session.close()
 
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session for reading only: never commits (whatever it did is rolled back), and
+        on SQLite it does not take the write lock, so readers never queue behind writers."""
+        if self._read_engine is None:
+            self._read_engine = (
+                make_engine(self.url, immediate=False)
+                if self.engine.dialect.name == "sqlite"
+                else self.engine
+            )
+        session = Session(self._read_engine, expire_on_commit=False)
+        try:
+            yield session
+        finally:
+            session.close()  # ends (rolls back) the transaction; loaded objects stay readable
+
     def migrate(self) -> None:
         migrate(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._read_engine is not None and self._read_engine is not self.engine:
+            self._read_engine.dispose()

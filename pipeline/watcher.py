@@ -129,6 +129,30 @@ def _remind(app: App) -> None:
         log.exception("sending reminders failed; they are tried again later")
 
 
+def overview_outdated(app: App) -> bool:
+    """Does ``outbox/status.xlsx`` miss a change? True when it is missing, was written on an
+    earlier day (overdue days count on), or an audit event (every change of a list is one)
+    came after it. Lets a pass that took nothing skip rewriting it (and importing openpyxl)."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from pipeline.models import AuditEvent
+
+    path = app.settings.outbox / "status.xlsx"
+    try:
+        written = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+    except OSError:
+        return True
+    if written.astimezone().date() != dt.datetime.now().astimezone().date():
+        return True
+    with app.db.session() as session:
+        last = session.execute(
+            select(AuditEvent.at).order_by(AuditEvent.id.desc()).limit(1)
+        ).scalar_one_or_none()
+    return last is not None and last.replace(tzinfo=dt.UTC) >= written
+
+
 def write_overview_safely(app: App) -> None:
     """Rewrite ``outbox/status.xlsx``; a refused rename (file share) must not stop the daemon."""
     from pipeline import overview

@@ -41,6 +41,23 @@ def test_process_writes_the_overview_workbook(app: App, workspace: Path) -> None
     assert ws["A2"].value == listnr
 
 
+def test_an_idle_pass_rewrites_the_overview_only_when_something_changed(
+    app: App, workspace: Path
+) -> None:
+    seed(app, students=2)
+    first = new_exam_list(app)
+    status = workspace / "outbox" / "status.xlsx"
+    assert runner.invoke(cli_app, ["-w", str(workspace), "process"]).exit_code == 0
+    written = status.stat().st_mtime_ns
+    assert runner.invoke(cli_app, ["-w", str(workspace), "process"]).exit_code == 0
+    assert status.stat().st_mtime_ns == written  # nothing changed: not rewritten
+
+    second = new_exam_list(app)  # a change (an audit event) after the last overview
+    assert runner.invoke(cli_app, ["-w", str(workspace), "process"]).exit_code == 0
+    ws = load_workbook(status).worksheets[0]
+    assert {ws["A2"].value, ws["A3"].value} == {first, second}
+
+
 def test_remind_and_settings_commands(app: App, workspace: Path) -> None:
     seed(app, students=2)
     new_exam_list(app)  # due 2026-11-20: overdue from the 23rd
