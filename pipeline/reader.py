@@ -344,19 +344,16 @@ def read_meta(book: CalamineWorkbook, limits: Limits) -> tuple[dict[str, str], l
         return None
     meta: dict[str, str] = {}
     roster: list[str] = []
-    in_roster = False
-    for row in sheet_rows(book, META_SHEET, limits):
+    rows = sheet_rows(book, META_SHEET, limits)
+    for number, row in enumerate(rows):
         key = _text(row[0]) if row else ""
-        value = _text(row[1]) if len(row) > 1 else ""
-        if in_roster:
-            if value:
-                roster.append(value)
-            continue
         if key == "roster":
-            in_roster = True
-            continue
+            # One value a row from here on: the signed roster (thousands of rows).
+            values = (r[1] if len(r) > 1 else "" for r in rows[number + 1 :])
+            roster = [t for t in map(_text, values) if t]
+            break
         if key:
-            meta[key] = value
+            meta[key] = _text(row[1]) if len(row) > 1 else ""
     if meta.get("format") != FORMAT:
         return None
     return meta, roster
@@ -447,7 +444,11 @@ def rows_to_frame(
         position = column_index_from_string(letters[name]) - 1
         if position < width:
             columns[name] = [
-                blank_to_none(v) if v.__class__ is str else v for v in transposed[position]
+                # Only blank or escaped text changes: it starts with white space or "'".
+                (blank_to_none(v) if not v or v[0] == "'" or v[0].isspace() else v)
+                if v.__class__ is str
+                else v
+                for v in transposed[position]
             ]
         else:
             columns[name] = [None] * len(body)

@@ -6,6 +6,8 @@ A workspace's own copy of a file wins; otherwise the default that ships with the
 
 from __future__ import annotations
 
+import os
+import stat
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ import yaml
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
+@lru_cache(maxsize=8)
 def default_dir(kind: str) -> Path:
     """The shipped default folder for ``kind`` (``schemas`` or ``templates``)."""
     bundled = _PACKAGE_DIR / "_defaults" / kind
@@ -23,16 +26,32 @@ def default_dir(kind: str) -> Path:
     return _PACKAGE_DIR.parent / kind
 
 
+def _regular_mtime(path: str) -> float | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_mtime if stat.S_ISREG(info.st_mode) else None
+
+
+def _locate(kind: str, name: str, workspace: Path | None) -> tuple[str, float]:
+    """Path and modification time of ``kind/name`` (one or two ``stat`` calls: this runs
+    several times for every file the inbox takes)."""
+    if workspace is not None:
+        own = os.path.join(workspace, kind, name)
+        mtime = _regular_mtime(own)
+        if mtime is not None:
+            return own, mtime
+    path = os.path.join(default_dir(kind), name)
+    mtime = _regular_mtime(path)
+    if mtime is None:
+        raise FileNotFoundError(f"{kind}/{name} not found in the workspace or the package")
+    return path, mtime
+
+
 def find(kind: str, name: str, workspace: Path | None = None) -> Path:
     """Path of ``kind/name``, preferring the workspace's own copy."""
-    if workspace is not None:
-        own = workspace / kind / name
-        if own.is_file():
-            return own
-    path = default_dir(kind) / name
-    if not path.is_file():
-        raise FileNotFoundError(f"{kind}/{name} not found in the workspace or the package")
-    return path
+    return Path(_locate(kind, name, workspace)[0])
 
 
 @lru_cache(maxsize=64)
@@ -43,8 +62,7 @@ def _load_yaml_cached(path: str, mtime: float) -> Any:
 
 def load_yaml(kind: str, name: str, workspace: Path | None = None) -> Any:
     """Parsed YAML of ``kind/name`` (cached per file and modification time)."""
-    path = find(kind, name, workspace)
-    return _load_yaml_cached(str(path), path.stat().st_mtime)
+    return _load_yaml_cached(*_locate(kind, name, workspace))
 
 
 def read_text(kind: str, name: str, workspace: Path | None = None) -> str:
