@@ -4,16 +4,25 @@ Owns parsing every written form staff use, normalising to the 12-digit form we s
 check digit, masking for logs, and generating valid numbers for tests and demo data. It also
 recognises values a spreadsheet program has mangled (turned into a number or a date) so the
 receipt can say exactly that. Samordningsnummer have 60 added to the day of birth.
+:func:`valid_mask` and :func:`normalize_many` answer for a whole column at once, with array
+operations for the canonical forms our workbooks hold.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import numbers
+import operator
 import random
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Final
+from itertools import repeat
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
 
 _PATTERN: Final = re.compile(r"^(\d{2})?(\d{2})(\d{2})(\d{2})([-+]?)(\d{3})(\d)$", re.ASCII)
 _NUMBER_LIKE: Final = re.compile(r"^\d+([.,]\d+)?([eE][+-]?\d+)?$", re.ASCII)
@@ -154,6 +163,126 @@ def is_valid(value: object) -> bool:
     except PersonnummerError:
         return False
     return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole columns at once
+
+# Days of each month of a common year, indexed by month; 0 and 13 have none.
+_DAYS_IN_MONTH: Final = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 0], np.int64)
+# Luhn: a doubled digit counts with its digit sum.
+_DOUBLED: Final = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], np.int32)
+_ZERO: Final = ord("0")
+# Where the twelve digits are in ``YYYYMMDD-NNNN``.
+_DIGITS_OF_13: Final = np.array([0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12])
+
+
+def valid_dates(
+    year: npt.NDArray[np.integer], month: npt.NDArray[np.integer], day: npt.NDArray[np.integer]
+) -> npt.NDArray[np.bool_]:
+    """Which ``(year, month, day)`` triples are real dates, as :class:`datetime.date` sees it
+    (years 1 to 9999, proleptic Gregorian calendar: leap years every fourth year except
+    centuries not divisible by 400). Also used by :mod:`pipeline.checks` for ISO date text."""
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    last = _DAYS_IN_MONTH[np.clip(month, 0, 13)] + ((month == 2) & leap)
+    valid: npt.NDArray[np.bool_] = (year >= 1) & (year <= 9999) & (day >= 1) & (day <= last)
+    return valid
+
+
+def _as_objects(values: Iterable[Any]) -> npt.NDArray[np.object_]:
+    if isinstance(values, np.ndarray) and values.dtype == object and values.ndim == 1:
+        return values
+    to_numpy = getattr(values, "to_numpy", None)
+    if callable(to_numpy):
+        array: npt.NDArray[np.object_] = np.asarray(to_numpy(dtype=object), dtype=object)
+        return array
+    items = list(values)
+    return np.fromiter(items, dtype=object, count=len(items))
+
+
+def _canonical(
+    values: npt.NDArray[np.object_],
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_], npt.NDArray[np.uint32]]:
+    """The fast path over the canonical written forms ``YYYYMMDD-NNNN`` and ``YYYYMMDDNNNN``.
+
+    Returns the positions of the values in one of those forms (exactly ``str``, ASCII digits,
+    nothing around them), which of those are valid, and their twelve digits. For these forms
+    :func:`parse` takes the century as written, so validity is a calendar date (day minus 60
+    for samordningsnummer) and the Luhn digit."""
+    n = len(values)
+    # Exactly str (a subclass goes to parse); map() keeps it one C-level call per value.
+    is_text = np.fromiter(map(operator.is_, map(type, values), repeat(str)), bool, count=n)
+    where = np.flatnonzero(is_text)
+    texts = values if where.size == n else values[where]
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=where.size)
+    long_form = lengths == 13
+    sized = long_form | (lengths == 12)
+    if not sized.all():
+        where, texts, long_form = where[sized], texts[sized], long_form[sized]
+    # Fixed-width UCS-4, one uint32 code point per character; minus "0", digits are 0 to 9
+    # (a code point below "0" wraps around to a large number).
+    codes = texts.astype("U13").view(np.uint32).reshape(-1, 13)
+    if long_form.all():
+        digits = codes[:, _DIGITS_OF_13] - np.uint32(_ZERO)
+        form = codes[:, 8] == ord("-")
+    else:
+        digits = codes[:, :12] - np.uint32(_ZERO)
+        digits[long_form, 8:] = codes[long_form, 9:] - np.uint32(_ZERO)
+        form = ~long_form | (codes[:, 8] == ord("-"))
+    form &= digits.max(axis=1, initial=0) <= 9
+    if not form.all():
+        where, digits = where[form], digits[form]
+    return where, _valid_digits(digits), digits
+
+
+def _valid_digits(digits: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
+    """Calendar date and Luhn check digit of rows of twelve digits ``YYYYMMDDNNNN``."""
+    d = digits.astype(np.int32)
+    year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
+    month = d[:, 4] * 10 + d[:, 5]
+    day = d[:, 6] * 10 + d[:, 7]
+    day -= 60 * (day > 60)
+    total = _DOUBLED[d[:, 2:11:2]].sum(axis=1) + d[:, 3:11:2].sum(axis=1)
+    valid: npt.NDArray[np.bool_] = valid_dates(year, month, day) & (
+        (10 - total % 10) % 10 == d[:, 11]
+    )
+    return valid
+
+
+def valid_mask(values: Iterable[Any]) -> npt.NDArray[np.bool_]:
+    """:func:`is_valid` of every value, as a boolean array.
+
+    The canonical forms (what our workbooks contain) are checked with array operations; any
+    other value (ten-digit forms whose century depends on today, ``+``, apostrophes, Excel's
+    ``="..."``, numbers, dates) goes through :func:`parse` one by one."""
+    array = _as_objects(values)
+    canonical, valid, _ = _canonical(array)
+    out = np.zeros(len(array), dtype=bool)
+    out[canonical] = valid
+    if canonical.size < len(array):  # the rare other forms
+        others = np.ones(len(array), dtype=bool)
+        others[canonical] = False
+        for i in np.flatnonzero(others):
+            out[i] = is_valid(array[i])
+    return out
+
+
+def normalize_many(values: Iterable[Any]) -> list[str | None]:
+    """:func:`normalize` of every value: the 12-digit string, or ``None`` where it is not a
+    valid number (instead of raising). Same fast path as :func:`valid_mask`."""
+    array = _as_objects(values)
+    canonical, valid, digits = _canonical(array)
+    out = np.full(len(array), None, dtype=object)
+    if valid.any():
+        out[canonical[valid]] = (digits[valid] + _ZERO).view("U12").ravel().tolist()
+    if canonical.size < len(array):
+        others = np.ones(len(array), dtype=bool)
+        others[canonical] = False
+        for i in np.flatnonzero(others):
+            with contextlib.suppress(PersonnummerError):
+                out[i] = parse(array[i]).digits
+    result: list[str | None] = out.tolist()
+    return result
 
 
 def mask(digits: str) -> str:
