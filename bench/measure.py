@@ -406,53 +406,16 @@ def _schema_params(app: Any, result_list: Any) -> tuple[dict[str, Any], dict[str
 
 
 def our_read_validate(app: Any, path: Path) -> int:
-    """Our read + validate stage: :func:`pipeline.reader.read_result_workbook`, then the
-    checks of :func:`pipeline.intake.check_and_apply` up to (not including) applying, in a
-    transaction that is rolled back. Returns the number of problems found.
-
-    Uses ``pipeline.intake.check`` when the pipeline has it (a check-only split of
-    ``check_and_apply``); otherwise mirrors its steps with the same functions."""
-    from pipeline import checks, intake
-    from pipeline.lists import get_list
+    """Our read + validate stage: :func:`pipeline.reader.read_result_workbook`, then
+    :func:`pipeline.intake.check` (every check of the intake, nothing applied) in a read-only
+    session, as the inbox does before applying. Returns the number of problems found."""
+    from pipeline import intake
     from pipeline.reader import Limits, read_result_workbook
-    from pipeline.report import Report
-    from pipeline.scales import get_scale
-    from pipeline.workbook import ects_scale_code, verify
 
     wb = read_result_workbook(path, Limits())
     assert wb is not None
-    from sqlalchemy.orm import Session
-
-    session = Session(app.db.engine)
-    try:
-        check_only = getattr(intake, "check", None)
-        if callable(check_only):
-            outcome = check_only(session, app, wb)
-            report = outcome.report if hasattr(outcome, "report") else outcome
-            return len(report.problems)
-        report = Report()
-        if not verify(app.settings.hmac_key(), wb.meta, wb.roster):
-            raise RuntimeError("benchmark workbook fails its HMAC")
-        result_list = get_list(session, wb.listnr, lock=True)
-        intake._language(session, result_list.reporter, app.settings.language)
-        intake._action(wb.action, app)
-        module = result_list.module
-        scale = get_scale(module.scale if module else result_list.course.scale, app.root)
-        ects_code = ects_scale_code(result_list)
-        ects = get_scale(ects_code, app.root) if ects_code else None
-        frame = intake._normalized(wb.frame, scale, ects)
-        params, message_params = _schema_params(app, result_list)
-        loaded = checks.load_schema(f"{result_list.kind.value}_workbook", app.root, params=params)
-        report.extend(
-            checks.run_schema(
-                loaded, frame, sheet=wb.sheet, letters=wb.letters, params=message_params
-            )
-        )
-        intake._roster_checks(frame, wb, report)
-        return len(report.problems)
-    finally:
-        session.rollback()
-        session.close()
+    with app.db.read_session() as session:
+        return len(intake.check(session, app, wb).report.problems)
 
 
 def our_read(path: Path) -> Any:

@@ -61,8 +61,13 @@ def record(
     listnr: int | None = None,
     details: dict[str, Any] | None = None,
     admin: bool = False,
+    plain: bool = False,
 ) -> AuditEvent:
-    """Append one event in the caller's transaction."""
+    """Append one event in the caller's transaction.
+
+    ``plain``: the caller vouches that ``details`` holds only what JSON gives back unchanged
+    (str keys; str, int, float, bool, None, lists, dicts), so the round trip is skipped;
+    a results event of a 20,000-row list holds tens of thousands of changes."""
     if session.get_bind().dialect.name == "postgresql":
         # One appender at a time until commit, so concurrent workers extend the chain in turn
         # (the unique prev_hash would refuse a fork anyway; this makes them wait, not fail).
@@ -72,7 +77,11 @@ def record(
     ).scalar_one_or_none()
     prev = last or GENESIS
     # JSON round trip so what is hashed is exactly what the database will hand back.
-    clean = json.loads(json.dumps(details or {}, ensure_ascii=False, default=str))
+    clean = (
+        (details or {})
+        if plain
+        else json.loads(json.dumps(details or {}, ensure_ascii=False, default=str))
+    )
     # (the round trip also makes every value plain, so hashing below needs no default=str)
     event = AuditEvent(
         at=utcnow(),

@@ -19,6 +19,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import fnmatch
+import functools
 import hashlib
 import logging
 import os
@@ -27,17 +28,21 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline import intake, merge, outbox, workbook
+from pipeline import outbox
 from pipeline.app import App
 from pipeline.models import FileOutcome, InboxFile, ResultList, Staff, utcnow
-from pipeline.reader import Limits, ResultWorkbook, UnreadableFile, read_result_workbook
-from pipeline.receipts import ReceiptData, mark_workbook, write_receipt, write_text_atomic
 from pipeline.report import Problem, messages
+
+if TYPE_CHECKING:
+    # Reading and checking workbooks needs pandas, pandera and openpyxl: imported when a file
+    # is taken, so `resultat process` on an empty inbox (and the daemon's start) stays quick.
+    from pipeline.reader import Limits, ResultWorkbook
+    from pipeline.receipts import ReceiptData
 
 log = logging.getLogger("resultat.inbox")
 
@@ -284,19 +289,25 @@ class Inbox:
     def __init__(self, app: App) -> None:
         self.app = app
         self.dir = app.settings.inbox
-        self.limits = Limits(
-            max_file_bytes=app.settings.inbox_settings.max_file_bytes,
-            max_rows=app.settings.inbox_settings.max_rows,
-        )
         for name in ("", PROCESSING, PROCESSED, REJECTED):
             (self.dir / name).mkdir(parents=True, exist_ok=True)
         for name in (PROCESSING, PROCESSED, REJECTED):
             with contextlib.suppress(OSError):
                 (self.dir / name).chmod(0o750)
 
+    @functools.cached_property
+    def limits(self) -> Limits:
+        from pipeline.reader import Limits
+
+        settings = self.app.settings.inbox_settings
+        return Limits(max_file_bytes=settings.max_file_bytes, max_rows=settings.max_rows)
+
     # -- one file -------------------------------------------------------------------------
 
     def process_claimed(self, claimed: Claimed) -> FileResult:
+        from pipeline import merge, workbook
+        from pipeline.reader import UnreadableFile, read_result_workbook
+
         app = self.app
         received = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
         claimed.original_name = display_name(claimed.original_name)
@@ -345,6 +356,9 @@ class Inbox:
     def _lms_export(self, claimed: Claimed, sha: str, listnr: int, received: str) -> FileResult:
         """An export from the learning platform named for a list: merged into a workbook the
         teacher checks and drops again (nothing is applied to the list by a merge)."""
+        from pipeline import merge
+        from pipeline.receipts import write_text_atomic
+
         app = self.app
         result = merge.merge_file(app, listnr, claimed.path, original_name=claimed.original_name)
         status = FileOutcome.ACCEPTED if result.ok else FileOutcome.REJECTED
@@ -390,6 +404,8 @@ class Inbox:
         self, claimed: Claimed, sha: str, received: str, problem: Problem, kind: str
     ) -> FileResult:
         """Reject a file that could not be read or identified (nothing to apply)."""
+        from pipeline.receipts import ReceiptData
+
         data = ReceiptData(
             status="rejected",
             file_name=claimed.original_name,
@@ -404,6 +420,8 @@ class Inbox:
         self, claimed: Claimed, sha: str, received: str, listnr: int | None, earlier: str
     ) -> FileResult:
         """The same bytes were accepted before: a receipt saying so, nothing applied."""
+        from pipeline.receipts import ReceiptData
+
         data = ReceiptData(
             status="duplicate",
             file_name=claimed.original_name,
@@ -418,19 +436,30 @@ class Inbox:
     def _result_workbook(
         self, claimed: Claimed, sha: str, wb: ResultWorkbook, received: str
     ) -> FileResult:
+        from pipeline import intake, workbook
+        from pipeline.receipts import ReceiptData, mark_workbook, write_receipt
+
         app = self.app
         stem = f"{claimed.claim_id}_{wb.listnr or 'okand'}"
         receipt_path: Path | None = None
         marked: Path | None = None
+        checked = None
+        if wb.purpose != "review":
+            # Checked without the write lock (other workers apply meanwhile), applied below.
+            with app.db.read_session() as session:
+                checked = intake.check(session, app, wb)
         with app.db.session() as session:
             earlier = self._accepted_copy(session, sha, wb.listnr)
             if earlier is not None:
                 # Another worker applied the same bytes while this copy waited for the lock.
                 session.rollback()
                 return self._duplicate(claimed, sha, received, wb.listnr, earlier)
-            if wb.purpose == "review":
+            if checked is None:
                 outcome = intake.check_review(session, app, wb)
+            elif checked.prepared is not None:
+                outcome = intake.apply_checked(session, app, wb, checked)
             else:
+                # Refused: checked again under the lock, so the receipt is the final word.
                 outcome = intake.check_and_apply(session, app, wb)
             status = FileOutcome.ACCEPTED if outcome.accepted else FileOutcome.REJECTED
             result_list = (
@@ -483,7 +512,7 @@ class Inbox:
             receipt_path = write_receipt(app.settings, stem, data)
             # The fresh workbook from the list as it is now loaded (saved after the commit).
             fresh = (
-                workbook.build_current(app, result_list)[0]
+                workbook.build_current(app, result_list, outcome.entries)[0]
                 if outcome.reissue and result_list is not None
                 else None
             )
@@ -575,6 +604,8 @@ class Inbox:
         data.kept_at = _relative(app, _destination(self.dir, claimed, status))
         listnr = listnr if listnr is not None else data.listnr
         stem = f"{claimed.claim_id}_{listnr or 'okand'}"
+        from pipeline.receipts import write_receipt
+
         receipt_path = write_receipt(app.settings, stem, data)
         with app.db.session() as session:
             session.add(

@@ -12,15 +12,16 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.orm import Session
 
 from pipeline import approval, audit, checks, personnummer, t34
 from pipeline.app import App
 from pipeline.errors import NotFound
-from pipeline.lists import ACCEPTS_RESULTS, get_list
+from pipeline.lists import ACCEPTS_RESULTS, EntryRow, get_list_head, load_entries
 from pipeline.models import ListEntry, ListKind, ListState, ResultList, Staff, utcnow
 from pipeline.reader import ResultWorkbook
 from pipeline.report import Problem, Report
@@ -50,6 +51,23 @@ class IntakeOutcome:
     routing: str | None = None
     decision: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: The list's entries as they are after applying (for the fresh workbook).
+    entries: list[EntryRow] | None = None
+    #: What a passed check found, for applying it later (see :func:`apply_checked`).
+    prepared: Prepared | None = None
+
+
+@dataclass
+class Prepared:
+    """A workbook that passed every check against the list at ``version`` in ``state``."""
+
+    version: int
+    state: ListState
+    frame: pd.DataFrame
+    digits_by_row: dict[int, str]
+    action: str
+    options: dict[str, Any] | None
+    latest: dict[str, dt.date]
 
 
 def _language(session: Session, username: str | None, default: str) -> str:
@@ -90,7 +108,7 @@ def check_review(session: Session, app: App, wb: ResultWorkbook) -> IntakeOutcom
         )
         return outcome
     try:
-        result_list = get_list(session, listnr)
+        result_list = get_list_head(session, listnr)
     except NotFound:
         report.add(Problem("list-not-found", {"listnr": listnr}, sheet=wb.sheet))
         return outcome
@@ -157,7 +175,7 @@ def check_and_apply(
         return outcome
     assert listnr is not None
     try:
-        result_list = get_list(session, listnr, lock=True)
+        result_list = get_list_head(session, listnr, lock=apply)
     except NotFound:
         report.add(Problem("list-not-found", {"listnr": listnr}, sheet=sheet))
         return outcome
@@ -246,14 +264,69 @@ def check_and_apply(
     )
     digits_by_row = _roster_checks(frame, wb, report)
     options = _merge_options(wb, scale, result_list, report)
+    t34_list = result_list.kind == ListKind.T34
+    # The rows are needed to apply, and for a final-grade list's date checks.
+    entries = load_entries(session, result_list.id) if apply or t34_list else []
     latest: dict[str, dt.date] = {}
-    if result_list.kind == ListKind.T34:
-        latest = _final_grade_checks(session, app, result_list, frame, digits_by_row, wb, report)
+    if t34_list:
+        latest = _final_grade_checks(
+            session, app, result_list, entries, frame, digits_by_row, wb, report
+        )
         if not t34.credits_complete(result_list.course):
             outcome.notes.append("credits-incomplete")
-    if not report.valid or not apply:
+    if not report.valid:
         return outcome
+    outcome.prepared = Prepared(
+        version=result_list.version,
+        state=result_list.state,
+        frame=frame,
+        digits_by_row=digits_by_row,
+        action=action or ACTION_DRAFT,
+        options=options,
+        latest=latest,
+    )
+    if apply:
+        _apply_prepared(session, app, wb, result_list, entries, outcome)
+    return outcome
 
+
+def apply_checked(
+    session: Session, app: App, wb: ResultWorkbook, checked: IntakeOutcome
+) -> IntakeOutcome:
+    """Apply a workbook that :func:`check` passed in an earlier (read-only) transaction.
+
+    Under the list's lock: when the list is still at the version and state it was checked
+    against, its results are applied as checked; when anything changed meanwhile, every
+    check runs again here. Workers can so check files side by side and hold the write lock
+    only for applying."""
+    prepared = checked.prepared
+    if prepared is None or checked.listnr is None:
+        return check_and_apply(session, app, wb)
+    try:
+        result_list = get_list_head(session, checked.listnr, lock=True)
+    except NotFound:
+        return check_and_apply(session, app, wb)
+    if result_list.version != prepared.version or result_list.state != prepared.state:
+        return check_and_apply(session, app, wb)
+    entries = load_entries(session, result_list.id)
+    active = {e.student.pnr for e in entries if not e.removed}
+    if not set(prepared.digits_by_row.values()) <= active:
+        return check_and_apply(session, app, wb)
+    _apply_prepared(session, app, wb, result_list, entries, checked)
+    return checked
+
+
+def _apply_prepared(
+    session: Session,
+    app: App,
+    wb: ResultWorkbook,
+    result_list: ResultList,
+    entries: list[EntryRow],
+    outcome: IntakeOutcome,
+) -> None:
+    prepared = outcome.prepared
+    assert prepared is not None
+    options = prepared.options
     if options is not None and options != (result_list.options or {}):
         audit.record(
             session,
@@ -267,16 +340,17 @@ def check_and_apply(
         session,
         app,
         result_list,
-        frame,
-        digits_by_row,
-        action or ACTION_DRAFT,
+        entries,
+        prepared.frame,
+        prepared.digits_by_row,
+        prepared.action,
         outcome,
         wb,
-        latest,
+        prepared.latest,
     )
     outcome.accepted = True
     outcome.reissue = True
-    return outcome
+    outcome.entries = [e for e in entries if not e.removed]
 
 
 def _merge_options(
@@ -320,6 +394,7 @@ def _final_grade_checks(
     session: Session,
     app: App,
     result_list: ResultList,
+    entries: list[EntryRow],
     frame: pd.DataFrame,
     digits_by_row: dict[int, str],
     wb: ResultWorkbook,
@@ -328,7 +403,7 @@ def _final_grade_checks(
     """A final grade's date (given, or the default) is not before the latest module date.
 
     Returns each student's latest module date (by personnummer), the default grade date."""
-    by_pnr = {e.student.pnr: e.student_id for e in result_list.entries}
+    by_pnr = {e.student.pnr: e.student_id for e in entries}
     results = t34.passed_results(session, result_list.course, list(by_pnr.values()), app.root)
     latest: dict[str, dt.date] = {}
     for pnr, student_id in by_pnr.items():
@@ -362,52 +437,46 @@ def _as_int(value: Any) -> int | None:
 def _normalized(frame: pd.DataFrame, scale: GradeScale, ects: GradeScale | None) -> pd.DataFrame:
     """Grades mapped onto their scale where possible ("vg " is VG); others left to fail."""
     out = frame.copy()
-    if "grade" in out:
-        out["grade"] = out["grade"].map(lambda v: scale.normalize(v) or v)
-    if "ects_grade" in out and ects is not None:
-        out["ects_grade"] = out["ects_grade"].map(lambda v: ects.normalize(v) or v)
+    for name, on in (("grade", scale), ("ects_grade", ects)):
+        if name in out and on is not None:
+            # Each distinct cell text is looked up once (a list has a handful of grades).
+            column = out[name]
+            distinct = {v for v in column if v is not None}
+            mapping = {v: on.normalize(v) or v for v in distinct}
+            out[name] = column.map(mapping.get, na_action="ignore")
     return out
 
 
 def _roster_checks(frame: pd.DataFrame, wb: ResultWorkbook, report: Report) -> dict[int, str]:
+    """Each row's student is on the signed roster, once; returns row -> 12 digits."""
     roster = set(wb.roster)
     first_seen: dict[str, int] = {}
     digits_by_row: dict[int, str] = {}
     letter = wb.letters.get("pnr")
-    for index, value in frame["pnr"].items():
-        row = int(str(index))
-        try:
-            digits = personnummer.normalize(value)
-        except personnummer.PersonnummerError:
+    numbers = personnummer.normalize_many(frame["pnr"].tolist())
+    for index, digits in zip(frame.index.tolist(), numbers, strict=True):
+        if digits is None:
             continue  # already reported by the schema
-        shown = personnummer.Personnummer(digits).long()
+        row = int(index)
         if digits not in roster:
-            report.add(
-                Problem(
-                    "not-on-list",
-                    sheet=wb.sheet,
-                    row=row,
-                    column=letter,
-                    field="pnr",
-                    value=shown,
-                )
-            )
+            slug, params = "not-on-list", {}
+        elif digits in first_seen:
+            slug, params = "duplicate-row", {"other": first_seen[digits]}
+        else:
+            first_seen[digits] = row
+            digits_by_row[row] = digits
             continue
-        if digits in first_seen:
-            report.add(
-                Problem(
-                    "duplicate-row",
-                    {"other": first_seen[digits]},
-                    sheet=wb.sheet,
-                    row=row,
-                    column=letter,
-                    field="pnr",
-                    value=shown,
-                )
+        report.add(
+            Problem(
+                slug,
+                params,
+                sheet=wb.sheet,
+                row=row,
+                column=letter,
+                field="pnr",
+                value=personnummer.Personnummer(digits).long(),
             )
-            continue
-        first_seen[digits] = row
-        digits_by_row[row] = digits
+        )
     return digits_by_row
 
 
@@ -415,22 +484,61 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
-def _entry_values(row: Any) -> dict[str, Any]:
-    points = checks.to_number(row.get("points"))
-    comment = row.get("comment")
+def _text_or_none(value: Any) -> str | None:
+    return None if _blank(value) else str(value)
+
+
+def _stored_date(value: Any) -> dt.date | None:
+    if value.__class__ is dt.datetime:
+        return value.date()  # type: ignore[no-any-return]
+    if value is None or value.__class__ is dt.date:
+        return value  # type: ignore[no-any-return]
+    return checks.to_date(value)
+
+
+def _stored_points(value: Any) -> Decimal | None:
+    number = checks.to_number(value)
+    return None if number is None else Decimal(str(round(number, 2)))
+
+
+def _stored_comment(value: Any) -> str | None:
+    return None if _blank(value) else str(value).strip() or None
+
+
+#: How each stored field is made from its cell value (in the order changes are reported).
+_CONVERT: dict[str, Any] = {
+    "grade": _text_or_none,
+    "ects_grade": _text_or_none,
+    "grade_date": _stored_date,
+    "points": _stored_points,
+    "comment": _stored_comment,
+}
+
+
+def _stored_values(frame: pd.DataFrame) -> dict[str, list[Any]]:
+    """The values to store, column by column, in the frame's row order."""
+    blank = [None] * len(frame)
     return {
-        "grade": None if _blank(row.get("grade")) else str(row.get("grade")),
-        "ects_grade": None if _blank(row.get("ects_grade")) else str(row.get("ects_grade")),
-        "grade_date": checks.to_date(row.get("grade_date")),
-        "points": None if points is None else Decimal(str(round(points, 2))),
-        "comment": None if _blank(comment) else str(comment).strip() or None,
+        name: [convert(v) for v in frame[name].tolist()] if name in frame else blank
+        for name, convert in _CONVERT.items()
     }
+
+
+_STORED = ("grade", "ects_grade", "grade_date", "points", "comment", "removed")
+
+
+def _plain(value: Any) -> Any:
+    """A value as the audit log's JSON holds it (dates ISO, decimals as text)."""
+    if isinstance(value, dt.date | Decimal):
+        return str(value)
+    return value
 
 
 def _apply(
     session: Session,
     app: App,
     result_list: ResultList,
+    all_entries: list[EntryRow],
     frame: pd.DataFrame,
     digits_by_row: dict[int, str],
     action: str,
@@ -439,31 +547,58 @@ def _apply(
     latest: dict[str, dt.date] | None = None,
 ) -> None:
     latest = latest or {}
-    entries: dict[str, ListEntry] = {e.student.pnr: e for e in result_list.entries if not e.removed}
+    entries = {e.student.pnr: e for e in all_entries if not e.removed}
     changes: list[dict[str, Any]] = []
     removed: list[int] = []
-    records = frame.to_dict("index")  # one pass, not a frame lookup per row
-    for row, digits in digits_by_row.items():
+    touched: list[EntryRow] = []
+    columns = _stored_values(frame)  # column by column, not a frame lookup per row
+    removes = frame["remove"].tolist() if "remove" in frame else [None] * len(frame)
+    names = list(_CONVERT)
+    for position, row in enumerate(frame.index.tolist()):
+        digits = digits_by_row.get(row)
+        if digits is None:
+            continue
         entry = entries[digits]
-        record = records[row]
-        if not _blank(record.get("remove")):
+        if not _blank(removes[position]):
             # "Ta bort": off the list from this save on (T34).
             entry.removed = True
             removed.append(entry.student_id)
+            touched.append(entry)
             changes.append(
                 {"student_id": entry.student_id, "field": "removed", "old": False, "new": True}
             )
             continue
-        values = _entry_values(record)
-        if values["grade"] and values["grade_date"] is None and digits in latest:
-            values["grade_date"] = latest[digits]
-        for name, new in values.items():
+        values = [columns[name][position] for name in names]
+        if values[0] and values[2] is None and digits in latest:
+            values[2] = latest[digits]  # a final grade's date defaults to the latest module's
+        changed = False
+        for name, new in zip(names, values, strict=True):
             old = getattr(entry, name)
             if old != new:
                 changes.append(
-                    {"student_id": entry.student_id, "field": name, "old": old, "new": new}
+                    {
+                        "student_id": entry.student_id,
+                        "field": name,
+                        "old": _plain(old),
+                        "new": _plain(new),
+                    }
                 )
                 setattr(entry, name, new)
+                changed = True
+        if changed:
+            touched.append(entry)
+    if touched:
+        # One executemany by primary key for the changed rows only.
+        table = cast(Table, ListEntry.__table__)
+        session.execute(
+            update(table)
+            .where(table.c.id == bindparam("entry_id"))
+            .values({name: bindparam(name) for name in _STORED}),
+            [{"entry_id": e.id, **{name: getattr(e, name) for name in _STORED}} for e in touched],
+        )
+        for obj in list(session.identity_map.values()):
+            if isinstance(obj, ListEntry):
+                session.expire(obj)  # loaded before the bulk update: read it again
     was = result_list.state
     waiting = was in (ListState.SUBMITTED, ListState.AWAITING_APPROVAL)
     if removed:
@@ -475,7 +610,7 @@ def _apply(
             details={"students": removed, "file": wb.path.name},
         )
     submit = action == ACTION_SUBMIT and (was == ListState.DRAFT or (waiting and bool(changes)))
-    if submit and not any(e.grade for e in result_list.entries if not e.removed):
+    if submit and not any(e.grade for e in all_entries if not e.removed):
         # Nothing to approve: keep it a draft and say so in the receipt.
         submit = False
         outcome.notes.append("nothing-to-submit")
@@ -494,6 +629,7 @@ def _apply(
                 "file": wb.path.name,
                 "action": action,
             },
+            plain=True,  # values made plain by _plain
         )
         if waiting:
             # Any change voids the examiner's code; the list is reviewed again from scratch.
@@ -516,7 +652,7 @@ def _apply(
             session, app, result_list, actor=result_list.reporter
         )
     session.flush()
-    active = [e for e in result_list.entries if not e.removed]
+    active = [e for e in all_entries if not e.removed]
     outcome.changed = len({c["student_id"] for c in changes})
     outcome.graded = sum(1 for e in active if e.grade is not None)
     outcome.students = len(active)

@@ -29,6 +29,7 @@ import sys
 import textwrap
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,7 +127,9 @@ def _grades(i: int, pnrs: list[str]) -> dict[str, dict[str, object]]:
     return rows
 
 
-def _filled(issued: Path, rows: dict[str, dict[str, object]], action: str, tmp: Path) -> bytes:
+def _filled(
+    issued: Path, rows: Mapping[str, Mapping[str, object]], action: str, tmp: Path
+) -> bytes:
     out = fill(issued, rows, action=action, target=tmp / "fill.xlsx")
     return out.read_bytes()
 
@@ -417,7 +420,7 @@ def _check_database(app: App, plan: Plan, listnrs: list[int]) -> None:
             expected = {
                 pnr: (v["grade"], GRADE_DATE, v["points"]) for pnr, v in plan.grades[listnr].items()
             }
-            assert {k: (g, d, int(p)) for k, (g, d, p) in stored.items()} == expected, listnr
+            assert {k: (g, d, int(p or 0)) for k, (g, d, p) in stored.items()} == expected, listnr
             # Applied exactly once: one change event, one version step.
             assert events[(listnr, "list.results")] == 1, listnr
             assert rl.version == 2, listnr
@@ -442,9 +445,11 @@ def _check_messages(app: App, smtp: SmtpServer, twilio: FakeTwilio, kills: int) 
     emails = {outbox.message_id(m, app.settings): m for m in messages if m.channel == "email"}
     received = message_ids(smtp)
     assert set(received) == set(emails), "an email missing at the SMTP server, or one extra"
-    sms = {(m.recipient, m.body): m for m in messages if m.channel == "sms"}
+    sms: dict[tuple[str, str], Message] = {
+        (m.recipient, m.body): m for m in messages if m.channel == "sms"
+    }
     assert len(sms) == len([m for m in messages if m.channel == "sms"])
-    texts = Counter()
+    texts: Counter[tuple[str, str]] = Counter()
     for (to, body), n in sms_requests(twilio).items():
         texts[(to, outbox.scrub_code(body))] += n
     assert set(texts) == set(sms), "an SMS missing at Twilio, or one extra"
@@ -546,7 +551,7 @@ def dropped_submission(
 POINTS = [
     ("pipeline.inbox:_sha256", "after"),  # claimed, nothing else done
     ("pipeline.approval:review_files", "after"),  # review files written, not committed
-    ("pipeline.inbox:write_receipt", "after"),  # receipt written, not committed
+    ("pipeline.receipts:write_receipt", "after"),  # receipt written, not committed
     ("sqlalchemy.orm:Session.commit", "after"),  # committed; fresh workbook not yet written
     ("pipeline.inbox:Inbox._finish", "before"),  # committed and re-issued, not moved
 ]
