@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -120,9 +121,16 @@ def seed(app: App, *, students: int = 8, seed_value: int = 7, teacher_lang: str 
     return out
 
 
+def text_of(part: Any) -> str:
+    """The decoded text of a mail part (its payload, as UTF-8)."""
+    payload = part.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    return payload.decode("utf-8")
+
+
 def fill(
     path: Path,
-    rows: dict[str, dict[str, Any]],
+    rows: Mapping[str, Mapping[str, Any]],
     *,
     action: str | None = None,
     target: Path | None = None,

@@ -24,6 +24,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openpyxl import load_workbook
@@ -695,7 +696,8 @@ def test_formula_like_comment_survives_a_round_trip_through_the_fresh_workbook(
             .order_by(AuditEvent.id.desc())
             .limit(1)
         ).scalar_one()
-    changed = {(c["student_id"], c["field"]) for c in last.details["changes"]}
+    changes: list[dict[str, Any]] = last.details["changes"]  # type: ignore[assignment]
+    changed = {(c["student_id"], c["field"]) for c in changes}
     assert comment == "-"
     assert all(field != "comment" for _, field in changed), last.details["changes"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pipeline import lists, workbook
 from pipeline.app import App
-from pipeline.inbox import PROCESSING, Inbox, StabilityTracker, claim
+from pipeline.inbox import PROCESSING, FileResult, Inbox, StabilityTracker, claim
 from pipeline.models import FileOutcome
 from pipeline.watcher import run_watch
 from tests.factories import TERM, fill, new_exam_list, seed
@@ -50,7 +50,7 @@ def test_slowly_written_file_not_taken_before_complete(app: App, tmp_path: Path)
     data = source.read_bytes()
     target = app.settings.inbox / "slow.xlsx"
     chunks = [data[i : i + len(data) // 6 + 1] for i in range(0, len(data), len(data) // 6 + 1)]
-    results = []
+    results: list[FileResult] = []
     stop = threading.Event()
     # A chunk every 0.12 s through one handle; stable means 0.3 s without change.
     app.settings = replace(
@@ -83,7 +83,7 @@ def test_slowly_written_file_not_taken_before_complete(app: App, tmp_path: Path)
 
 def test_watch_takes_a_dropped_file_and_keeps_running(app: App, tmp_path: Path) -> None:
     source, _ = _filled(app, tmp_path)
-    results = []
+    results: list[FileResult] = []
     stop = threading.Event()
     watcher = threading.Thread(
         target=run_watch,

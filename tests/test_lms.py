@@ -175,6 +175,7 @@ def test_canvas_column_must_be_chosen_and_scores_need_thresholds(app: App, tmp_p
     # every score of a student on the list; EX, N/A and unknown students are not flagged
     assert set(slugs(unscaled)) == {"lms-number-without-thresholds"}
     assert [(p.row, p.column) for p in unscaled.problems] == [(r, "F") for r in (4, 5, 7, 8, 10)]
+    assert unscaled.workbook is not None
     assert all(v == (None, None) for v in grades_in(unscaled.workbook).values())
 
 

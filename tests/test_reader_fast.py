@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -52,8 +53,8 @@ def test_far_cell_boundaries(ref: str, far: bool) -> None:
 
 
 def test_rows_to_frame_drops_blank_rows_and_reads_escaped_text_back() -> None:
-    title = [["Resultat", "", "", ""]] + [[""] * 4 for _ in range(2)]
-    body = [
+    title: list[list[Any]] = [["Resultat", "", "", ""]] + [[""] * 4 for _ in range(2)]
+    body: list[list[Any]] = [
         ["19900101-1234", "x", "VG", dt.datetime(2026, 1, 5)],
         ["", "", "  ", ""],  # blank input cells: dropped
         ["19900101-2345", "y", "'=cmd", 4.0],
@@ -66,6 +67,6 @@ def test_rows_to_frame_drops_blank_rows_and_reads_escaped_text_back() -> None:
         limits=Limits(),
     )
     assert frame.index.tolist() == [4, 6, 7]
-    assert frame.loc[4].tolist() == ["19900101-1234", "VG", dt.datetime(2026, 1, 5), None]
-    assert frame.loc[6].tolist() == ["19900101-2345", "=cmd", 4.0, None]
-    assert frame.loc[7].tolist() == ["19900101-3456", None, None, None]
+    assert list(frame.loc[4]) == ["19900101-1234", "VG", dt.datetime(2026, 1, 5), None]
+    assert list(frame.loc[6]) == ["19900101-2345", "=cmd", 4.0, None]
+    assert list(frame.loc[7]) == ["19900101-3456", None, None, None]

@@ -358,9 +358,11 @@ def test_simultaneous_wrong_codes_lock_after_exactly_max_attempts(app: App) -> N
     """Ten guesses at the same moment: no lost update lets more than five be tried."""
     listnr, code, _ = _awaiting(app)
     guesses = [f"{(int(code) + k) % 10**6:06d}" for k in range(1, 11)]
-    results = _race(
-        app, [lambda a, g=g: approval.approve(a, listnr, g, via="sms").slug for g in guesses]
-    )
+
+    def guess(code: str) -> Callable[[App], Any]:
+        return lambda a: approval.approve(a, listnr, code, via="sms").slug
+
+    results = _race(app, [guess(g) for g in guesses])
     assert Counter(results) == Counter({"approval-wrong-code": 4, "approval-locked": 6}), results
     with app.db.session() as session:
         challenge = session.execute(select(ApprovalChallenge)).scalar_one()
