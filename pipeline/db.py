@@ -7,11 +7,13 @@ Alembic revision. The same code runs on SQLite (default, under ``var/``) and Pos
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -32,7 +34,47 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin_immediate(connection: Any) -> None:
     # Take the write lock at the start, so two processes never both read and then both fail
     # to upgrade to a writer (SQLite's "database is locked" on lock upgrade).
+    _queue_for_writing(connection)
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+#: Longest wait for another writer (SQLite's own busy timeout is the same).
+WRITE_WAIT_SECONDS: Final = 30.0
+
+
+def _queue_for_writing(connection: Any) -> None:
+    """Wait for the writers ahead (other processes or threads) on a lock file beside the
+    database, polled every half millisecond. SQLite's own busy handler sleeps 1, 2, 5 ... 100
+    ms between tries, so with several workers much of the time went to sleeping while the
+    database was free. Held until the connection goes back to the pool (after the commit)."""
+    info = connection.info
+    path = info.get("write_lock_path")
+    if path is None or "write_lock_fd" in info:
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o640)
+    deadline = time.monotonic() + WRITE_WAIT_SECONDS
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                break  # SQLite's busy timeout decides, as without the lock file
+            time.sleep(0.0005)
+    info["write_lock_fd"] = fd
+
+
+def _leave_writing(_dbapi_connection: Any, record: Any) -> None:
+    fd = record.info.pop("write_lock_fd", None)
+    if fd is not None:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _write_lock_file(path: str) -> Any:
+    def on_connect(_dbapi_connection: Any, record: Any) -> None:
+        record.info["write_lock_path"] = path
+
+    return on_connect
 
 
 def _sqlite_begin(connection: Any) -> None:
@@ -57,6 +99,10 @@ def make_engine(url: str, *, immediate: bool = True) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate if immediate else _sqlite_begin)
+        if immediate and path and path != ":memory:":
+            event.listen(engine, "connect", _write_lock_file(f"{path}.write-lock"))
+            event.listen(engine, "checkin", _leave_writing)
+            event.listen(engine, "close", _leave_writing)
         return engine
     return create_engine(url, pool_pre_ping=True)
 

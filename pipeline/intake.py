@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Final, cast
 
 import pandas as pd
 from sqlalchemy import Table, bindparam, update
@@ -516,22 +516,75 @@ _CONVERT: dict[str, Any] = {
 
 
 def _stored_values(frame: pd.DataFrame) -> dict[str, list[Any]]:
-    """The values to store, column by column, in the frame's row order."""
+    """The values to store, column by column, in the frame's row order. Each distinct cell
+    value is converted once (a column holds a few grades, dates and scores many times)."""
     blank = [None] * len(frame)
-    return {
-        name: [convert(v) for v in frame[name].tolist()] if name in frame else blank
-        for name, convert in _CONVERT.items()
-    }
+    out: dict[str, list[Any]] = {}
+    for name, convert in _CONVERT.items():
+        if name not in frame:
+            out[name] = blank
+            continue
+        values = frame[name].tolist()
+        # Keyed by type too: 1, 1.0 and True are equal keys but convert differently (and a
+        # NaN, never equal to itself, is simply converted again).
+        memo: dict[tuple[type, Any], Any] = {}
+        column = []
+        for v in values:
+            key = (v.__class__, v)
+            if key in memo:
+                column.append(memo[key])
+            else:
+                column.append(memo.setdefault(key, convert(v)))
+        out[name] = column
+    return out
 
+
+#: The columns of a ``list.results`` audit event's ``changes`` (rows, not objects: a
+#: 20,000-row list makes some 60,000 changes, and rows serialise in a third of the time).
+CHANGE_COLUMNS: Final = ("student_id", "field", "old", "new")
 
 _STORED = ("grade", "ects_grade", "grade_date", "points", "comment", "removed")
 
 
 def _plain(value: Any) -> Any:
     """A value as the audit log's JSON holds it (dates ISO, decimals as text)."""
-    if isinstance(value, dt.date | Decimal):
-        return str(value)
-    return value
+    if value is None or value.__class__ is str:
+        return value
+    return str(value)  # a stored field is text, a date or a decimal
+
+
+def _write_entries(session: Session, touched: list[EntryRow]) -> None:
+    """One executemany by primary key for the changed rows only.
+
+    On SQLite the parameters go to the driver as SQLAlchemy would bind them (dates as ISO
+    text, numbers as floats, booleans as 0/1), without its per-row processing: 30 ms instead
+    of 120 for 19,000 rows. Other databases take the Core statement."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(
+            "UPDATE list_entries SET grade = ?, ects_grade = ?, grade_date = ?, points = ?,"
+            " comment = ?, removed = ? WHERE id = ?",
+            [
+                (
+                    e.grade,
+                    e.ects_grade,
+                    None if e.grade_date is None else e.grade_date.isoformat(),
+                    None if e.points is None else float(e.points),
+                    e.comment,
+                    1 if e.removed else 0,
+                    e.id,
+                )
+                for e in touched
+            ],
+        )
+        return
+    table = cast(Table, ListEntry.__table__)
+    connection.execute(
+        update(table)
+        .where(table.c.id == bindparam("entry_id"))
+        .values({name: bindparam(name) for name in _STORED}),
+        [{"entry_id": e.id, **{name: getattr(e, name) for name in _STORED}} for e in touched],
+    )
 
 
 def _apply(
@@ -548,7 +601,8 @@ def _apply(
 ) -> None:
     latest = latest or {}
     entries = {e.student.pnr: e for e in all_entries if not e.removed}
-    changes: list[dict[str, Any]] = []
+    #: Every changed value as [student_id, field, old, new] (see CHANGE_COLUMNS).
+    changes: list[list[Any]] = []
     removed: list[int] = []
     touched: list[EntryRow] = []
     columns = _stored_values(frame)  # column by column, not a frame lookup per row
@@ -564,9 +618,7 @@ def _apply(
             entry.removed = True
             removed.append(entry.student_id)
             touched.append(entry)
-            changes.append(
-                {"student_id": entry.student_id, "field": "removed", "old": False, "new": True}
-            )
+            changes.append([entry.student_id, "removed", False, True])
             continue
         values = [columns[name][position] for name in names]
         if values[0] and values[2] is None and digits in latest:
@@ -575,27 +627,13 @@ def _apply(
         for name, new in zip(names, values, strict=True):
             old = getattr(entry, name)
             if old != new:
-                changes.append(
-                    {
-                        "student_id": entry.student_id,
-                        "field": name,
-                        "old": _plain(old),
-                        "new": _plain(new),
-                    }
-                )
+                changes.append([entry.student_id, name, _plain(old), _plain(new)])
                 setattr(entry, name, new)
                 changed = True
         if changed:
             touched.append(entry)
     if touched:
-        # One executemany by primary key for the changed rows only.
-        table = cast(Table, ListEntry.__table__)
-        session.execute(
-            update(table)
-            .where(table.c.id == bindparam("entry_id"))
-            .values({name: bindparam(name) for name in _STORED}),
-            [{"entry_id": e.id, **{name: getattr(e, name) for name in _STORED}} for e in touched],
-        )
+        _write_entries(session, touched)
         for obj in list(session.identity_map.values()):
             if isinstance(obj, ListEntry):
                 session.expire(obj)  # loaded before the bulk update: read it again
@@ -625,6 +663,7 @@ def _apply(
             listnr=result_list.listnr,
             details={
                 "version": result_list.version,
+                "columns": list(CHANGE_COLUMNS),
                 "changes": changes,
                 "file": wb.path.name,
                 "action": action,
@@ -653,7 +692,7 @@ def _apply(
         )
     session.flush()
     active = [e for e in all_entries if not e.removed]
-    outcome.changed = len({c["student_id"] for c in changes})
+    outcome.changed = len({c[0] for c in changes})
     outcome.graded = sum(1 for e in active if e.grade is not None)
     outcome.students = len(active)
     outcome.version = result_list.version

@@ -141,9 +141,11 @@ def load_entries(session: Session, list_id: int, *, active: bool = False) -> lis
     )
     if active:
         stmt = stmt.where(ListEntry.removed.is_(False))
+    # Core, not the ORM: no per-row ORM processing (this is a third of a 20,000-row intake).
+    rows = session.connection().execute(stmt).all()
     return [
-        EntryRow(*row[:9], student=StudentRow(row[9], row[10], row[11]))  # type: ignore[misc]
-        for row in session.execute(stmt)
+        EntryRow(i, sid, pos, grade, ects, date, points, comment, removed, StudentRow(p, ln, fn))
+        for (i, sid, pos, grade, ects, date, points, comment, removed, p, ln, fn) in rows
     ]
 
 

@@ -696,8 +696,9 @@ def test_formula_like_comment_survives_a_round_trip_through_the_fresh_workbook(
             .order_by(AuditEvent.id.desc())
             .limit(1)
         ).scalar_one()
-    changes: list[dict[str, Any]] = last.details["changes"]  # type: ignore[assignment]
-    changed = {(c["student_id"], c["field"]) for c in changes}
+    assert last.details["columns"] == ["student_id", "field", "old", "new"]
+    changes: list[list[Any]] = last.details["changes"]  # type: ignore[assignment]
+    changed = {(student_id, field) for student_id, field, _old, _new in changes}
     assert comment == "-"
     assert all(field != "comment" for _, field in changed), last.details["changes"]
 
