@@ -436,14 +436,19 @@ def _as_int(value: Any) -> int | None:
 
 def _normalized(frame: pd.DataFrame, scale: GradeScale, ects: GradeScale | None) -> pd.DataFrame:
     """Grades mapped onto their scale where possible ("vg " is VG); others left to fail."""
-    out = frame.copy()
+    out = frame
     for name, on in (("grade", scale), ("ects_grade", ects)):
         if name in out and on is not None:
-            # Each distinct cell text is looked up once (a list has a handful of grades).
+            # Each distinct cell text is looked up once (a list has a handful of grades), and
+            # the column is only rewritten when some cell is not written as on the scale.
             column = out[name]
-            distinct = {v for v in column if v is not None}
+            distinct = set(column.tolist())
+            distinct.discard(None)
             mapping = {v: on.normalize(v) or v for v in distinct}
-            out[name] = column.map(mapping.get, na_action="ignore")
+            if any(k.__class__ is not str or k != v for k, v in mapping.items()):
+                if out is frame:
+                    out = frame.copy()
+                out[name] = column.map(mapping.get, na_action="ignore")
     return out
 
 

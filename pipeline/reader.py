@@ -52,20 +52,24 @@ def sniff(path: Path) -> str:
     if head.startswith(b"PK\x03\x04"):
         try:
             with zipfile.ZipFile(path) as zf:
-                names = set(zf.namelist())
-                if "mimetype" in names:
-                    mimetype = zf.read("mimetype")[:100]
-                    if b"opendocument.spreadsheet" in mimetype:
-                        return "ods"
-                if "xl/workbook.xml" in names:
-                    return "xlsm" if "xl/vbaProject.bin" in names else "xlsx"
+                return _zip_kind(zf)
         except zipfile.BadZipFile:
             return "unknown"
-        return "unknown"
     if head.startswith(_OLE_MAGIC):
         return "ole"
     if path.suffix.lower() in (".csv", ".txt", ".tsv"):
         return "csv"
+    return "unknown"
+
+
+def _zip_kind(zf: zipfile.ZipFile) -> str:
+    names = set(zf.namelist())
+    if "mimetype" in names:
+        mimetype = zf.read("mimetype")[:100]
+        if b"opendocument.spreadsheet" in mimetype:
+            return "ods"
+    if "xl/workbook.xml" in names:
+        return "xlsm" if "xl/vbaProject.bin" in names else "xlsx"
     return "unknown"
 
 
@@ -80,27 +84,43 @@ def check_safe(path: Path, limits: Limits) -> str:
             size_mb=round(size / 1048576, 1),
             limit_mb=round(limits.max_file_bytes / 1048576, 1),
         )
-    kind = sniff(path)
-    if kind == "ole":
-        raise UnreadableFile(
-            "unreadable-file",
-            detail="lösenordsskyddad eller gammalt xls-format / encrypted or legacy .xls",
-        )
-    if kind == "xlsm":
-        raise UnreadableFile("unreadable-file", detail="innehåller makron / contains macros")
-    if kind in ("xlsx", "ods"):
-        with zipfile.ZipFile(path) as zf:
-            infos = zf.infolist()
-            total = sum(i.file_size for i in infos)
-            packed = sum(i.compress_size for i in infos) or 1
-            if len(infos) > MAX_ZIP_ENTRIES or total > MAX_UNZIPPED_BYTES:
-                raise UnreadableFile("unreadable-file", detail="packad storlek för stor / too big")
-            if total / packed > MAX_ZIP_RATIO and total > 10 * 1024 * 1024:
-                raise UnreadableFile("unreadable-file", detail="misstänkt zip-bomb / zip bomb")
-            _check_parts(zf, infos, kind, limits)
+    with path.open("rb") as fh:
+        zipped = fh.read(4) == b"PK\x03\x04"
+    if not zipped:
+        kind = sniff(path)
+        if kind == "ole":
+            raise UnreadableFile(
+                "unreadable-file",
+                detail="lösenordsskyddad eller gammalt xls-format / encrypted or legacy .xls",
+            )
+    else:
+        try:
+            zf = zipfile.ZipFile(path)
+        except zipfile.BadZipFile:
+            kind = "unknown"
+        else:
+            with zf:  # opened once for the kind and every check
+                kind = _zip_kind(zf)
+                if kind == "xlsm":
+                    raise UnreadableFile(
+                        "unreadable-file", detail="innehåller makron / contains macros"
+                    )
+                if kind in ("xlsx", "ods"):
+                    _check_zip(zf, kind, limits)
     if kind == "unknown":
         raise UnreadableFile("unreadable-file", detail="inte xlsx eller ods / not xlsx or ods")
     return kind
+
+
+def _check_zip(zf: zipfile.ZipFile, kind: str, limits: Limits) -> None:
+    infos = zf.infolist()
+    total = sum(i.file_size for i in infos)
+    packed = sum(i.compress_size for i in infos) or 1
+    if len(infos) > MAX_ZIP_ENTRIES or total > MAX_UNZIPPED_BYTES:
+        raise UnreadableFile("unreadable-file", detail="packad storlek för stor / too big")
+    if total / packed > MAX_ZIP_RATIO and total > 10 * 1024 * 1024:
+        raise UnreadableFile("unreadable-file", detail="misstänkt zip-bomb / zip bomb")
+    _check_parts(zf, infos, kind, limits)
 
 
 _DOCTYPE: Final = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
@@ -348,9 +368,10 @@ def read_meta(book: CalamineWorkbook, limits: Limits) -> tuple[dict[str, str], l
     for number, row in enumerate(rows):
         key = _text(row[0]) if row else ""
         if key == "roster":
-            # One value a row from here on: the signed roster (thousands of rows).
+            # The signed roster from here on, numbers separated by white space (one a row in
+            # workbooks issued before they were written a hundred to a cell).
             values = (r[1] if len(r) > 1 else "" for r in rows[number + 1 :])
-            roster = [t for t in map(_text, values) if t]
+            roster = [pnr for text in map(_text, values) for pnr in text.split()]
             break
         if key:
             meta[key] = _text(row[1]) if len(row) > 1 else ""

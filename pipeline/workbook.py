@@ -448,8 +448,14 @@ class _Formats:
         return CellFormat(fill=fill, number_format=number_format, unlocked=unlocked)
 
 
+#: Personnummer per cell of the metadata sheet's roster (100 × 13 characters a cell).
+ROSTER_PER_CELL: Final = 100
+
+
 def _write_meta(doc: SheetDocument, title: str, meta: dict[str, str], roster: list[str]) -> None:
-    """The hidden metadata sheet: key/value rows, then ``roster``, its count, one pnr a row."""
+    """The hidden metadata sheet: key/value rows, then ``roster``, its count, and the roster
+    in rows of up to ``ROSTER_PER_CELL`` numbers separated by spaces (a 20,000-student list
+    would otherwise be 20,000 more cells for every reader to parse)."""
     ms = doc.add_sheet(title, hidden=True)
     text = CellFormat(number_format="@")
     row = 1
@@ -459,7 +465,10 @@ def _write_meta(doc: SheetDocument, title: str, meta: dict[str, str], roster: li
         row += 1
     ms.cell(row, 1, "roster")
     ms.cell(row, 2, str(len(roster)))
-    ms.rows(row + 1, [(None, pnr) for pnr in roster], (None, text))
+    chunks = [
+        " ".join(roster[i : i + ROSTER_PER_CELL]) for i in range(0, len(roster), ROSTER_PER_CELL)
+    ]
+    ms.rows(row + 1, [(None, chunk) for chunk in chunks], (None, text))
     ms.protection = Protection()
 
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from openpyxl import load_workbook
 
-from pipeline.reader import MAX_COLUMNS, Limits, _far_cell, rows_to_frame
+from pipeline import workbook
+from pipeline.app import App
+from pipeline.reader import MAX_COLUMNS, Limits, _far_cell, read_result_workbook, rows_to_frame
+from tests.factories import new_exam_list, seed
 
 
 def _letters(number: int) -> str:
@@ -70,3 +75,42 @@ def test_rows_to_frame_drops_blank_rows_and_reads_escaped_text_back() -> None:
     assert list(frame.loc[4]) == ["19900101-1234", "VG", dt.datetime(2026, 1, 5), None]
     assert list(frame.loc[6]) == ["19900101-2345", "=cmd", 4.0, None]
     assert list(frame.loc[7]) == ["19900101-3456", None, None, None]
+
+
+def test_roster_written_a_hundred_to_a_cell_and_read_back_in_either_form(
+    app: App, tmp_path: Path
+) -> None:
+    seed(app, students=3)
+    listnr = new_exam_list(app)
+    issued = workbook.issue(app, listnr)
+    first = read_result_workbook(issued.path, Limits())
+    assert first is not None and len(first.roster) == 3
+    ms = load_workbook(issued.path)["_resultat"]
+    keys = [ms.cell(row=r, column=1).value for r in range(1, ms.max_row + 1)]
+    chunk_row = keys.index("roster") + 2
+    assert ms.cell(row=chunk_row, column=2).value == " ".join(first.roster)  # one cell
+
+    # A workbook issued before: one number a row. Same roster, same signature.
+    old = load_workbook(issued.path)
+    meta = old["_resultat"]
+    meta.cell(row=chunk_row, column=2, value=None)
+    for offset, pnr in enumerate(first.roster):
+        meta.cell(row=chunk_row + offset, column=2, value=pnr)
+    old.save(tmp_path / "old.xlsx")
+    again = read_result_workbook(tmp_path / "old.xlsx", Limits())
+    assert again is not None and again.roster == first.roster
+    assert workbook.verify(app.settings.hmac_key(), again.meta, again.roster)
+
+
+def test_a_long_roster_is_split_into_cells_of_a_hundred(app: App) -> None:
+    seed(app, students=230)
+    listnr = new_exam_list(app)
+    issued = workbook.issue(app, listnr)
+    ms = load_workbook(issued.path)["_resultat"]
+    keys = [ms.cell(row=r, column=1).value for r in range(1, ms.max_row + 1)]
+    cells = [
+        ms.cell(row=r, column=2).value for r in range(keys.index("roster") + 2, ms.max_row + 1)
+    ]
+    assert [len(str(c).split()) for c in cells] == [100, 100, 30]
+    read = read_result_workbook(issued.path, Limits())
+    assert read is not None and read.roster == " ".join(map(str, cells)).split()
