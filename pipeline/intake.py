@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any, Final, cast
 
 import pandas as pd
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from pipeline import approval, audit, checks, personnummer, t34
@@ -73,8 +73,10 @@ class Prepared:
 def _language(session: Session, username: str | None, default: str) -> str:
     if not username:
         return default
-    staff = session.query(Staff).filter(Staff.username == username).one_or_none()
-    return staff.language if staff is not None and staff.language in ("sv", "en") else default
+    language = session.execute(
+        select(Staff.language).where(Staff.username == username)
+    ).scalar_one_or_none()
+    return language if language in ("sv", "en") else default
 
 
 def _action(value: Any, app: App) -> str | None:
@@ -459,7 +461,11 @@ def _roster_checks(frame: pd.DataFrame, wb: ResultWorkbook, report: Report) -> d
     digits_by_row: dict[int, str] = {}
     letter = wb.letters.get("pnr")
     numbers = personnummer.normalize_many(frame["pnr"].tolist())
-    for index, digits in zip(frame.index.tolist(), numbers, strict=True):
+    rows = frame.index.tolist()
+    if numbers == wb.roster and len(roster) == len(numbers):
+        # The usual case: the locked column as issued, every student once, in order.
+        return dict(zip(map(int, rows), cast(list[str], numbers), strict=True))
+    for index, digits in zip(rows, numbers, strict=True):
         if digits is None:
             continue  # already reported by the schema
         row = int(index)
