@@ -276,7 +276,7 @@ class InboxFile(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     sha256: Mapped[str] = mapped_column(String(64))
     original_name: Mapped[str] = mapped_column(String(500))
-    stored_path: Mapped[str | None] = mapped_column(String(1000))
+    stored_path: Mapped[str | None] = mapped_column(String(1000), index=True)
     kind: Mapped[str | None] = mapped_column(String(40))
     listnr: Mapped[int | None] = mapped_column(Integer, index=True)
     outcome: Mapped[FileOutcome] = mapped_column(
