@@ -1,10 +1,11 @@
-"""Several workers at once: three ``resultat watch`` processes on one inbox and one PostgreSQL
-database, a worker restarted while the others work, and approvals racing each other.
+"""Several workers at once: three ``resultat watch`` processes on one inbox and one database
+(SQLite and PostgreSQL), a worker restarted while the others work, and approvals racing each
+other.
 
 Exactly-once here rests on the claim (an atomic rename: one worker gets a file), on the
 database (row locks on the list; unique keys on the audit chain and the message outbox) and
 on the recovery of claims left by a stopped worker. The approval races run on SQLite and
-PostgreSQL; the daemons on PostgreSQL only (skipped when no server answers).
+PostgreSQL (skipped when no server answers); the daemons on both.
 """
 
 from __future__ import annotations
@@ -149,7 +150,6 @@ def _check_lists_applied_once(app: App, graded: dict[int, int]) -> None:
 
 
 @pytest.mark.slow
-@postgresql_only
 def test_three_workers_on_one_inbox_take_each_file_exactly_once(
     tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -185,7 +185,6 @@ def test_three_workers_on_one_inbox_take_each_file_exactly_once(
 
 
 @pytest.mark.slow
-@postgresql_only
 def test_a_starting_worker_leaves_the_claims_of_running_workers_alone(
     tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
