@@ -438,7 +438,8 @@ def our_read(path: Path) -> Any:
 class PandasBaseline:
     """(a): ``pandas.read_excel(engine="openpyxl")`` of both sheets, then the same pandera
     schema (:func:`pipeline.checks.load_schema`, loaded once, as a long-running naive
-    pipeline would hold it) through :func:`pipeline.checks.run_schema`."""
+    pipeline would hold it) validated by pandera itself (lazily, as a naive pipeline runs
+    it: ``run_schema(..., force_pandera=True)``, so our fast path is not lent to it)."""
 
     def __init__(self, app: Any, listnr: int) -> None:
         from pipeline import checks
@@ -473,7 +474,12 @@ class PandasBaseline:
         frame = frame.where(frame.notna(), None)
         sheet = str(meta["sheet"])
         problems = checks.run_schema(
-            self.loaded, frame, sheet=sheet, letters=letters, params=self.message_params
+            self.loaded,
+            frame,
+            sheet=sheet,
+            letters=letters,
+            params=self.message_params,
+            force_pandera=True,
         )
         return len(problems)
 

@@ -235,6 +235,23 @@ def _canonical(
     return where, _valid_digits(digits), digits
 
 
+#: The last column :func:`_canonical` saw and its result: intake checks the same column of
+#: personnummer twice in a row (the schema's check, then the roster's), so the second is free.
+_LAST: list[Any] = [None, None]
+
+
+def _canonical_once(
+    values: npt.NDArray[np.object_],
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_], npt.NDArray[np.uint32]]:
+    key = tuple(values.tolist())
+    last_key, last = _LAST
+    if last_key is not None and len(last_key) == len(key) and last_key == key:
+        return last  # type: ignore[no-any-return]
+    result = _canonical(values)
+    _LAST[:] = [key, result]
+    return result
+
+
 def _valid_digits(digits: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
     """Calendar date and Luhn check digit of rows of twelve digits ``YYYYMMDDNNNN``."""
     d = digits.astype(np.int32)
@@ -256,7 +273,7 @@ def valid_mask(values: Iterable[Any]) -> npt.NDArray[np.bool_]:
     other value (ten-digit forms whose century depends on today, ``+``, apostrophes, Excel's
     ``="..."``, numbers, dates) goes through :func:`parse` one by one."""
     array = _as_objects(values)
-    canonical, valid, _ = _canonical(array)
+    canonical, valid, _ = _canonical_once(array)
     out = np.zeros(len(array), dtype=bool)
     out[canonical] = valid
     if canonical.size < len(array):  # the rare other forms
@@ -271,7 +288,7 @@ def normalize_many(values: Iterable[Any]) -> list[str | None]:
     """:func:`normalize` of every value: the 12-digit string, or ``None`` where it is not a
     valid number (instead of raising). Same fast path as :func:`valid_mask`."""
     array = _as_objects(values)
-    canonical, valid, digits = _canonical(array)
+    canonical, valid, digits = _canonical_once(array)
     out = np.full(len(array), None, dtype=object)
     if valid.any():
         out[canonical[valid]] = (digits[valid] + _ZERO).view("U12").ravel().tolist()
