@@ -81,6 +81,13 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN")
 
 
+def _sqlite_read_only(dbapi_connection: Any, _record: Any) -> None:
+    # A write through a read-only session fails loudly instead of being rolled back unseen.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
 def make_engine(url: str, *, immediate: bool = True) -> Engine:
     """An engine for ``url``. On SQLite every transaction takes the write lock at its start
     (``immediate``); an engine made with ``immediate=False`` is for read-only sessions, whose
@@ -99,6 +106,8 @@ def make_engine(url: str, *, immediate: bool = True) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate if immediate else _sqlite_begin)
+        if not immediate:
+            event.listen(engine, "connect", _sqlite_read_only)
         if immediate and path and path != ":memory:":
             event.listen(engine, "connect", _write_lock_file(f"{path}.write-lock"))
             event.listen(engine, "checkin", _leave_writing)

@@ -539,8 +539,17 @@ class Inbox:
             # rows are what this transaction committed; the session only looks up names.
             with app.db.read_session() as names:
                 names.add(reissue)
-                fresh = workbook.build_current(app, reissue, outcome.entries)[0]
-            workbook.save_atomic(fresh, app.settings.lists_dir / f"{reissue.listnr}.xlsx")
+                now = names.execute(
+                    select(ResultList.version).where(ResultList.listnr == reissue.listnr)
+                ).scalar_one()
+                # Another worker committed a newer version meanwhile: its workbook wins.
+                fresh = (
+                    workbook.build_current(app, reissue, outcome.entries)[0]
+                    if now == reissue.version
+                    else None
+                )
+            if fresh is not None:
+                workbook.save_atomic(fresh, app.settings.lists_dir / f"{reissue.listnr}.xlsx")
         log.info(
             "list %s: %s from %s (%d problems)",
             outcome.listnr,

@@ -26,6 +26,7 @@ from pipeline.models import ListEntry, ListKind, ListState, ResultList, Staff, u
 from pipeline.reader import ResultWorkbook
 from pipeline.report import Problem, Report
 from pipeline.scales import GradeScale, get_scale
+from pipeline.sheetxml import without_illegal
 from pipeline.workbook import ects_scale_code, layout, verify
 
 ACTION_DRAFT = "draft"
@@ -308,7 +309,11 @@ def apply_checked(
         result_list = get_list_head(session, checked.listnr, lock=True)
     except NotFound:
         return check_and_apply(session, app, wb)
-    if result_list.version != prepared.version or result_list.state != prepared.state:
+    if (
+        result_list.version != prepared.version
+        or result_list.state != prepared.state
+        or result_list.kind == ListKind.T34  # its checks read other lists' results too
+    ):
         return check_and_apply(session, app, wb)
     entries = load_entries(session, result_list.id)
     active = {e.student.pnr for e in entries if not e.removed}
@@ -513,7 +518,9 @@ def _stored_points(value: Any) -> Decimal | None:
 
 
 def _stored_comment(value: Any) -> str | None:
-    return None if _blank(value) else str(value).strip() or None
+    # Characters XML 1.0 forbids cannot be written back into the fresh workbook: stored
+    # without them, so the next drop of that workbook does not look like a change.
+    return None if _blank(value) else without_illegal(str(value)).strip() or None
 
 
 #: How each stored field is made from its cell value (in the order changes are reported).

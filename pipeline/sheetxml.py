@@ -43,6 +43,11 @@ _NO_LEAP_BUG: Final = dt.date(1900, 3, 1)
 _BUILTIN_FORMATS: Final = {"General": 0, "0": 1, "0.00": 2, "@": 49}
 
 
+def without_illegal(text: str) -> str:
+    """``text`` without the characters XML 1.0 forbids (what :func:`escape_text` drops)."""
+    return _ILLEGAL.sub("", text) if _ILLEGAL.search(text) else text
+
+
 def escape_text(text: str) -> str:
     """``text`` as XML character data: markup escaped, forbidden characters dropped."""
     if _SPECIAL.search(text) is None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text, update
+from sqlalchemy.exc import OperationalError
 
 from pipeline import audit
 from pipeline.app import App
@@ -101,3 +103,13 @@ def test_upgrade_from_the_first_revision_keeps_data(db_url: str) -> None:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
     db.dispose()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_write_in_a_read_only_session_fails_loudly(app: App) -> None:
+    # SQLite's read-only sessions run on their own engine with PRAGMA query_only.
+    with (
+        pytest.raises(OperationalError, match=r"readonly|read-only|query_only"),
+        app.db.read_session() as session,
+    ):
+        session.execute(update(AuditEvent).values(actor="x"))

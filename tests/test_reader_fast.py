@@ -114,3 +114,13 @@ def test_a_long_roster_is_split_into_cells_of_a_hundred(app: App) -> None:
     assert [len(str(c).split()) for c in cells] == [100, 100, 30]
     read = read_result_workbook(issued.path, Limits())
     assert read is not None and read.roster == " ".join(map(str, cells)).split()
+
+
+def test_a_comment_is_stored_without_characters_xml_cannot_hold() -> None:
+    from pipeline.intake import _stored_comment
+
+    # Excel writes a vertical tab as _x000B_ and calamine reads it back; the fresh workbook
+    # cannot hold it, so it is not stored (a re-drop of that workbook is no change).
+    assert _stored_comment("sjuk\x0bintyg ") == "sjukintyg"
+    assert _stored_comment("\x0b") is None
+    assert _stored_comment("rad 1\nrad 2\tslut") == "rad 1\nrad 2\tslut"

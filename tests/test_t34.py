@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
@@ -322,3 +324,36 @@ def test_whole_t34_lifecycle_to_archived(app: App) -> None:
         ).scalar_one()
     assert state == ListState.ARCHIVED
     app.close()
+
+
+def test_a_final_grade_workbook_checked_earlier_is_checked_again_under_the_lock(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its date checks read other lists' results, which change without this list's version:
+    a check made outside the lock is never applied as it is."""
+    from pipeline import intake
+    from pipeline.reader import Limits, read_result_workbook
+
+    p = _course_setup(app)
+    listnr = lists.create_t34(app, course_code="DV1599", term=TERM)
+    issued = workbook.issue(app, listnr)
+    dropped = fill(issued.path, {p[0]: {"grade": "5"}}, action="Spara utkast")
+    wb = read_result_workbook(dropped, Limits())
+    assert wb is not None
+    with app.db.read_session() as session:
+        checked = intake.check(session, app, wb)
+    assert checked.prepared is not None and checked.report.valid
+    again: list[int] = []
+    real = intake.check_and_apply
+
+    def spy(*args: Any, **kwargs: Any) -> intake.IntakeOutcome:
+        again.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(intake, "check_and_apply", spy)
+    with app.db.session() as session:
+        outcome = intake.apply_checked(session, app, wb, checked)
+    assert again == [1] and outcome.accepted
+    with app.db.session() as session:
+        rl = session.execute(select(ResultList).where(ResultList.listnr == listnr)).scalar_one()
+        assert {e.student.pnr: e.grade for e in rl.entries}[p[0]] == "5"
