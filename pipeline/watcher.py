@@ -129,36 +129,47 @@ def _remind(app: App) -> None:
         log.exception("sending reminders failed; they are tried again later")
 
 
+#: Beside ``outbox/status.xlsx``: the id of the last audit event it shows.
+OVERVIEW_MARK = ".status.xlsx.last-event"
+
+
+def _last_event_id(app: App) -> int:
+    from sqlalchemy import func, select
+
+    from pipeline.models import AuditEvent
+
+    with app.db.read_session() as session:
+        return int(session.execute(select(func.max(AuditEvent.id))).scalar() or 0)
+
+
 def overview_outdated(app: App) -> bool:
     """Does ``outbox/status.xlsx`` miss a change? True when it is missing, was written on an
     earlier day (overdue days count on), or an audit event (every change of a list is one)
-    came after it. Lets a pass that took nothing skip rewriting it (and importing openpyxl)."""
+    was committed after the last one it shows. Lets a pass that took nothing skip rewriting
+    it (and importing openpyxl). Event ids, not times: an event's time is taken before its
+    commit, and appends to the chain commit in id order."""
     import datetime as dt
-
-    from sqlalchemy import select
-
-    from pipeline.models import AuditEvent
 
     path = app.settings.outbox / "status.xlsx"
     try:
         written = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
-    except OSError:
+        shown = int((app.settings.outbox / OVERVIEW_MARK).read_text(encoding="ascii"))
+    except (OSError, ValueError):
         return True
     if written.astimezone().date() != dt.datetime.now().astimezone().date():
         return True
-    with app.db.session() as session:
-        last = session.execute(
-            select(AuditEvent.at).order_by(AuditEvent.id.desc()).limit(1)
-        ).scalar_one_or_none()
-    return last is not None and last.replace(tzinfo=dt.UTC) >= written
+    return _last_event_id(app) > shown
 
 
 def write_overview_safely(app: App) -> None:
     """Rewrite ``outbox/status.xlsx``; a refused rename (file share) must not stop the daemon."""
     from pipeline import overview
+    from pipeline.receipts import write_text_atomic
 
     try:
+        last = _last_event_id(app)  # before collecting: a later event makes it outdated
         overview.write_overview(app)
+        write_text_atomic(app.settings.outbox / OVERVIEW_MARK, str(last))
     except Exception:
         log.exception("writing outbox/status.xlsx failed; the previous one stays")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import email
 import json
+import os
 from pathlib import Path
 
 from openpyxl import load_workbook
@@ -103,3 +104,26 @@ def test_receipt_copy_mailed_when_asked_for(app: App) -> None:
     names = [part.get_filename() for part in mail.walk() if part.get_filename()]
     assert names and str(names[0]).endswith("_fel.xlsx")
     assert result.receipt is not None
+
+
+def test_an_event_stamped_before_the_overview_but_committed_after_it_counts(
+    app: App, workspace: Path
+) -> None:
+    """An event's time is taken before its commit; the overview compares event ids."""
+    from pipeline import audit
+    from pipeline.watcher import overview_outdated, write_overview_safely
+
+    seed(app, students=2)
+    new_exam_list(app)
+    write_overview_safely(app)
+    assert not overview_outdated(app)
+    # The file looks written after the next event's time stamp (as when that event was
+    # stamped, then the overview written, then the event committed).
+    status = workspace / "outbox" / "status.xlsx"
+    later = status.stat().st_mtime + 30
+    os.utime(status, (later, later))
+    with app.db.session() as session:
+        audit.record(session, actor="lärare1", action="list.test", details={})
+    assert overview_outdated(app)
+    write_overview_safely(app)
+    assert not overview_outdated(app)
