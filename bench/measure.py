@@ -9,7 +9,6 @@ pandera and with frictionless, the bare python-calamine parse). Data comes from
 
 from __future__ import annotations
 
-import datetime as dt
 import gc
 import json
 import os
@@ -390,32 +389,6 @@ def inprocess_e2e(data: Dataset, workdir: Path, repeats: int) -> tuple[list[floa
 # -- read + validate, side by side ----------------------------------------------------------
 
 
-def _schema_params(app: Any, result_list: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The params check_and_apply fills into the schema and into the problem messages."""
-    from pipeline.scales import get_scale
-    from pipeline.workbook import ects_scale_code, layout
-
-    module = result_list.module
-    scale = get_scale(module.scale if module else result_list.course.scale, app.root)
-    ects_code = ects_scale_code(result_list)
-    ects = get_scale(ects_code, app.root) if ects_code else None
-    params = {
-        "grades": list(scale.grades),
-        "failing": [g for g in scale.grades if g not in scale.passing],
-        "ects_grades": list(ects.grades) if ects else [],
-        "ects_failing": [g for g in ects.grades if g not in ects.passing] if ects else [],
-        "today": dt.date.today().isoformat(),
-        "course_start": result_list.course.start_date.isoformat(),
-        "remove_marks": [str(layout(app.root)["t34"]["remove_mark"])],
-    }
-    message_params = {
-        "scale": scale.code,
-        "allowed": ", ".join(scale.grades),
-        "start": result_list.course.start_date.isoformat(),
-    }
-    return params, message_params
-
-
 def our_read_validate(app: Any, path: Path) -> int:
     """Our read + validate stage: :func:`pipeline.reader.read_result_workbook`, then
     :func:`pipeline.intake.check` (every check of the intake, nothing applied) in a read-only
@@ -442,13 +415,12 @@ class PandasBaseline:
     it: ``run_schema(..., force_pandera=True)``, so our fast path is not lent to it)."""
 
     def __init__(self, app: Any, listnr: int) -> None:
-        from pipeline import checks
-        from pipeline.lists import get_list
+        from pipeline import intake
+        from pipeline.lists import get_list_head
 
-        with app.db.session() as session:
-            result_list = get_list(session, listnr)
-            params, self.message_params = _schema_params(app, result_list)
-        self.loaded = checks.load_schema("t33_workbook", app.root, params=params)
+        with app.db.read_session() as session:
+            rules = intake.list_rules(app, get_list_head(session, listnr))
+        self.loaded, self.message_params = rules.schema, rules.message_params
 
     def __call__(self, path: Path) -> int:
         import pandas as pd

@@ -490,10 +490,8 @@ def load_schema(
 
     Cached per file, modification time and parameters: building a pandera schema from YAML
     costs milliseconds, and every dropped file of a list asks for the same one."""
-    path = resources.find("schemas", f"{name}.yaml", workspace)
-    key = json.dumps(
-        [str(path), path.stat().st_mtime_ns, params or {}], sort_keys=True, default=str
-    )
+    path, mtime = resources.locate("schemas", f"{name}.yaml", workspace)
+    key = json.dumps([path, mtime, params or {}], sort_keys=True, default=str)
     cached = _CACHE.get(key)
     if cached is None:
         if len(_CACHE) > 256:

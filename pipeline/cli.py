@@ -201,11 +201,7 @@ def new_t33(
         issued = workbook.issue(application, listnr)
     finally:
         application.close()
-    if as_json:
-        _echo_json({"listnr": listnr, "workbook": str(issued.path), "students": issued.rows})
-        return
-    typer.echo(f"listnr {listnr}: {issued.rows} studenter / students")
-    typer.echo(f"arbetsbok / workbook: {issued.path}")
+    _report_new(listnr, issued, as_json, "studenter / students")
 
 
 @new_app.command("t34", epilog="Exempel / example: resultat new t34 --course DV1599 --term HT2026")
@@ -227,10 +223,15 @@ def new_t34(
         issued = workbook.issue(application, listnr)
     finally:
         application.close()
+    _report_new(listnr, issued, as_json, "studenter kan få slutbetyg / eligible students")
+
+
+def _report_new(listnr: int, issued: Any, as_json: bool, counted: str) -> None:
+    """What ``new t33`` and ``new t34`` print: the list, its students and its workbook."""
     if as_json:
         _echo_json({"listnr": listnr, "workbook": str(issued.path), "students": issued.rows})
         return
-    typer.echo(f"listnr {listnr}: {issued.rows} studenter kan få slutbetyg / eligible students")
+    typer.echo(f"listnr {listnr}: {issued.rows} {counted}")
     typer.echo(f"arbetsbok / workbook: {issued.path}")
 
 

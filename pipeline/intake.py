@@ -234,35 +234,12 @@ def check_and_apply(
         )
     outcome.action = action
 
-    module = result_list.module
-    scale = get_scale(module.scale if module else result_list.course.scale, app.root)
-    ects_code = ects_scale_code(result_list)
-    ects = get_scale(ects_code, app.root) if ects_code else None
-    frame = _normalized(wb.frame, scale, ects)
-    loaded = checks.load_schema(
-        f"{result_list.kind.value}_workbook",
-        app.root,
-        params={
-            "grades": list(scale.grades),
-            "failing": [g for g in scale.grades if g not in scale.passing],
-            "ects_grades": list(ects.grades) if ects else [],
-            "ects_failing": [g for g in ects.grades if g not in ects.passing] if ects else [],
-            "today": dt.date.today().isoformat(),
-            "course_start": result_list.course.start_date.isoformat(),
-            "remove_marks": [str(layout(app.root)["t34"]["remove_mark"])],
-        },
-    )
+    rules = list_rules(app, result_list)
+    scale = rules.scale
+    frame = _normalized(wb.frame, scale, rules.ects)
     report.extend(
         checks.run_schema(
-            loaded,
-            frame,
-            sheet=sheet,
-            letters=wb.letters,
-            params={
-                "scale": scale.code,
-                "allowed": ", ".join(scale.grades),
-                "start": result_list.course.start_date.isoformat(),
-            },
+            rules.schema, frame, sheet=sheet, letters=wb.letters, params=rules.message_params
         )
     )
     digits_by_row = _roster_checks(frame, wb, report)
@@ -291,6 +268,44 @@ def check_and_apply(
     if apply:
         _apply_prepared(session, app, wb, result_list, entries, outcome)
     return outcome
+
+
+@dataclass(frozen=True)
+class ListRules:
+    """What a list's rows are checked against: its scales, the schema with the list's values
+    filled in, and the values its problem messages name."""
+
+    scale: GradeScale
+    ects: GradeScale | None
+    schema: checks.LoadedSchema
+    message_params: dict[str, Any]
+
+
+def list_rules(app: App, result_list: ResultList) -> ListRules:
+    module = result_list.module
+    scale = get_scale(module.scale if module else result_list.course.scale, app.root)
+    ects_code = ects_scale_code(result_list)
+    ects = get_scale(ects_code, app.root) if ects_code else None
+    start = result_list.course.start_date.isoformat()
+    schema = checks.load_schema(
+        f"{result_list.kind.value}_workbook",
+        app.root,
+        params={
+            "grades": list(scale.grades),
+            "failing": [g for g in scale.grades if g not in scale.passing],
+            "ects_grades": list(ects.grades) if ects else [],
+            "ects_failing": [g for g in ects.grades if g not in ects.passing] if ects else [],
+            "today": dt.date.today().isoformat(),
+            "course_start": start,
+            "remove_marks": [str(layout(app.root)["t34"]["remove_mark"])],
+        },
+    )
+    return ListRules(
+        scale,
+        ects,
+        schema,
+        {"scale": scale.code, "allowed": ", ".join(scale.grades), "start": start},
+    )
 
 
 def apply_checked(

@@ -11,13 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+import string
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
 import pandas as pd
-from openpyxl.utils import column_index_from_string
+from openpyxl.utils import column_index_from_string, get_column_letter
 from python_calamine import CalamineWorkbook
 
 from pipeline.cells import unescape_cell
@@ -161,58 +163,48 @@ def _check_parts(
 MAX_PART_BYTES: Final = 120 * 1024 * 1024
 
 
-def _bounded(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
-    """A member's bytes, inflating at most ``limit`` of them whatever its header claims."""
-    chunks: list[bytes] = []
+def _inflated(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> Iterator[bytes]:
+    """A member's bytes in chunks, inflating at most ``limit`` whatever its header claims."""
     size = 0
     with zf.open(info) as fh:
-        while True:
-            chunk = fh.read(1 << 20)
-            if not chunk:
-                break
+        while chunk := fh.read(1 << 20):
             size += len(chunk)
             if size > limit:
                 raise UnreadableFile("unreadable-file", detail="misstänkt zip-bomb / zip bomb")
-            chunks.append(chunk)
-    return b"".join(chunks)
+            yield chunk
+
+
+def _bounded(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+    """A member's bytes, inflating at most ``limit`` of them whatever its header claims."""
+    return b"".join(_inflated(zf, info, limit))
+
+
+def _after(text: str, alphabet: str) -> list[bytes]:
+    """Regex alternatives for the strings as long as ``text`` over ``alphabet`` (in its
+    order) that sort after ``text``."""
+    options = []
+    span = f"[{alphabet[0]}-{alphabet[-1]}]"
+    for i, ch in enumerate(text):
+        higher = alphabet[alphabet.index(ch) + 1 :]
+        if higher:
+            rest = len(text) - i - 1
+            tail = f"{span}{{{rest}}}" if rest else ""
+            options.append(f"{text[:i]}[{higher[0]}-{higher[-1]}]{tail}".encode())
+    return options
 
 
 def _above(limit: int) -> bytes:
     """A regex for decimal numbers greater than ``limit`` (leading zeros allowed)."""
     text = str(limit)
-    width = len(text)
-    options = [rb"[1-9][0-9]{%d,}" % width]  # more digits
-    for i, ch in enumerate(text):
-        if ch != "9":
-            rest = width - i - 1
-            tail = b"[0-9]{%d}" % rest if rest else b""
-            options.append(text[:i].encode() + b"[%d-9]" % (int(ch) + 1) + tail)
-    return b"0*(?:" + b"|".join(options) + b")"
+    longer = rb"[1-9][0-9]{%d,}" % len(text)
+    return b"0*(?:" + b"|".join([longer, *_after(text, "0123456789")]) + b")"
 
 
 def _letters_above(limit: int) -> bytes:
     """A regex for column letters past column number ``limit`` (at most three letters)."""
-    options: list[bytes] = []
-    for length in (1, 2, 3):
-        first = sum(26**k for k in range(length))  # A, AA, AAA as numbers
-        last = first + 26**length - 1
-        if limit < first:
-            options.append(b"[A-Z]{%d}" % length)
-        elif limit < last:
-            prefix = b""
-            number = limit - first  # offset within this length, in base 26
-            digits = []
-            for _ in range(length):
-                digits.append(number % 26)
-                number //= 26
-            digits.reverse()
-            for i, d in enumerate(digits):
-                rest = length - i - 1
-                if d < 25:
-                    options.append(
-                        prefix + b"[%c-Z]" % (65 + d + 1) + (b"[A-Z]{%d}" % rest if rest else b"")
-                    )
-                prefix += bytes([65 + d])
+    letters = get_column_letter(limit)
+    longer = [b"[A-Z]{%d}" % n for n in range(len(letters) + 1, 4)]
+    options = [*_after(letters, string.ascii_uppercase), *longer]
     return b"(?:" + b"|".join(options) + b")" if options else b"(?!)"
 
 
@@ -241,20 +233,12 @@ def _check_extent_xlsx(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limit
     at regex speed with no Python work per cell."""
     far = _far_cell(limits.max_rows)
     tail = b""
-    size = 0
-    with zf.open(info) as fh:
-        while True:
-            chunk = fh.read(1 << 20)
-            if not chunk:
-                return
-            size += len(chunk)
-            if size > MAX_PART_BYTES:
-                raise UnreadableFile("unreadable-file", detail="misstänkt zip-bomb / zip bomb")
-            window = tail + chunk
-            match = far.search(window)
-            if match is not None:
-                _refuse_far(match.group(0), limits)
-            tail = window[-64:]
+    for chunk in _inflated(zf, info, MAX_PART_BYTES):
+        window = tail + chunk
+        match = far.search(window)
+        if match is not None:
+            _refuse_far(match.group(0), limits)
+        tail = window[-64:]
 
 
 def _refuse_far(found: bytes, limits: Limits) -> None:

@@ -34,7 +34,7 @@ def _regular_mtime(path: str) -> float | None:
     return info.st_mtime if stat.S_ISREG(info.st_mode) else None
 
 
-def _locate(kind: str, name: str, workspace: Path | None) -> tuple[str, float]:
+def locate(kind: str, name: str, workspace: Path | None = None) -> tuple[str, float]:
     """Path and modification time of ``kind/name`` (one or two ``stat`` calls: this runs
     several times for every file the inbox takes)."""
     if workspace is not None:
@@ -51,7 +51,7 @@ def _locate(kind: str, name: str, workspace: Path | None) -> tuple[str, float]:
 
 def find(kind: str, name: str, workspace: Path | None = None) -> Path:
     """Path of ``kind/name``, preferring the workspace's own copy."""
-    return Path(_locate(kind, name, workspace)[0])
+    return Path(locate(kind, name, workspace)[0])
 
 
 @lru_cache(maxsize=64)
@@ -62,7 +62,7 @@ def _load_yaml_cached(path: str, mtime: float) -> Any:
 
 def load_yaml(kind: str, name: str, workspace: Path | None = None) -> Any:
     """Parsed YAML of ``kind/name`` (cached per file and modification time)."""
-    return _load_yaml_cached(*_locate(kind, name, workspace))
+    return _load_yaml_cached(*locate(kind, name, workspace))
 
 
 def read_text(kind: str, name: str, workspace: Path | None = None) -> str:
