@@ -21,7 +21,14 @@ from sqlalchemy.orm import Session
 from pipeline import approval, audit, checks, personnummer, t34
 from pipeline.app import App
 from pipeline.errors import NotFound
-from pipeline.lists import ACCEPTS_RESULTS, EntryRow, get_list_head, load_entries
+from pipeline.lists import (
+    ACCEPTS_RESULTS,
+    EntryRow,
+    ListHead,
+    get_list_head,
+    load_entries,
+    read_list_head,
+)
 from pipeline.models import ListEntry, ListKind, ListState, ResultList, Staff, utcnow
 from pipeline.reader import ResultWorkbook
 from pipeline.report import Problem, Report
@@ -72,11 +79,16 @@ class Prepared:
 
 
 def _language(session: Session, username: str | None, default: str) -> str:
+    """The staff member's language from the registry, else ``default``."""
     if not username:
         return default
     language = session.execute(
         select(Staff.language).where(Staff.username == username)
     ).scalar_one_or_none()
+    return _preferred(language, default)
+
+
+def _preferred(language: str | None, default: str) -> str:
     return language if language in ("sv", "en") else default
 
 
@@ -177,12 +189,19 @@ def check_and_apply(
         report.add(Problem("tampered", {"detail": "HMAC", "listnr": listnr or ""}, sheet=sheet))
         return outcome
     assert listnr is not None
+    # Only checking: the list's head as plain values in one query. Applying: the ORM
+    # object, locked first, so nothing read below can change before it is applied.
+    result_list: ResultList | ListHead
     try:
-        result_list = get_list_head(session, listnr, lock=apply)
+        if apply:
+            result_list = get_list_head(session, listnr, lock=True)
+            outcome.language = _language(session, result_list.reporter, default_language)
+        else:
+            result_list = read_list_head(session, listnr)
+            outcome.language = _preferred(result_list.reporter_language, default_language)
     except NotFound:
         report.add(Problem("list-not-found", {"listnr": listnr}, sheet=sheet))
         return outcome
-    outcome.language = _language(session, result_list.reporter, default_language)
     outcome.state = result_list.state.value
     outcome.version = result_list.version
 
@@ -249,10 +268,12 @@ def check_and_apply(
     entries = load_entries(session, result_list.id) if apply or t34_list else []
     latest: dict[str, dt.date] = {}
     if t34_list:
-        latest = _final_grade_checks(
-            session, app, result_list, entries, frame, digits_by_row, wb, report
+        # Its date checks read the course's modules and other lists: the ORM object.
+        full = (
+            result_list if isinstance(result_list, ResultList) else get_list_head(session, listnr)
         )
-        if not t34.credits_complete(result_list.course):
+        latest = _final_grade_checks(session, app, full, entries, frame, digits_by_row, wb, report)
+        if not t34.credits_complete(full.course):
             outcome.notes.append("credits-incomplete")
     if not report.valid:
         return outcome
@@ -266,6 +287,7 @@ def check_and_apply(
         latest=latest,
     )
     if apply:
+        assert isinstance(result_list, ResultList)
         _apply_prepared(session, app, wb, result_list, entries, outcome)
     return outcome
 
@@ -281,7 +303,7 @@ class ListRules:
     message_params: dict[str, Any]
 
 
-def list_rules(app: App, result_list: ResultList) -> ListRules:
+def list_rules(app: App, result_list: ResultList | ListHead) -> ListRules:
     module = result_list.module
     scale = get_scale(module.scale if module else result_list.course.scale, app.root)
     ects_code = ects_scale_code(result_list)
@@ -376,7 +398,7 @@ def _apply_prepared(
 
 
 def _merge_options(
-    wb: ResultWorkbook, scale: GradeScale, result_list: ResultList, report: Report
+    wb: ResultWorkbook, scale: GradeScale, result_list: ResultList | ListHead, report: Report
 ) -> dict[str, Any] | None:
     """The LMS column and score thresholds the teacher set in the workbook (for merges)."""
     from pipeline import lms

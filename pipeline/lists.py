@@ -12,8 +12,9 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any, Final
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -75,7 +76,7 @@ def get_list(session: Session, listnr: int, *, lock: bool = False) -> ResultList
         stmt = stmt.with_for_update()
     result = session.execute(stmt).scalar_one_or_none()
     if result is None:
-        raise NotFound(f"Resultatlista {listnr} finns inte. / Result list {listnr} does not exist.")
+        raise _list_not_found(listnr)
     return result
 
 
@@ -90,8 +91,97 @@ def get_list_head(session: Session, listnr: int, *, lock: bool = False) -> Resul
         stmt = stmt.with_for_update(of=ResultList)
     result = session.execute(stmt).unique().scalar_one_or_none()
     if result is None:
-        raise NotFound(f"Resultatlista {listnr} finns inte. / Result list {listnr} does not exist.")
+        raise _list_not_found(listnr)
     return result
+
+
+def _list_not_found(listnr: int) -> NotFound:
+    return NotFound(f"Resultatlista {listnr} finns inte. / Result list {listnr} does not exist.")
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleHead:
+    """The scales of a list's course or module, as plain values."""
+
+    scale: str
+    ects_scale: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CourseHead(ScaleHead):
+    start_date: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class ListHead:
+    """What checking a dropped workbook needs of its list, as plain values read in one
+    query (:func:`read_list_head`); it has the attribute names of :class:`ResultList` for
+    what it holds. Applying needs the ORM object (:func:`get_list_head`)."""
+
+    id: int
+    listnr: int
+    kind: ListKind
+    state: ListState
+    version: int
+    reporter: str
+    options: dict[str, object]
+    course: CourseHead
+    module: ScaleHead | None
+    #: The reporter's language from the staff registry (``None`` when not registered).
+    reporter_language: str | None
+
+
+_HEAD_TABLES = (ResultList.__table__, Course.__table__, Module.__table__, Staff.__table__)
+
+
+def _head_statement() -> Select[Any]:
+    lists_t, courses, modules, staff = _HEAD_TABLES
+    return select(
+        lists_t.c.id,
+        lists_t.c.kind,
+        lists_t.c.state,
+        lists_t.c.version,
+        lists_t.c.reporter,
+        lists_t.c.options,
+        courses.c.scale,
+        courses.c.ects_scale,
+        courses.c.start_date,
+        modules.c.id,
+        modules.c.scale,
+        modules.c.ects_scale,
+        staff.c.language,
+    ).select_from(
+        lists_t.join(courses, lists_t.c.course_id == courses.c.id)
+        .outerjoin(modules, lists_t.c.module_id == modules.c.id)
+        .outerjoin(staff, staff.c.username == lists_t.c.reporter)
+    )
+
+
+_HEAD_BY_LISTNR: Final = _head_statement().where(
+    ResultList.__table__.c.listnr == bindparam("listnr")
+)
+
+
+def read_list_head(session: Session, listnr: int) -> ListHead:
+    """The list's head as plain values, in one Core query (no ORM objects, no lock): about
+    a third of :func:`get_list_head` with the reporter's language, on every file taken."""
+    row = session.execute(_HEAD_BY_LISTNR, {"listnr": listnr}).one_or_none()
+    if row is None:
+        raise _list_not_found(listnr)
+    (id_, kind, state, version, reporter, options, c_scale, c_ects, start, m_id, m_scale,
+     m_ects, language) = row  # fmt: skip
+    return ListHead(
+        id=id_,
+        listnr=listnr,
+        kind=kind,
+        state=state,
+        version=version,
+        reporter=reporter,
+        options=options or {},
+        course=CourseHead(c_scale, c_ects, start),
+        module=ScaleHead(m_scale, m_ects) if m_id is not None else None,
+        reporter_language=language,
+    )
 
 
 @dataclass(slots=True)

@@ -29,7 +29,7 @@ from sqlalchemy.orm import object_session
 from pipeline import resources
 from pipeline.app import App
 from pipeline.cells import escape_cell
-from pipeline.lists import get_list_head, get_staff, load_entries
+from pipeline.lists import ListHead, get_list_head, get_staff, load_entries
 from pipeline.models import ListEntry, ListKind, ResultList, Staff
 from pipeline.scales import get_scale
 from pipeline.sheetxml import (
@@ -96,7 +96,7 @@ def verify(key: bytes, meta: dict[str, str], roster: list[str]) -> bool:
     return hmac.compare_digest(sign(key, meta, roster), meta.get("hmac", ""))
 
 
-def ects_scale_code(result_list: ResultList) -> str | None:
+def ects_scale_code(result_list: ResultList | ListHead) -> str | None:
     """A module list's ECTS scale is the module's; a final-grade list's the course's."""
     if result_list.module is not None:
         return result_list.module.ects_scale

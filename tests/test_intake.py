@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 
+import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
 from pipeline import lists, workbook
 from pipeline.app import App
+from pipeline.errors import NotFound
 from pipeline.inbox import Inbox
 from pipeline.models import AuditEvent, FileOutcome, InboxFile, ListEntry, ListState, ResultList
 from tests.factories import TERM, fill, new_exam_list, seed
@@ -320,3 +322,40 @@ def test_submitting_a_list_without_grades_keeps_it_a_draft(app: App) -> None:
     with app.db.session() as session:
         rl = session.execute(select(ResultList).where(ResultList.listnr == listnr)).scalar_one()
         assert rl.state == ListState.DRAFT
+
+
+def test_a_lists_plain_head_holds_what_the_stored_list_holds(app: App) -> None:
+    """Checking reads the list's head in one plain query: the same values as the ORM list,
+    with the reporter's language, and no language for a reporter not in the registry."""
+    seed(app, students=2, teacher_lang="en")
+    listnr = new_exam_list(app)
+    with app.db.read_session() as session:
+        stored = lists.get_list_head(session, listnr)
+        head = lists.read_list_head(session, listnr)
+        assert stored.module is not None and head.module is not None
+        assert (head.id, head.listnr, head.kind, head.state, head.version, head.reporter) == (
+            stored.id,
+            stored.listnr,
+            stored.kind,
+            stored.state,
+            stored.version,
+            stored.reporter,
+        )
+        assert head.options == (stored.options or {})
+        assert (head.course.scale, head.course.ects_scale, head.course.start_date) == (
+            "TH",
+            "AF",
+            stored.course.start_date,
+        )
+        assert (head.module.scale, head.module.ects_scale) == (
+            stored.module.scale,
+            stored.module.ects_scale,
+        )
+        assert workbook.ects_scale_code(head) == workbook.ects_scale_code(stored)
+        assert head.reporter_language == "en"
+        with pytest.raises(NotFound, match=str(listnr + 100)):
+            lists.read_list_head(session, listnr + 100)
+    with app.db.session() as session:
+        lists.get_list_head(session, listnr).reporter = "gäst9"  # left the registry
+    with app.db.read_session() as session:
+        assert lists.read_list_head(session, listnr).reporter_language is None
