@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from pipeline import outbox
@@ -257,20 +257,28 @@ def _destination(inbox: Path, claimed: Claimed, outcome: FileOutcome) -> Path:
     return inbox / area / claimed.path.name
 
 
+_FILES: Final = InboxFile.__table__
+# Looked up for every file taken: plain statements built once (no ORM objects loaded).
+_EARLIER_ACCEPTED: Final = (
+    select(_FILES.c.listnr, _FILES.c.original_name, _FILES.c.finished_at)
+    .where(
+        _FILES.c.sha256 == bindparam("sha"),
+        _FILES.c.outcome == FileOutcome.ACCEPTED,
+        _FILES.c.kind != "lms-export",
+    )
+    .order_by(_FILES.c.id)
+    .limit(1)
+)
+_FINISHED_AT: Final = select(_FILES.c.outcome, _FILES.c.listnr, _FILES.c.kind).where(
+    _FILES.c.stored_path.in_(bindparam("paths", expanding=True))
+)
+
+
 def _earlier_accepted(session: Session, sha: str) -> tuple[int | None, str] | None:
     """The list and a description (name, time) of an earlier accepted file with these bytes.
 
     Learning-platform exports don't count: one may be dropped again after a column was chosen."""
-    earlier = session.execute(
-        select(InboxFile)
-        .where(
-            InboxFile.sha256 == sha,
-            InboxFile.outcome == FileOutcome.ACCEPTED,
-            InboxFile.kind != "lms-export",
-        )
-        .order_by(InboxFile.id)
-        .limit(1)
-    ).scalar_one_or_none()
+    earlier = session.execute(_EARLIER_ACCEPTED, {"sha": sha}).first()
     if earlier is None or earlier.finished_at is None:
         return None
     return earlier.listnr, f"{earlier.original_name}, {earlier.finished_at:%Y-%m-%d %H:%M}"
@@ -319,12 +327,8 @@ class Inbox:
                 _relative(app, _destination(self.dir, claimed, status))
                 for status in (FileOutcome.ACCEPTED, FileOutcome.REJECTED)
             ]
-            finished = session.execute(
-                select(InboxFile).where(InboxFile.stored_path.in_(destinations))
-            ).scalar_one_or_none()
-            done = (
-                (finished.outcome, finished.listnr, finished.kind) if finished is not None else None
-            )
+            finished = session.execute(_FINISHED_AT, {"paths": destinations}).one_or_none()
+            done = tuple(finished) if finished is not None else None
             earlier_info = _earlier_accepted(session, sha)
         if done is not None:
             # Crash after the commit: write the fresh workbook again (idempotent), then move.
