@@ -467,13 +467,7 @@ class Inbox:
                 # Refused: checked again under the lock, so the receipt is the final word.
                 outcome = intake.check_and_apply(session, app, wb)
             status = FileOutcome.ACCEPTED if outcome.accepted else FileOutcome.REJECTED
-            result_list = (
-                session.execute(
-                    select(ResultList).where(ResultList.listnr == outcome.listnr)
-                ).scalar_one_or_none()
-                if outcome.listnr
-                else None
-            )
+            result_list = self._list_head(session, outcome.listnr)
             status_text = "accepted" if outcome.accepted else "rejected"
             if outcome.accepted and outcome.decision in ("approved", "rejected"):
                 status_text = "approved" if outcome.decision == "approved" else "sent_back"
@@ -562,6 +556,19 @@ class Inbox:
             len(outcome.report.problems),
         )
         return self._finish(claimed, status, outcome.listnr, receipt_path, data.problems)
+
+    @staticmethod
+    def _list_head(session: Session, listnr: int | None) -> ResultList | None:
+        """The list with its course and module (one query), or ``None``."""
+        from pipeline.errors import NotFound
+        from pipeline.lists import get_list_head
+
+        if not listnr:
+            return None
+        try:
+            return get_list_head(session, listnr)
+        except NotFound:
+            return None
 
     def _copy_receipt(
         self,

@@ -498,15 +498,15 @@ def _normalized(frame: pd.DataFrame, scale: GradeScale, ects: GradeScale | None)
 
 def _roster_checks(frame: pd.DataFrame, wb: ResultWorkbook, report: Report) -> dict[int, str]:
     """Each row's student is on the signed roster, once; returns row -> 12 digits."""
+    numbers = personnummer.normalize_many(frame["pnr"].tolist())
+    rows = frame.index.tolist()
     roster = set(wb.roster)
+    if numbers == wb.roster and len(roster) == len(numbers):
+        # The usual case: the locked column as issued, every student once, in order.
+        return dict(zip(rows, cast(list[str], numbers), strict=True))  # index: Python ints
     first_seen: dict[str, int] = {}
     digits_by_row: dict[int, str] = {}
     letter = wb.letters.get("pnr")
-    numbers = personnummer.normalize_many(frame["pnr"].tolist())
-    rows = frame.index.tolist()
-    if numbers == wb.roster and len(roster) == len(numbers):
-        # The usual case: the locked column as issued, every student once, in order.
-        return dict(zip(map(int, rows), cast(list[str], numbers), strict=True))
     for index, digits in zip(rows, numbers, strict=True):
         if digits is None:
             continue  # already reported by the schema
