@@ -94,7 +94,6 @@ _DATE: Final = 6
 _NAT: Final = 7
 _OTHER: Final = 8
 _KIND_OF: dict[type, int] = {}
-_UNIX_EPOCH_ORDINAL: Final = dt.date(1970, 1, 1).toordinal()
 # Types whose values never equal a text (``one_of`` skips them without asking).
 _NEVER_TEXT: Final = frozenset({type(None), bool, int, float, dt.datetime, dt.date})
 
@@ -162,6 +161,41 @@ def _frozen(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
 _SHARED_CELLS: ContextVar[dict[int, tuple[Column, _Cells]] | None] = ContextVar(
     "shared_cells", default=None
 )
+# Exact cell types whose only nulls (pandas' ``isna``) are None and a NaN float, and which an
+# elementwise comparison with None tells apart from None by identity alone.
+_PLAIN: Final = frozenset({type(None), str, bool, int, float, dt.datetime, dt.date})
+_NOWHERE: Final = _frozen(np.zeros(0, dtype=np.intp))
+
+
+class _Text:
+    """The text cells of a column, in order, and what is derived from them. A column's _Cells
+    and the _Cells of its cells without nulls share one (a text is never null)."""
+
+    __slots__ = ("_blank", "_stripped", "cells")
+
+    def __init__(self, cells: ObjectArray) -> None:
+        self.cells = cells
+        self._stripped: ObjectArray | None = None
+        self._blank: BoolArray | None = None
+
+    def stripped(self) -> ObjectArray:
+        """``str.strip`` of every text."""
+        if self._stripped is None:
+            self._stripped = (
+                _frozen(_each(str.strip, self.cells)) if self.cells.size else self.cells[:0]
+            )
+        return self._stripped
+
+    def blank(self) -> BoolArray:
+        """Which texts are empty or whitespace only."""
+        if self._blank is None:
+            self._blank = _frozen(np.asarray(self.stripped() == "", dtype=bool))
+        return self._blank
+
+    def all_filled(self) -> None:
+        """Record that no text is blank (each was found equal to a text that is not)."""
+        if self._blank is None:
+            self._blank = _frozen(np.zeros(self.cells.size, dtype=bool))
 
 
 class _Cells:
@@ -174,19 +208,30 @@ class _Cells:
         self.values = values
         n = len(values)
         types = list(map(type, values))
-        # Each type present, numbered in order of appearance (a dict lookup per cell, no
-        # comparisons: numpy cannot compare an array with some classes, e.g. numpy's own).
-        self.present: dict[type, int] = {cls: i for i, cls in enumerate(dict.fromkeys(types))}
-        if len(self.present) <= 1:
-            self.type_of = np.zeros(n, dtype=np.intp)
+        # The types present, numbered (a hash per cell, no comparisons: numpy cannot compare
+        # an array with some classes, e.g. numpy's own).
+        self.present: dict[type, int] = {cls: i for i, cls in enumerate(set(types))}
+        kinds = [_kind(cls) for cls in self.present]
+        # Which present type each cell has; left to ``type_of`` to derive from the kinds when
+        # no two present types share a kind.
+        self._type_of: npt.NDArray[np.intp] | None = None
+        if len(kinds) <= 1:
+            self.kinds: npt.NDArray[np.int8] = np.full(n, kinds[0] if kinds else _NONE, np.int8)
+        elif len(kinds) == 2 and type(None) in self.present and self.present.keys() <= _PLAIN:
+            # None and one plain type (the common column with gaps): one comparison in C.
+            self.kinds = np.full(n, kinds[0] + kinds[1], np.int8)  # _NONE is 0
+            self.kinds[values == None] = _NONE  # noqa: E711 (elementwise, in C)
         else:
-            self.type_of = np.fromiter(map(self.present.__getitem__, types), np.intp, count=n)
-        kinds = np.array([_kind(cls) for cls in self.present], dtype=np.int8)
-        self.kinds: npt.NDArray[np.int8] = kinds[self.type_of]
-        self.text = np.flatnonzero(self.kinds == _STR)
-        self.stripped: ObjectArray = (
-            _each(str.strip, values[self.text]) if self.text.size else values[:0]
-        )
+            self._type_of = np.fromiter(map(self.present.__getitem__, types), np.intp, count=n)
+            self.kinds = np.array(kinds, dtype=np.int8)[self._type_of]
+        self.kind_set = frozenset(kinds)
+        if kinds == [_STR]:
+            self.text = np.arange(n)
+            self._text = _Text(values)
+        else:
+            self.text = self.where(_STR)
+            self._text = _Text(values[self.text])
+        self._missing: BoolArray | None = None
         self._blank: BoolArray | None = None
         self._dates: tuple[BoolArray, FloatArray] | None = None
         self._numbers: tuple[BoolArray, FloatArray] | None = None
@@ -201,21 +246,73 @@ class _Cells:
             hit = shared[id(column)] = (column, cls(_objects(column)))
         return hit[1]
 
+    def without(self, nulls: BoolArray) -> _Cells:
+        """The cells that are not null (marked in ``nulls``), sharing what is known of them."""
+        keep = ~nulls
+        cells = object.__new__(_Cells)
+        cells.values = self.values[keep]
+        cells.kinds = self.kinds[keep]
+        cells._type_of = None if self._type_of is None else self._type_of[keep]
+        if cells._type_of is not None:
+            counts = np.bincount(cells._type_of, minlength=len(self.present))
+            cells.present = {c: i for c, i in self.present.items() if counts[i]}
+        else:  # each present type has a kind of its own
+            counts = np.bincount(cells.kinds, minlength=_OTHER + 1)
+            cells.present = {c: i for c, i in self.present.items() if counts[_kind(c)]}
+        cells.kind_set = frozenset(_kind(c) for c in cells.present)
+        cells.text = cells.where(_STR)
+        if cells.text.size == self.text.size:
+            cells._text = self._text
+        else:
+            cells._text = _Text(cells.values[cells.text])
+        cells._missing = cells._blank = cells._dates = cells._numbers = None
+        return cells
+
+    @property
+    def type_of(self) -> npt.NDArray[np.intp]:
+        if self._type_of is None:
+            table = np.zeros(_OTHER + 1, dtype=np.intp)
+            for cls, i in self.present.items():
+                table[_kind(cls)] = i
+            self._type_of = table[self.kinds]
+        return self._type_of
+
+    def only(self, cls: type) -> bool:
+        """Whether every cell is exactly of type ``cls`` (and there is at least one)."""
+        return len(self.present) == 1 and next(iter(self.present)) is cls
+
     def where(self, kind: int) -> npt.NDArray[np.intp]:
-        return np.flatnonzero(self.kinds == kind)
+        """The positions of the cells of ``kind``."""
+        return np.flatnonzero(self.kinds == kind) if kind in self.kind_set else _NOWHERE
 
     def where_type(self, cls: type) -> npt.NDArray[np.intp]:
         return np.flatnonzero(self.type_of == self.present[cls])
 
+    def missing(self) -> BoolArray:
+        """``None`` or a float NaN, cell by cell."""
+        if self._missing is None:
+            missing = (
+                self.kinds == _NONE if _NONE in self.kind_set else np.zeros(len(self.kinds), bool)
+            )
+            floats = self.where(_FLOAT)
+            if floats.size:
+                missing[floats] = np.isnan(self.values[floats].astype(np.float64))
+            self._missing = _frozen(missing)
+        return self._missing
+
+    def nulls(self) -> BoolArray:
+        """pandas' ``isna`` of every cell: pandera's nulls."""
+        if self.present.keys() <= _PLAIN:
+            return self.missing()
+        nulls: BoolArray = pd.isna(self.values)
+        return nulls
+
     def blank(self) -> BoolArray:
         """``_is_blank`` of every cell: ``None``, a float NaN, or whitespace-only text."""
         if self._blank is None:
-            blank = self.kinds == _NONE
-            floats = self.where(_FLOAT)
-            if floats.size:
-                blank[floats] = np.isnan(self.values[floats].astype(np.float64))
+            blank = self.missing().copy()
             if self.text.size:
-                blank[self.text] = self.stripped == ""
+                blank[self.text] = self._text.blank()
             self._blank = _frozen(blank)
         return self._blank
 
@@ -228,19 +325,24 @@ class _Cells:
             n = len(self.values)
             ok = np.zeros(n, dtype=bool)
             ordinals = np.full(n, np.nan)
-            days = np.flatnonzero((self.kinds == _DATETIME) | (self.kinds == _DATE))
+            days = (
+                np.flatnonzero((self.kinds == _DATETIME) | (self.kinds == _DATE))
+                if {_DATETIME, _DATE} & self.kind_set
+                else _NOWHERE
+            )
             if days.size:
                 ok[days] = True
                 # date.toordinal of a datetime is its date's, time zone or not (like .date()).
                 ordinals[days] = np.fromiter(
                     map(dt.date.toordinal, self.values[days]), dtype=np.int64, count=days.size
                 )
-            ok[self.kinds == _NAT] = True
+            ok[self.where(_NAT)] = True
             if self.text.size:
-                sizes = np.fromiter(map(len, self.stripped), dtype=np.int64, count=self.text.size)
+                stripped = self._text.stripped()
+                sizes = np.fromiter(map(len, stripped), dtype=np.int64, count=self.text.size)
                 sized = sizes == 10
                 if sized.any():
-                    valid, ordinal = _iso_ordinals(self.stripped[sized])
+                    valid, ordinal = _iso_ordinals(stripped[sized])
                     where = self.text[sized][valid]
                     ok[where] = True
                     ordinals[where] = ordinal[valid]
@@ -263,7 +365,7 @@ class _Cells:
                 numbers[floats] = self.values[floats].astype(np.float64)
                 ok[floats] = ~np.isnan(numbers[floats])
             if self.text.size:
-                text = _each(str.replace, self.stripped, ",", ".")
+                text = _each(str.replace, self._text.stripped(), ",", ".")
                 text = _each(str.replace, _each(str.replace, text, "\u00a0", ""), " ", "")
                 parsed, valid = _floats(text)
                 numbers[self.text] = parsed
@@ -274,11 +376,27 @@ class _Cells:
     def texts(self) -> ObjectArray:
         """``str(value).strip()`` of every cell."""
         out = np.empty(len(self.values), dtype=object)
-        out[self.text] = self.stripped
-        rest = np.flatnonzero(self.kinds != _STR)
+        out[self.text] = self._text.stripped()
+        rest = np.flatnonzero(self.kinds != _STR) if self.kind_set != {_STR} else _NOWHERE
         if rest.size:
             out[rest] = _each(str.strip, _each(str, self.values[rest]))
         return out
+
+
+# Up to this many texts, ISO dates are read one by one: numpy's fixed cost is the larger.
+_FEW_ISO_TEXTS: Final = 32
+# ``YYYY-MM-DD`` less "0" at each digit and "-" at each dash is at most 9 at a digit, 0 at a
+# dash (anything below wraps around to a large number); its year, month and day as weights.
+_ISO_OFFSETS: Final = np.array([48, 48, 48, 48, 45, 48, 48, 45, 48, 48], np.uint32)
+_ISO_LIMITS: Final = np.array([9, 9, 9, 9, 0, 9, 9, 0, 9, 9], np.uint32)
+_ISO_WEIGHTS: Final = np.array(
+    [
+        [1000, 100, 10, 1, 0, 0, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0, 10, 1, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0, 0, 0, 10, 1],
+    ],
+    np.int64,
+).T
 
 
 def _iso_ordinals(texts: ObjectArray) -> tuple[BoolArray, IntArray]:
@@ -286,20 +404,31 @@ def _iso_ordinals(texts: ObjectArray) -> tuple[BoolArray, IntArray]:
 
     ``date.fromisoformat`` takes ASCII digits only, so the Unicode digits that ``_ISO_DATE``
     lets through are refused here directly."""
-    codes = np.asarray(texts.astype("U10")).view(np.uint32).reshape(-1, 10).astype(np.int64)
-    digits = codes - ord("0")
-    numeric = np.delete(digits, [4, 7], axis=1)
-    form = ((numeric >= 0) & (numeric <= 9)).all(axis=1)
-    form &= (codes[:, 4] == ord("-")) & (codes[:, 7] == ord("-"))
-    year = numeric[:, :4] @ np.array([1000, 100, 10, 1])
-    month = numeric[:, 4:6] @ np.array([10, 1])
-    day = numeric[:, 6:8] @ np.array([10, 1])
-    valid = form & personnummer.valid_dates(year, month, day)
+    if len(texts) <= _FEW_ISO_TEXTS:
+        return _iso_ordinals_each(texts)
+    codes = np.asarray(texts.astype("U10")).view(np.uint32).reshape(-1, 10)
+    shifted = codes - _ISO_OFFSETS
+    form: BoolArray = np.asarray((shifted <= _ISO_LIMITS).all(axis=1))
+    # Year, month and day (0, 0, 0 where the form is wrong: no date).
+    year, month, day = (np.where(form[:, np.newaxis], shifted, 0) @ _ISO_WEIGHTS).T
+    valid = personnummer.valid_dates(year, month, day)
+    return valid, np.where(valid, personnummer.date_ordinals(year, month, day), 0)
+
+
+def _iso_ordinals_each(texts: ObjectArray) -> tuple[BoolArray, IntArray]:
+    """:func:`_iso_ordinals`, one text at a time."""
+    valid = np.zeros(len(texts), dtype=bool)
     ordinals = np.zeros(len(texts), dtype=np.int64)
-    if valid.any():
-        months = (year[valid] - 1970).astype("datetime64[Y]").astype("datetime64[M]")
-        first = (months + (month[valid] - 1)).astype("datetime64[D]")
-        ordinals[valid] = (first + (day[valid] - 1)).astype(np.int64) + _UNIX_EPOCH_ORDINAL
+    for i, text in enumerate(texts):
+        if not (text.isascii() and text[4] == text[7] == "-"):
+            continue
+        year, month, day = text[:4], text[5:7], text[8:]
+        if (year + month + day).isdigit():  # ASCII: "0" to "9"
+            try:
+                ordinals[i] = dt.date(int(year), int(month), int(day)).toordinal()
+            except ValueError:
+                continue
+            valid[i] = True
     return valid, ordinals
 
 
@@ -319,23 +448,32 @@ def _floats(texts: ObjectArray) -> tuple[FloatArray, BoolArray]:
     return numbers, valid
 
 
+def _texts_only(allowed: Any) -> bool:
+    return isinstance(allowed, list) and all(type(a) is str for a in allowed)
+
+
+def _equal_any(values: ObjectArray, allowed: list[str]) -> BoolArray:
+    """Which values (exact ``str`` each) equal one of ``allowed`` (texts too): for texts,
+    equal is equal hash and ``==``, so a set answers, one C-level call per value."""
+    options = frozenset(allowed)
+    return np.fromiter(map(options.__contains__, values), dtype=bool, count=len(values))
+
+
 def _member(values: ObjectArray, allowed: Any) -> BoolArray:
     """``value in allowed`` of every value. Against a list of texts, text cells are compared
     as an array and plain numbers, dates and ``None`` are never in it; anything else (a
     subclass may define its own equality) is asked cell by cell."""
-    if not (isinstance(allowed, list) and all(type(a) is str for a in allowed)):
+    if not _texts_only(allowed):
         return np.fromiter((v in allowed for v in values), dtype=bool, count=len(values))
     cells = _Cells(values)
     found = np.zeros(len(values), dtype=bool)
-    for cls in cells.present:
+    # The types in order of first appearance, so that which cell is asked first is fixed.
+    for cls in sorted(cells.present, key=lambda c: int(cells.where_type(c)[0])):
         if cls in _NEVER_TEXT:
             continue
         where = cells.where_type(cls)
         if cls is str:
-            hits = np.zeros(where.size, dtype=bool)
-            for option in dict.fromkeys(allowed):
-                hits |= values[where] == option
-            found[where] = hits
+            found[where] = _equal_any(values[where], allowed)
         else:
             found[where] = [values[i] in allowed for i in where]
     return found
@@ -353,7 +491,7 @@ def _within(column: Column, day: str, *, latest: bool) -> Passed:
     ok, ordinals = cells.dates()
     if not ok.any():
         return _result(column, ~ok)
-    if (cells.kinds == _NAT).any():
+    if _NAT in cells.kind_set:
         raise TypeError("Cannot compare NaT with datetime.date object")  # as to_date's NaT does
     bound = dt.date.fromisoformat(day).toordinal()
     return _result(column, ~ok | ((ordinals <= bound) if latest else (ordinals >= bound)))
@@ -362,10 +500,18 @@ def _within(column: Column, day: str, *, latest: bool) -> Passed:
 def is_personnummer(column: Column) -> Passed:
     """Blank, or a valid personnummer in any accepted form (:func:`personnummer.is_valid`)."""
     cells = _Cells.of(column)
-    passed = cells.blank().copy()
-    filled = np.flatnonzero(~passed)
-    if filled.size:
-        passed[filled] = personnummer.valid_mask(cells.values[filled])
+    values = cells.values
+    # The canonical forms are never blank: they answer with array operations (and together,
+    # so that the roster's look at the same column finds them computed).
+    canonical, valid = personnummer.canonical_validity(values, all_str=cells.only(str))
+    passed = np.zeros(len(values), dtype=bool)
+    passed[canonical] = valid
+    if canonical.size < len(values):  # blank cells, and the rare other written forms
+        blank = cells.blank()
+        others = np.ones(len(values), dtype=bool)
+        others[canonical] = False
+        for i in np.flatnonzero(others):
+            passed[i] = blank[i] or personnummer.is_valid(values[i])
     return _result(column, passed)
 
 
@@ -400,6 +546,14 @@ def non_negative(column: Column) -> Passed:
 def one_of(column: Column, *, allowed: list[str]) -> Passed:
     """Blank, or exactly one of ``allowed``."""
     cells = _Cells.of(column)
+    if cells.only(str) and _texts_only(allowed):
+        # Texts all, as a grade column without its gaps: when every one is allowed, the
+        # blanks need no looking for.
+        hits = _equal_any(cells.values, allowed)
+        if hits.all():
+            if all(a.strip() for a in allowed):
+                cells._text.all_filled()
+            return _result(column, hits)
     passed = cells.blank().copy()
     filled = np.flatnonzero(~passed)
     if filled.size:
@@ -543,12 +697,13 @@ def run_schema(
     """
     df_check_fields = df_check_fields or {}
     problems: list[Problem] = []
-    if force_pandera or not passes_fast(loaded.schema, frame):
+    cells = None if force_pandera else _fast_cells(_loaded_plan(loaded), frame)
+    if cells is None:
         try:
             loaded.schema.validate(frame, lazy=True)
         except pa.errors.SchemaErrors as exc:
             problems = _problems(exc, loaded, frame, sheet, letters, row_of, df_check_fields)
-    problems.extend(_row_rule_problems(loaded, frame, sheet, letters, row_of))
+    problems.extend(_row_rule_problems(loaded, frame, sheet, letters, row_of, cells or {}))
     if params:
         problems = [replace(p, params={**params, **p.params}) for p in problems]
     return problems
@@ -620,51 +775,87 @@ def passes_fast(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> bool:
     columns present, no nulls (pandera's notion: None, NaN, NaT, NA) where not nullable, and
     each check (on the column without nulls, as pandera gives it) true everywhere. ``False``
     means "ask pandera": a failure, an error, or anything else in the schema."""
+    return _fast_cells(_plan(schema), frame) is not None
+
+
+_Plan = list[tuple[str, pa.Column, list[Any]]]
+
+
+def _plan(schema: pa.DataFrameSchema) -> _Plan | None:
+    """The columns :func:`passes_fast` looks at, with their check functions; ``None`` for a
+    schema it does not understand."""
     if type(schema) is not pa.DataFrameSchema or not _has_defaults(schema, _DEFAULT_SCHEMA_OPTIONS):
-        return False
-    if type(frame) is not pd.DataFrame or isinstance(frame.columns, pd.MultiIndex):
-        return False
-    if not frame.columns.is_unique:
-        return False
+        return None
     plan = []
     for name, column in schema.columns.items():
         if type(column) is not pa.Column or column.name != name:
-            return False
+            return None
         if not _has_defaults(column, _DEFAULT_COLUMN_OPTIONS):
-            return False
+            return None
         fns = [_fast_check(check) for check in column.checks]
         if any(fn is None for fn in fns):
-            return False
+            return None
         plan.append((name, column, fns))
-    token = _SHARED_CELLS.set({})
+    return plan
+
+
+# The plan of each LoadedSchema run_schema has seen, with the schema kept alive so that its
+# id stays its own: a loaded schema is not changed (load_schema hands the same one to every
+# file of a list), and looking at every column and check again costs more than a small file.
+_PLANS: dict[int, tuple[LoadedSchema, _Plan | None]] = {}
+
+
+def _loaded_plan(loaded: LoadedSchema) -> _Plan | None:
+    hit = _PLANS.get(id(loaded))
+    if hit is None or hit[0] is not loaded:
+        if len(_PLANS) > 256:
+            _PLANS.clear()
+        hit = _PLANS[id(loaded)] = (loaded, _plan(loaded.schema))
+    return hit[1]
+
+
+def _fast_cells(plan: _Plan | None, frame: pd.DataFrame) -> dict[str, _Cells] | None:
+    """:func:`passes_fast` of the schema of ``plan``, answering with the _Cells of the
+    columns it looked at when the frame passes (``None`` when not)."""
+    if plan is None:
+        return None
+    if type(frame) is not pd.DataFrame or isinstance(frame.columns, pd.MultiIndex):
+        return None
+    if not frame.columns.is_unique:
+        return None
+    looked_at: dict[str, _Cells] = {}
+    shared: dict[int, tuple[Column, _Cells]] = {}
+    token = _SHARED_CELLS.set(shared)
     try:
         for name, column, fns in plan:
             if name not in frame:
                 if column.required:
-                    return False
+                    return None
                 continue
             if column.nullable and not fns:
                 continue
-            values = frame[name].to_numpy(dtype=object)
-            nulls = pd.isna(values)
+            cells = looked_at[name] = _Cells(frame[name].to_numpy(dtype=object))
+            nulls = cells.nulls()
             if nulls.any():
                 if not column.nullable:
-                    return False
+                    return None
                 if nulls.all():
                     continue  # nothing left to check: every check holds for no cells
                 # What pandera's checks see (ignore_na): the cells that are not null.
-                values = values[~nulls]
+                cells = cells.without(nulls)
+            values = cells.values
+            shared[id(values)] = (values, cells)
             for fn in fns:
                 passed = fn(values)
                 if not (isinstance(passed, np.ndarray) and passed.dtype == bool):
-                    return False
+                    return None
                 if not passed.all():
-                    return False
+                    return None
     except Exception:  # a check that raises is pandera's to report
-        return False
+        return None
     finally:
         _SHARED_CELLS.reset(token)
-    return True
+    return looked_at
 
 
 def _blank_mask(column: pd.Series) -> BoolArray:
@@ -677,7 +868,10 @@ def _row_rule_problems(
     sheet: str | None,
     letters: dict[str, str],
     row_of: dict[Any, int] | None,
+    cells: dict[str, _Cells],
 ) -> list[Problem]:
+    """The ``requires`` rules' problems; ``cells`` holds the _Cells of columns of ``frame``
+    already looked at (by :func:`passes_fast`), whose blanks are known."""
     problems: list[Problem] = []
     blanks: dict[str, BoolArray] = {}
     for rule in loaded.row_rules:
@@ -686,7 +880,8 @@ def _row_rule_problems(
             continue
         for name in (field, needs):
             if name not in blanks:
-                blanks[name] = _blank_mask(frame[name])
+                known = cells.get(name)
+                blanks[name] = known.blank() if known is not None else _blank_mask(frame[name])
         hits = np.flatnonzero(~blanks[field] & blanks[needs])
         for index in frame.index[hits] if hits.size else ():
             problems.append(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import numbers
 import operator
 import random
@@ -19,7 +20,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import repeat
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -168,10 +169,23 @@ def is_valid(value: object) -> bool:
 # ---------------------------------------------------------------------------------------------
 # Whole columns at once
 
-# Days of each month of a common year, indexed by month; 0 and 13 have none.
-_DAYS_IN_MONTH: Final = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 0], np.int64)
+# The calendar as tables (a lookup is one array operation): for each year from 0 to 9999,
+# whether it is a leap year (proleptic Gregorian: every fourth year except centuries not
+# divisible by 400) and the days before it (``date.toordinal`` of its 1 January, less one);
+# for each month, its days and the days before it in the year, at ``month`` in a common year
+# and at ``14 + month`` in a leap year (months 0 and 13 have no days).
+_YEARS: Final = np.arange(10000)
+_LEAP_YEARS: Final = (_YEARS % 4 == 0) & ((_YEARS % 100 != 0) | (_YEARS % 400 == 0))
+_DAYS_BEFORE_YEAR: Final = (
+    (_YEARS - 1) * 365 + (_YEARS - 1) // 4 - (_YEARS - 1) // 100 + (_YEARS - 1) // 400
+)
+_MONTHS: Final = [[0, 31, 28 + leap, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31, 0] for leap in (0, 1)]
+_MONTH_DAYS: Final = np.array(_MONTHS, np.int64).ravel()
+_DAYS_BEFORE_MONTH: Final = np.array(
+    [[0, *itertools.accumulate(days[:-1])] for days in _MONTHS], np.int64
+).ravel()
 # Luhn: a doubled digit counts with its digit sum.
-_DOUBLED: Final = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], np.int32)
+_DOUBLED: Final = np.array([0, 2, 4, 6, 8, 1, 3, 5, 7, 9], np.int16)
 _ZERO: Final = ord("0")
 # Where the twelve digits are in ``YYYYMMDD-NNNN``.
 _DIGITS_OF_13: Final = np.array([0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12])
@@ -183,10 +197,32 @@ def valid_dates(
     """Which ``(year, month, day)`` triples are real dates, as :class:`datetime.date` sees it
     (years 1 to 9999, proleptic Gregorian calendar: leap years every fourth year except
     centuries not divisible by 400). Also used by :mod:`pipeline.checks` for ISO date text."""
-    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    last = _DAYS_IN_MONTH[np.clip(month, 0, 13)] + ((month == 2) & leap)
+    last = _MONTH_DAYS.take(_month_index(year, month))
     valid: npt.NDArray[np.bool_] = (year >= 1) & (year <= 9999) & (day >= 1) & (day <= last)
     return valid
+
+
+def _month_index(
+    year: npt.NDArray[np.integer], month: npt.NDArray[np.integer]
+) -> npt.NDArray[np.integer]:
+    """Where each month of each year is in ``_MONTH_DAYS`` and ``_DAYS_BEFORE_MONTH`` (a year
+    outside 0 to 9999 counts as 0 or 9999, a month outside 0 to 13 as 0 or 13)."""
+    leap = _LEAP_YEARS.take(year, mode="clip")
+    index: npt.NDArray[np.integer] = np.minimum(np.maximum(month, 0), 13) + 14 * leap
+    return index
+
+
+def date_ordinals(
+    year: npt.NDArray[np.integer], month: npt.NDArray[np.integer], day: npt.NDArray[np.integer]
+) -> npt.NDArray[np.int64]:
+    """``date.toordinal`` of each ``(year, month, day)`` triple that :func:`valid_dates`
+    accepts (any number for the others)."""
+    ordinals: npt.NDArray[np.int64] = (
+        _DAYS_BEFORE_YEAR.take(year, mode="clip")
+        + _DAYS_BEFORE_MONTH.take(_month_index(year, month))
+        + day
+    )
+    return ordinals
 
 
 def _as_objects(values: Iterable[Any]) -> npt.NDArray[np.object_]:
@@ -201,38 +237,49 @@ def _as_objects(values: Iterable[Any]) -> npt.NDArray[np.object_]:
 
 
 def _canonical(
-    values: npt.NDArray[np.object_],
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_], npt.NDArray[np.uint32]]:
+    values: npt.NDArray[np.object_], *, all_str: bool = False
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_], npt.NDArray[np.unsignedinteger]]:
     """The fast path over the canonical written forms ``YYYYMMDD-NNNN`` and ``YYYYMMDDNNNN``.
 
     Returns the positions of the values in one of those forms (exactly ``str``, ASCII digits,
-    nothing around them), which of those are valid, and their twelve digits. For these forms
-    :func:`parse` takes the century as written, so validity is a calendar date (day minus 60
-    for samordningsnummer) and the Luhn digit."""
+    nothing around them), which of those are valid, and their twelve digits (one row each).
+    For these forms :func:`parse` takes the century as written, so validity is a calendar
+    date (day minus 60 for samordningsnummer) and the Luhn digit. ``all_str`` tells that
+    every value is exactly ``str``."""
     n = len(values)
-    # Exactly str (a subclass goes to parse); map() keeps it one C-level call per value.
-    is_text = np.fromiter(map(operator.is_, map(type, values), repeat(str)), bool, count=n)
-    where = np.flatnonzero(is_text)
-    texts = values if where.size == n else values[where]
+    if all_str:
+        where = np.arange(n)
+        texts = values
+    else:
+        # Exactly str (a subclass goes to parse); map() keeps it one C-level call per value.
+        is_text = np.fromiter(map(operator.is_, map(type, values), repeat(str)), bool, count=n)
+        where = np.flatnonzero(is_text)
+        texts = values if where.size == n else values[where]
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=where.size)
     long_form = lengths == 13
     sized = long_form | (lengths == 12)
     if not sized.all():
         where, texts, long_form = where[sized], texts[sized], long_form[sized]
-    # Fixed-width UCS-4, one uint32 code point per character; minus "0", digits are 0 to 9
-    # (a code point below "0" wraps around to a large number).
-    codes = texts.astype("U13").view(np.uint32).reshape(-1, 13)
+    # Fixed width, one code point per character, one row per position; minus "0", digits
+    # are 0 to 9 (a code point below "0" wraps around to a large number). ASCII bytes when
+    # every text is ASCII (a quarter of the memory of UCS-4), UCS-4 otherwise.
+    codes: npt.NDArray[np.unsignedinteger]
+    try:
+        codes = texts.astype("S13").view(np.uint8).reshape(-1, 13).T
+    except UnicodeEncodeError:
+        codes = texts.astype("U13").view(np.uint32).reshape(-1, 13).T
+    zero = codes.dtype.type(_ZERO)
     if long_form.all():
-        digits = codes[:, _DIGITS_OF_13] - np.uint32(_ZERO)
-        form = codes[:, 8] == ord("-")
+        digits = codes[_DIGITS_OF_13] - zero
+        form = codes[8] == ord("-")
     else:
-        digits = codes[:, :12] - np.uint32(_ZERO)
-        digits[long_form, 8:] = codes[long_form, 9:] - np.uint32(_ZERO)
-        form = ~long_form | (codes[:, 8] == ord("-"))
-    form &= digits.max(axis=1, initial=0) <= 9
+        digits = codes[:12] - zero
+        digits[8:, long_form] = codes[9:, long_form] - zero
+        form = ~long_form | (codes[8] == ord("-"))
+    form &= digits.max(axis=0, initial=0) <= 9
     if not form.all():
-        where, digits = where[form], digits[form]
-    return where, _valid_digits(digits), digits
+        where, digits = where[form], digits[:, form]
+    return where, _valid_digits(digits), digits.T
 
 
 #: The last column :func:`_canonical` saw and its result: intake checks the same column of
@@ -241,28 +288,38 @@ _LAST: list[Any] = [None, None]
 
 
 def _canonical_once(
-    values: npt.NDArray[np.object_],
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_], npt.NDArray[np.uint32]]:
+    values: npt.NDArray[np.object_], *, all_str: bool = False
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_], npt.NDArray[np.unsignedinteger]]:
     key = tuple(values.tolist())
     last_key, last = _LAST
     if last_key is not None and len(last_key) == len(key) and last_key == key:
         return last  # type: ignore[no-any-return]
-    result = _canonical(values)
+    result = _canonical(values, all_str=all_str)
     _LAST[:] = [key, result]
     return result
 
 
-def _valid_digits(digits: npt.NDArray[np.uint32]) -> npt.NDArray[np.bool_]:
-    """Calendar date and Luhn check digit of rows of twelve digits ``YYYYMMDDNNNN``."""
-    d = digits.astype(np.int32)
-    year = d[:, 0] * 1000 + d[:, 1] * 100 + d[:, 2] * 10 + d[:, 3]
-    month = d[:, 4] * 10 + d[:, 5]
-    day = d[:, 6] * 10 + d[:, 7]
+def canonical_validity(
+    values: npt.NDArray[np.object_], *, all_str: bool = False
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_]]:
+    """The positions of the values in a canonical form (``YYYYMMDD-NNNN`` or ``YYYYMMDDNNNN``,
+    exactly ``str``) and which of those are valid, with array operations; every other value
+    is :func:`is_valid`'s to answer. ``all_str`` tells that every value is exactly ``str``."""
+    canonical, valid, _ = _canonical_once(values, all_str=all_str)
+    return canonical, valid
+
+
+def _valid_digits(digits: npt.NDArray[np.unsignedinteger]) -> npt.NDArray[np.bool_]:
+    """Calendar date and Luhn check digit of twelve digits ``YYYYMMDDNNNN`` (one row per
+    position, one column per number)."""
+    # Small integers (a year is at most 9999) keep the temporaries small: int16.
+    d = digits.astype(np.int16)
+    year = d[0] * 1000 + d[1] * 100 + d[2] * 10 + d[3]
+    month = d[4] * 10 + d[5]
+    day = d[6] * 10 + d[7]
     day -= 60 * (day > 60)
-    total = _DOUBLED[d[:, 2:11:2]].sum(axis=1) + d[:, 3:11:2].sum(axis=1)
-    valid: npt.NDArray[np.bool_] = valid_dates(year, month, day) & (
-        (10 - total % 10) % 10 == d[:, 11]
-    )
+    total = _DOUBLED[d[2:11:2]].sum(axis=0, dtype=np.int16) + d[3:11:2].sum(axis=0, dtype=np.int16)
+    valid: npt.NDArray[np.bool_] = valid_dates(year, month, day) & ((10 - total % 10) % 10 == d[11])
     return valid
 
 
@@ -289,9 +346,11 @@ def normalize_many(values: Iterable[Any]) -> list[str | None]:
     valid number (instead of raising). Same fast path as :func:`valid_mask`."""
     array = _as_objects(values)
     canonical, valid, digits = _canonical_once(array)
+    if canonical.size == len(array) and valid.all():  # the usual column: all canonical, valid
+        return cast(list[str | None], _digit_texts(digits))
     out = np.full(len(array), None, dtype=object)
     if valid.any():
-        out[canonical[valid]] = (digits[valid] + _ZERO).view("U12").ravel().tolist()
+        out[canonical[valid]] = _digit_texts(digits[valid])
     if canonical.size < len(array):
         others = np.ones(len(array), dtype=bool)
         others[canonical] = False
@@ -300,6 +359,14 @@ def normalize_many(values: Iterable[Any]) -> list[str | None]:
                 out[i] = parse(array[i]).digits
     result: list[str | None] = out.tolist()
     return result
+
+
+def _digit_texts(digits: npt.NDArray[np.unsignedinteger]) -> list[str]:
+    """The texts of rows of twelve digits."""
+    codes = np.empty(digits.shape, dtype=np.uint32)
+    np.add(digits, _ZERO, out=codes, casting="unsafe")
+    texts: list[str] = codes.view("U12").ravel().tolist()
+    return texts
 
 
 def mask(digits: str) -> str:
