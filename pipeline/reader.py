@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
+from xml.parsers import expat
 
 import numpy as np
 import pandas as pd
@@ -142,11 +143,14 @@ def _check_parts(
     """What the parser must never see: a DTD or entity declaration in any XML part (entity
     expansion; OPC forbids DTDs anyway), a VBA project under any name, and cell positions
     so far out that the parser would allocate the whole rectangle up to them."""
+    read_whole: dict[int, bytes] = {}  # small parts, by id of their ZipInfo
     for info in infos:
         if not info.filename.endswith((".xml", ".rels")):
             continue
         with zf.open(info) as fh:
             head = fh.read(4096)
+        if len(head) < 4096:
+            read_whole[id(info)] = head
         # Both declarations start with "<!", which a plain substring test finds far faster
         # than the case-blind pattern.
         if b"<!" in head and _DOCTYPE.search(head):
@@ -157,7 +161,9 @@ def _check_parts(
             raise UnreadableFile("unreadable-file", detail="innehåller makron / contains macros")
     if kind == "xlsx":
         for info in infos:
-            if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml"):
+            # The parser reads a sheet from whatever part the workbook's relationships name.
+            usual = info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")
+            if usual or _holds_sheet_data(zf, info, read_whole.get(id(info))):
                 _check_extent_xlsx(zf, info, limits)
     else:
         for info in infos:
@@ -180,6 +186,22 @@ def _inflated(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> Iterato
             yield chunk
 
 
+#: What a part the parser can read as a sheet holds, in UTF-8 (or ASCII) and in UTF-16.
+_SHEET_DATA: Final = (b"sheetData", "sheetData".encode("utf-16-le")[:-1])
+
+
+def _holds_sheet_data(zf: zipfile.ZipFile, info: zipfile.ZipInfo, whole: bytes | None) -> bool:
+    """Whether a part (``whole``, when already read) holds what the parser needs to read it
+    as a sheet: without it, the parser finds no cells in the part."""
+    tail = b""
+    for chunk in [whole] if whole is not None else _inflated(zf, info, MAX_PART_BYTES):
+        window = tail + chunk
+        if any(marker in window for marker in _SHEET_DATA):
+            return True
+        tail = window[-32:]
+    return False
+
+
 def _bounded(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
     """A member's bytes, inflating at most ``limit`` of them whatever its header claims."""
     return b"".join(_inflated(zf, info, limit))
@@ -199,49 +221,91 @@ def _after(text: str, alphabet: str) -> list[bytes]:
     return options
 
 
+def _before(text: str, alphabet: str, *, first: str | None = None) -> list[bytes]:
+    """Regex alternatives for the strings as long as ``text`` over ``alphabet`` that sort
+    before it, their first character taken from ``first`` on (``1`` for numbers)."""
+    options = []
+    span = f"[{alphabet[0]}-{alphabet[-1]}]"
+    for i, ch in enumerate(text):
+        start = alphabet.index(first) if i == 0 and first else 0
+        lower = alphabet[start : alphabet.index(ch)]
+        if lower:
+            rest = len(text) - i - 1
+            tail = f"{span}{{{rest}}}" if rest else ""
+            options.append(f"{text[:i]}[{lower[0]}-{lower[-1]}]{tail}".encode())
+    return options
+
+
 def _above(limit: int) -> bytes:
-    """A regex for decimal numbers greater than ``limit`` (leading zeros allowed)."""
+    """A regex for decimal numbers greater than ``limit`` (leading zeros allowed; at most 30
+    significant digits, so that a match can be turned into a number)."""
     text = str(limit)
-    longer = rb"[1-9][0-9]{%d,}" % len(text)
-    return b"0*(?:" + b"|".join([longer, *_after(text, "0123456789")]) + b")"
+    longer = rb"[1-9][0-9]{%d,29}" % len(text)
+    return b"0{0,30}(?:" + b"|".join([longer, *_after(text, "0123456789")]) + b")"
+
+
+def _rows_up_to(limit: int, *, exact: bool) -> bytes:
+    """A regex for the numbers from 1 to ``limit`` without leading zeros: all of them, or
+    (not ``exact``) a cheaper subset, those shorter than ``limit`` or with a lower first digit.
+    The longest come first: a shorter alternative would match their first digits in vain."""
+    text = str(limit)
+    lower = _before(text, "0123456789", first="1")
+    options = lower if exact else lower[:1] if text[0] > "1" else []
+    if len(text) > 1:
+        options = [*options, rb"[1-9][0-9]{0,%d}" % (len(text) - 2)]
+    if exact:
+        options.append(text.encode())
+    return b"(?:" + b"|".join(options) + b")"
 
 
 def _letters_above(limit: int) -> bytes:
-    """A regex for column letters past column number ``limit`` (at most three letters)."""
+    """A regex for column letters past column number ``limit`` (at most 12 letters)."""
     letters = get_column_letter(limit)
-    longer = [b"[A-Z]{%d}" % n for n in range(len(letters) + 1, 4)]
+    longer = [b"[A-Z]{%d,12}" % (len(letters) + 1)]
     options = [*_after(letters, string.ascii_uppercase), *longer]
-    return b"(?:" + b"|".join(options) + b")" if options else b"(?!)"
+    return b"(?:" + b"|".join(options) + b")"
+
+
+def _letters_up_to(limit: int) -> bytes:
+    """A regex for the column letters of columns 1 to ``limit``."""
+    letters = get_column_letter(limit)
+    shorter = [b"[A-Z]{1,%d}" % (len(letters) - 1)] if len(letters) > 1 else []
+    options = [*shorter, *_before(letters, string.ascii_uppercase), letters.encode()]
+    return b"(?:" + b"|".join(options) + b")"
 
 
 _FAR_CELLS: dict[int, re.Pattern[bytes]] = {}
 
 
 def _far_cell(max_rows: int) -> re.Pattern[bytes]:
-    """A cell position past ``MAX_COLUMNS`` or past ``max_rows`` (+100 for the header)."""
+    """A cell written ``<c r="REF"`` whose position is past ``MAX_COLUMNS`` or past
+    ``max_rows`` (+100 for the header); the letters in either case, as the parser takes them."""
     pattern = _FAR_CELLS.get(max_rows)
     if pattern is None:
         pattern = _FAR_CELLS[max_rows] = re.compile(
-            rb'<c r="(?:'
+            rb'<c r="(?i:'
             + _letters_above(MAX_COLUMNS)
-            + rb"[0-9]+|[A-Z]{1,3}"
+            + rb"[0-9]{1,40}|[A-Z]{1,3}"
             + _above(max_rows + 100)
             + rb')"'
         )
     return pattern
 
 
+#: After ``<c``, what continues an element name: another element (``<col``, ``<cfRule``).
+_NAME_GOES_ON: Final = rb"[\w.:\-\x80-\xff]"
+
+
 def _near_far_cell(max_rows: int) -> re.Pattern[bytes]:
-    """A cheap pattern matching every far cell of :func:`_far_cell` and, in a normal sheet,
-    nothing else: a column of two or more letters, a row number with a leading zero, or one
-    with enough digits and a high enough first digit to possibly pass ``max_rows + 100``."""
+    """The prefilter: every cell element except those written ``<c r="REF"`` with a REF the
+    common way and plainly in bounds (one capital letter, a row number without leading zero,
+    shorter than ``max_rows + 100`` or with a lower first digit). It finds every far cell of
+    :func:`_far_cell` and every cell written any other way, and nothing in a normal sheet."""
     pattern = _NEAR_FAR_CELLS.get(max_rows)
     if pattern is None:
-        limit = str(max_rows + 100)
-        longer = rb"[1-9][0-9]{%d}" % len(limit)
-        as_long = rb"[%s-9][0-9]{%d}" % (limit[0].encode(), len(limit) - 1)
+        simple = rb"[A-Z]" + _rows_up_to(max_rows + 100, exact=False)
         pattern = _NEAR_FAR_CELLS[max_rows] = re.compile(
-            rb'<c r="[A-Z](?:[A-Z0]|' + as_long + b"|" + longer + b")"
+            rb'<c(?! r="' + simple + rb'")(?!' + _NAME_GOES_ON + b")"
         )
     return pattern
 
@@ -249,36 +313,238 @@ def _near_far_cell(max_rows: int) -> re.Pattern[bytes]:
 _NEAR_FAR_CELLS: dict[int, re.Pattern[bytes]] = {}
 
 
-def _check_extent_xlsx(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> None:
-    """Scan a sheet's cell positions as it inflates, stopping at the first one too far out
-    (rows come in order, so a million-row sheet is refused after its first megabytes).
+def _odd_cell(max_rows: int) -> re.Pattern[bytes]:
+    """Every cell element except those written ``<c r="REF"`` with a REF in bounds (letters
+    in capitals, at most two leading zeros): a far cell, or one the scan cannot vouch for."""
+    pattern = _ODD_CELLS.get(max_rows)
+    if pattern is None:
+        ref = _letters_up_to(MAX_COLUMNS) + b"0{0,2}" + _rows_up_to(max_rows + 100, exact=True)
+        pattern = _ODD_CELLS[max_rows] = re.compile(
+            rb'<c(?! r="' + ref + rb'")(?!' + _NAME_GOES_ON + b")"
+        )
+    return pattern
 
-    One compiled pattern matches only positions out of bounds; a cheaper one that finds a
-    superset of them scans first, so a normal sheet is scanned at regex speed with no Python
-    work per cell, and the exact pattern runs only from the first candidate on."""
-    far = _far_cell(limits.max_rows)
+
+_ODD_CELLS: dict[int, re.Pattern[bytes]] = {}
+
+#: A cell written ``<c r="REF"`` with a REF the parser reads as the same position.
+_CANONICAL_CELL: Final = re.compile(rb'<c r="[A-Za-z]{1,3}(?=[0-9]{1,9}")0*[1-9]')
+#: An attribute named ``r`` (or one whose name ends in r) other than where a cell or row
+#: written the canonical way has it: on a cell, the parser takes the last ``r`` it finds.
+_R_ATTRIBUTE: Final = re.compile(rb"r\s*=(?<!<c r=)(?<!<row r=)")
+#: A cell element with a namespace prefix (or such text in content: then the slow path).
+_PREFIXED_CELL: Final = re.compile(rb":c[\t\n\r />]")
+#: Inflated bytes a window reaches past the positions it vouches for, so that whatever a
+#: pattern or check must see after a position is there; and bytes kept before them.
+_AHEAD: Final = 256
+_BEHIND: Final = 16
+
+
+def _check_extent_xlsx(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> None:
+    """Refuse a sheet with a cell so far out that the parser would allocate the rectangle up
+    to it: past ``MAX_COLUMNS`` or past ``limits.max_rows`` (+100 for the header).
+
+    The parser places a cell at its ``r`` attribute (the last one, any quoting or case) or,
+    without one, right of the previous cell, in the row after the previous row. A byte scan
+    (:func:`_vouched_by_scan`) settles a normal sheet at regex speed; a sheet it cannot vouch
+    for is parsed (:func:`_check_extent_by_parsing`), following the parser's rules."""
+    if not _vouched_by_scan(zf, info, limits):
+        _check_extent_by_parsing(zf, info, limits)
+
+
+def _vouched_by_scan(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> bool:
+    """True when every cell is written ``<c r="REF"`` (no prefix, ``r`` first, double quotes,
+    one space, no second ``r``) with REF in bounds, which is enough: the parser then places
+    every cell at its REF. Raises at the first such cell out of bounds (rows come in order,
+    so a million-row sheet is refused after its first megabytes); False when some cell is
+    written otherwise, or the part is not in an encoding where ASCII is ASCII.
+
+    The part is scanned as it inflates, in windows overlapping by ``_BEHIND + _AHEAD`` bytes;
+    each vouches for the positions up to ``_AHEAD`` bytes before its end. A cheap prefilter
+    finds every cell not plainly in bounds; the exact pattern runs only from the first."""
     near = _near_far_cell(limits.max_rows)
+    odd = _odd_cell(limits.max_rows)
+    chunks = _inflated(zf, info, MAX_PART_BYTES)
+    pending = next(chunks, None)
+    if pending is not None and not _ascii_compatible(pending):
+        return False
     tail = b""
-    for chunk in _inflated(zf, info, MAX_PART_BYTES):
-        window = tail + chunk
-        candidate = near.search(window)
-        if candidate is not None:
-            match = far.search(window, candidate.start())
-            if match is not None:
-                _refuse_far(match.group(0), limits)
-        tail = window[-64:]
+    skip = 0  # positions at the start of the window that the previous one vouched for
+    while pending is not None:
+        window = tail + pending
+        pending = next(chunks, None)
+        end = len(window) if pending is None else len(window) - _AHEAD
+        if pending is not None and window[end:].isspace():
+            return False  # white space past the margin could hide how an attribute ends
+        if not _scan_window(window, skip, end, near, odd, limits):
+            return False
+        cut = max(end - _BEHIND, 0)
+        tail, skip = window[cut:], end - cut
+    return True
+
+
+def _scan_window(
+    window: bytes,
+    begin: int,
+    end: int,
+    near: re.Pattern[bytes],
+    odd: re.Pattern[bytes],
+    limits: Limits,
+) -> bool:
+    """Whether the positions ``begin`` to ``end`` of ``window`` hold only canonical cells in
+    bounds (raises at one out of bounds); False sends the part to the slow path."""
+    prefixed = _PREFIXED_CELL.search(window, begin)
+    if prefixed is not None and prefixed.start() < end:
+        return False
+    at = begin
+    while (attr := _R_ATTRIBUTE.search(window, at)) is not None and attr.start() < end:
+        if not _r_elsewhere(window, attr.start()):
+            return False
+        at = attr.start() + 1
+    candidate = near.search(window, begin)
+    if candidate is None or candidate.start() >= end:
+        return True
+    at = candidate.start()
+    far = _far_cell(limits.max_rows)
+    while (cell := odd.search(window, at)) is not None and cell.start() < end:
+        match = far.match(window, cell.start())
+        if match is not None:
+            _refuse_far(match.group(0), limits)
+        if _CANONICAL_CELL.match(window, cell.start()) is None:
+            return False  # no r first, another spelling, or a REF the scan cannot read
+        at = cell.start() + 1
+    return True
+
+
+def _r_elsewhere(window: bytes, at: int) -> bool:
+    """Whether the ``r`` at ``at`` (before ``=``) ends a longer attribute name (``header=``,
+    ``xmlns:r=``). Any other ``r`` attribute may be a cell's second one (the parser takes
+    the last), or a row's written another way: the slow path then decides."""
+    before = window[at - 1] if at else 0x20
+    return before >= 0x80 or chr(before).isalnum() or before in b"_-.:"
+
+
+def _ascii_compatible(head: bytes) -> bool:
+    """Whether the part is UTF-8 (or ASCII): no UTF-16/32 byte order mark or NUL bytes and
+    no other encoding declared. Otherwise the bytes of ``<c r=`` may not be those."""
+    if b"\x00" in head[:64] or head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    text = head.removeprefix(b"\xef\xbb\xbf")
+    if not text.startswith(b"<?xml"):
+        return True
+    close = text.find(b"?>")
+    if close < 0:
+        return False
+    declared = re.search(rb"""encoding\s*=\s*["']([^"']*)["']""", text[:close])
+    return declared is None or declared.group(1).lower() in (b"utf-8", b"utf8", b"us-ascii")
 
 
 def _refuse_far(found: bytes, limits: Limits) -> None:
-    ref = re.match(rb'<c r="([A-Z]+)([0-9]+)"', found)
+    ref = re.match(rb'<c r="([A-Za-z]+)([0-9]+)"', found)
     assert ref is not None
+    _refuse_position(_column_number(ref.group(1)), int(ref.group(2)), limits)
+
+
+def _column_number(letters: bytes) -> int:
     col = 0
-    for ch in ref.group(1):
+    for ch in letters.upper():
         col = col * 26 + (ch - 64)
+    return col
+
+
+def _refuse_position(col: int, row: int, limits: Limits) -> None:
+    """Raise when the (1-based) cell position is out of bounds."""
     if col > MAX_COLUMNS:
         raise UnreadableFile("unreadable-file", detail=f"kolumn / column {col}")
-    row = int(ref.group(2))
-    raise UnreadableFile("too-many-rows", rows=row, limit=limits.max_rows)
+    if row > limits.max_rows + 100:
+        raise UnreadableFile("too-many-rows", rows=row, limit=limits.max_rows)
+
+
+#: A cell position or row number as the parser reads it (leading zeros change nothing).
+_REF: Final = re.compile(r"([A-Za-z]{1,30})0*([0-9]{1,30})")
+_ROW_NUMBER: Final = re.compile(r"0*([0-9]{1,30})")
+
+
+def _check_extent_by_parsing(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> None:
+    """The slow path: parse the sheet as it inflates (memory bounded by the depth of the XML,
+    not its size) and follow where the parser would place each cell, refusing the first one
+    out of bounds. Only for sheets the byte scan cannot vouch for; speed does not matter."""
+    parser = expat.ParserCreate()  # no namespace processing: names as written, like the parser
+    places = _CellPlaces(limits)
+    parser.StartElementHandler = places.start
+    parser.EndElementHandler = places.end
+    parser.StartDoctypeDeclHandler = _refuse_declaration
+    parser.EntityDeclHandler = _refuse_declaration
+    try:
+        for chunk in _inflated(zf, info, MAX_PART_BYTES):
+            parser.Parse(chunk, False)
+        parser.Parse(b"", True)
+    except expat.ExpatError as exc:
+        message = expat.errors.messages.get(exc.code, "?")
+        raise UnreadableFile(
+            "unreadable-file", detail=f"felaktig XML / malformed XML: {message}"
+        ) from exc
+
+
+def _refuse_declaration(*_: Any) -> None:
+    raise UnreadableFile("unreadable-file", detail="DTD/entitet i XML / DTD in XML")
+
+
+class _CellPlaces:
+    """Where the parser places each cell, following its rules: a row's ``r`` sets the row,
+    the end of a row moves to the next one and back to the first column; a cell is at its
+    ``r`` or, without one, at the current row and column; either way the next cell without
+    ``r`` goes one column right. Elements are told apart by local name (the part after the
+    first colon) whatever their namespace; an empty element counts as a start and an end.
+
+    Every ``row`` and ``c`` element in the part is followed, not only those in ``sheetData``:
+    the positions so found are never lower than the parser's, so the refusal is safe. A cell
+    or row inside a cell (which the parser would read as part of the cell) is refused."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.row = 0  # the parser's 0-based row and column for a cell without r
+        self.col = 0
+        self.in_cell = 0
+
+    def start(self, name: str, attrs: dict[str, str]) -> None:
+        local = _local_name(name)
+        if local not in ("c", "row"):
+            return
+        if self.in_cell:
+            raise UnreadableFile("unreadable-file", detail="cell i cell / cell in a cell")
+        ref = attrs.get("r")
+        if local == "row":
+            if ref is not None:
+                number = _ROW_NUMBER.fullmatch(ref)
+                if number is None or int(number.group(1)) < 1:
+                    raise UnreadableFile("unreadable-file", detail=f"rad / row {ref[:40]!r}")
+                self.row = int(number.group(1)) - 1
+            return
+        self.in_cell += 1
+        if ref is None:
+            row, col = self.row, self.col
+        else:
+            found = _REF.fullmatch(ref)
+            if found is None or int(found.group(2)) < 1:
+                raise UnreadableFile("unreadable-file", detail=f"cell {ref[:40]!r}")
+            row = int(found.group(2)) - 1
+            col = _column_number(found.group(1).encode()) - 1
+        _refuse_position(col + 1, row + 1, self.limits)
+        self.col = col + 1
+
+    def end(self, name: str) -> None:
+        local = _local_name(name)
+        if local == "c":
+            self.in_cell -= 1
+        elif local == "row":
+            self.row += 1
+            self.col = 0
+
+
+def _local_name(name: str) -> str:
+    prefix, colon, local = name.partition(":")
+    return local if colon else prefix
 
 
 def _check_extent_ods(xml: bytes, limits: Limits) -> None:
