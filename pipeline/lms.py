@@ -35,8 +35,8 @@ from pipeline.reader import (
     META_SHEET,
     Limits,
     UnreadableFile,
-    check_safe,
     open_book,
+    read_checked,
     sheet_rows,
 )
 from pipeline.report import Problem
@@ -122,10 +122,10 @@ class Table:
 
 def read_table(path: Path, limits: Limits) -> Table:
     """Read ``path`` (CSV, xlsx or ods); raises :class:`UnreadableFile` with a slug."""
-    kind = check_safe(path, limits)
+    kind, data = read_checked(path, limits)
     if kind == "csv":
-        return _read_csv(path.read_bytes(), limits)
-    book = open_book(path)
+        return _read_csv(data, limits)
+    book = open_book(data)
     names = list(book.sheet_names)
     if META_SHEET in names:
         raise UnreadableFile("lms-result-workbook")

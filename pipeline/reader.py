@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import os
 import re
 import string
 import zipfile
@@ -81,25 +82,34 @@ def _zip_kind(zf: zipfile.ZipFile) -> str:
 
 def check_safe(path: Path, limits: Limits) -> str:
     """Refuse what must not be parsed; returns the sniffed kind of a file that may be."""
-    size = path.stat().st_size
-    if size == 0:
-        raise UnreadableFile("unreadable-file", detail="tom fil / empty file")
+    return read_checked(path, limits)[0]
+
+
+def read_checked(path: Path, limits: Limits) -> tuple[str, bytes]:
+    """The sniffed kind and the bytes of a file that may be parsed; refuses what must not.
+
+    The file is read once, at most ``limits.max_file_bytes`` of it: every part is checked
+    from memory, and the caller parses these same bytes (never the file again, which may
+    have changed since)."""
+    with path.open("rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        data = fh.read(limits.max_file_bytes + 1) if size <= limits.max_file_bytes else b""
+    size = max(size, len(data))
     if size > limits.max_file_bytes:
         raise UnreadableFile(
             "file-too-large",
             size_mb=round(size / 1048576, 1),
             limit_mb=round(limits.max_file_bytes / 1048576, 1),
         )
-    # Read once (the size is bounded above): every part is then inflated from memory, which
-    # for a small workbook costs a fraction of reopening the file for each part.
-    data = path.read_bytes()
+    if not data:
+        raise UnreadableFile("unreadable-file", detail="tom fil / empty file")
     if data[:4] != b"PK\x03\x04":
-        kind = sniff(path)
-        if kind == "ole":
+        if data.startswith(_OLE_MAGIC):
             raise UnreadableFile(
                 "unreadable-file",
                 detail="lösenordsskyddad eller gammalt xls-format / encrypted or legacy .xls",
             )
+        kind = "csv" if path.suffix.lower() in (".csv", ".txt", ".tsv") else "unknown"
     else:
         try:
             zf = zipfile.ZipFile(io.BytesIO(data))
@@ -116,7 +126,7 @@ def check_safe(path: Path, limits: Limits) -> str:
                     _check_zip(zf, kind, limits)
     if kind == "unknown":
         raise UnreadableFile("unreadable-file", detail="inte xlsx eller ods / not xlsx or ods")
-    return kind
+    return kind, data
 
 
 def _check_zip(zf: zipfile.ZipFile, kind: str, limits: Limits) -> None:
@@ -566,9 +576,12 @@ def _check_extent_ods(xml: bytes, limits: Limits) -> None:
             raise UnreadableFile("unreadable-file", detail=f"{count} upprepade / repeated")
 
 
-def open_book(path: Path) -> CalamineWorkbook:
+def open_book(source: Path | bytes) -> CalamineWorkbook:
+    """A workbook from a file or, better, from the bytes :func:`read_checked` checked."""
     try:
-        return CalamineWorkbook.from_path(str(path))
+        if isinstance(source, bytes):
+            return CalamineWorkbook.from_filelike(io.BytesIO(source))
+        return CalamineWorkbook.from_path(str(source))
     except Exception as exc:  # calamine raises several types for broken files
         raise UnreadableFile("unreadable-file", detail=type(exc).__name__) from exc
 
@@ -674,10 +687,10 @@ def read_result_workbook(path: Path, limits: Limits) -> ResultWorkbook | None:
 
 
 def _read_result_workbook(path: Path, limits: Limits) -> ResultWorkbook | None:
-    file_format = check_safe(path, limits)
+    file_format, data = read_checked(path, limits)
     if file_format not in ("xlsx", "ods"):
         return None
-    book = open_book(path)
+    book = open_book(data)
     found = read_meta(book, limits)
     if found is None:
         return None

@@ -124,3 +124,21 @@ def test_a_comment_is_stored_without_characters_xml_cannot_hold() -> None:
     assert _stored_comment("sjuk\x0bintyg ") == "sjukintyg"
     assert _stored_comment("\x0b") is None
     assert _stored_comment("rad 1\nrad 2\tslut") == "rad 1\nrad 2\tslut"
+
+
+def test_the_checked_bytes_are_what_is_parsed(app: App, tmp_path: Path) -> None:
+    """read_checked reads the file once and hands back the bytes it checked; the workbook is
+    parsed from them, so a file changed after its check is not what gets read."""
+    from pipeline import reader
+
+    seed(app, students=3)
+    issued = workbook.issue(app, new_exam_list(app))
+    kind, data = reader.read_checked(issued.path, Limits())
+    assert kind == "xlsx" and data == issued.path.read_bytes()
+    book = reader.open_book(data)
+    issued.path.write_bytes(b"changed after the check")
+    assert reader.META_SHEET in book.sheet_names
+    assert reader.sheet_rows(book, reader.META_SHEET, Limits())[0][0] == "format"
+    with pytest.raises(reader.UnreadableFile) as refused:
+        reader.read_checked(issued.path, Limits(max_file_bytes=10))
+    assert refused.value.slug == "file-too-large"
