@@ -12,9 +12,9 @@ import getpass
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from sqlalchemy import select, text
+from sqlalchemy import CursorResult, Table, insert, select, text
 from sqlalchemy.orm import Session
 
 from pipeline.models import AuditEvent, utcnow
@@ -93,9 +93,18 @@ def record(
         prev_hash=prev,
     )
     event.hash = event_hash(prev, event)
-    session.add(event)
-    session.flush()
+    # A plain insert (no unit of work for one row); the event returned is not in the
+    # session, with the id the database gave it.
+    row = {key: getattr(event, key) for key in _COLUMNS}
+    inserted = cast(CursorResult[Any], session.execute(insert(_EVENTS).values(row)))
+    key = inserted.inserted_primary_key
+    assert key is not None
+    event.id = key[0]
     return event
+
+
+_EVENTS: Final = cast(Table, AuditEvent.__table__)
+_COLUMNS: Final = ("at", "actor", "action", "listnr", "admin", "details", "prev_hash", "hash")
 
 
 @dataclass(frozen=True)

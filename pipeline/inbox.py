@@ -467,7 +467,8 @@ class Inbox:
                 # Refused: checked again under the lock, so the receipt is the final word.
                 outcome = intake.check_and_apply(session, app, wb)
             status = FileOutcome.ACCEPTED if outcome.accepted else FileOutcome.REJECTED
-            result_list = self._list_head(session, outcome.listnr)
+            # The list as applied is at hand (the same object a query would give).
+            result_list = outcome.applied_to or self._list_head(session, outcome.listnr)
             status_text = "accepted" if outcome.accepted else "rejected"
             if outcome.accepted and outcome.decision in ("approved", "rejected"):
                 status_text = "approved" if outcome.decision == "approved" else "sent_back"

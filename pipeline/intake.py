@@ -63,6 +63,8 @@ class IntakeOutcome:
     entries: list[EntryRow] | None = None
     #: What a passed check found, for applying it later (see :func:`apply_checked`).
     prepared: Prepared | None = None
+    #: The list as applied, with its course and module, in the applying session.
+    applied_to: ResultList | None = None
 
 
 @dataclass
@@ -395,6 +397,7 @@ def _apply_prepared(
     outcome.accepted = True
     outcome.reissue = True
     outcome.entries = [e for e in entries if not e.removed]
+    outcome.applied_to = result_list
 
 
 def _merge_options(
