@@ -72,9 +72,8 @@ def record(
         # One appender at a time until commit, so concurrent workers extend the chain in turn
         # (the unique prev_hash would refuse a fork anyway; this makes them wait, not fail).
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
-    last = session.execute(
-        select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-    ).scalar_one_or_none()
+    session.flush()  # what the caller changed first, as the event describes it
+    last = session.execute(_LAST_HASH).scalar_one_or_none()
     prev = last or GENESIS
     # JSON round trip so what is hashed is exactly what the database will hand back.
     clean = (
@@ -104,6 +103,7 @@ def record(
 
 
 _EVENTS: Final = cast(Table, AuditEvent.__table__)
+_LAST_HASH: Final = select(_EVENTS.c.hash).order_by(_EVENTS.c.id.desc()).limit(1)
 _COLUMNS: Final = ("at", "actor", "action", "listnr", "admin", "details", "prev_hash", "hash")
 
 

@@ -269,6 +269,15 @@ _EARLIER_ACCEPTED: Final = (
     .order_by(_FILES.c.id)
     .limit(1)
 )
+_LISTS: Final = ResultList.__table__
+_LOCK_LIST: Final = (
+    select(_LISTS.c.id).where(_LISTS.c.listnr == bindparam("listnr")).with_for_update()
+)
+_LIST_VERSION: Final = select(_LISTS.c.version).where(_LISTS.c.listnr == bindparam("listnr"))
+_STAFF: Final = Staff.__table__
+_RECEIPT_COPIES: Final = select(
+    _STAFF.c.receipt_copies, _STAFF.c.language, _STAFF.c.notify_email, _STAFF.c.email
+).where(_STAFF.c.username == bindparam("username"))
 _FINISHED_AT: Final = select(_FILES.c.outcome, _FILES.c.listnr, _FILES.c.kind).where(
     _FILES.c.stored_path.in_(bindparam("paths", expanding=True))
 )
@@ -538,9 +547,7 @@ class Inbox:
             # rows are what this transaction committed; the session only looks up names.
             with app.db.read_session() as names:
                 names.add(reissue)
-                now = names.execute(
-                    select(ResultList.version).where(ResultList.listnr == reissue.listnr)
-                ).scalar_one()
+                now = names.execute(_LIST_VERSION, {"listnr": reissue.listnr}).scalar_one()
                 # Another worker committed a newer version meanwhile: its workbook wins.
                 fresh = (
                     workbook.build_current(app, reissue, outcome.entries)[0]
@@ -580,9 +587,7 @@ class Inbox:
         marked: Path | None,
     ) -> None:
         """Staff who asked for copies of their receipts get one by email (their settings)."""
-        staff = session.execute(
-            select(Staff).where(Staff.username == username)
-        ).scalar_one_or_none()
+        staff = session.execute(_RECEIPT_COPIES, {"username": username}).one_or_none()
         if staff is None or not staff.receipt_copies:
             return
         language = staff.language if staff.language in ("sv", "en") else data.language
@@ -607,9 +612,7 @@ class Inbox:
         these bytes been accepted meanwhile? Serialises two workers holding two copies."""
         if listnr is None:
             return None
-        session.execute(
-            select(ResultList.id).where(ResultList.listnr == listnr).with_for_update()
-        ).first()
+        session.execute(_LOCK_LIST, {"listnr": listnr}).first()
         found = _earlier_accepted(session, sha)
         return found[1] if found is not None else None
 
