@@ -127,6 +127,15 @@ def zeros_member(name: str, inflated_mb: int, *, claimed: int | None = None) -> 
     return Member(name, body, crc, inflated_mb << 20)
 
 
+def column_letters(number: int) -> str:
+    """Spreadsheet column letters of any column number (past ZZZ too, which openpyxl refuses)."""
+    out = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        out = chr(65 + rest) + out
+    return out
+
+
 def xlsx_skeleton(sheet_xml: bytes) -> dict[str, bytes]:
     """The smallest parts that make a zip look like an xlsx workbook with one sheet."""
     return {

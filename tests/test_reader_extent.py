@@ -26,7 +26,7 @@ from pipeline.reader import (
     _vouched_by_scan,
     check_safe,
 )
-from tests.hostile import rezip, xlsx_skeleton
+from tests.hostile import column_letters, rezip, xlsx_skeleton
 
 MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 FIRST = b'<row r="1"><c r="A1" t="inlineStr"><is><t>x</t></is></c>'
@@ -347,14 +347,6 @@ def test_far_cell_pattern_reads_letters_in_either_case_and_any_number(ref: str, 
     assert (_far_cell(50_000).search(f'<c r="{ref}"'.encode()) is not None) == far
 
 
-def _letters(number: int) -> str:
-    out = ""
-    while number:
-        number, rest = divmod(number - 1, 26)
-        out = chr(65 + rest) + out
-    return out
-
-
 def _check(sheet: bytes, limits: Limits) -> UnreadableFile | None:
     data = rezip({"s.xml": sheet})
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
@@ -377,7 +369,7 @@ def _check(sheet: bytes, limits: Limits) -> UnreadableFile | None:
 def test_every_spelling_of_every_position_is_refused_exactly_when_out_of_bounds(
     max_rows: int, column: int, row: int, zeros: int, lower: bool, spelling: str
 ) -> None:
-    letters = _letters(column).lower() if lower else _letters(column)
+    letters = column_letters(column).lower() if lower else column_letters(column)
     cell = spelling.format(f"{letters}{'0' * zeros}{row}").encode()
     sheet = _sheet(b'<row r="1"><c r="A1"/>' + cell + b"</row>").replace(
         b"<worksheet ", b'<worksheet xmlns:x="' + MAIN.encode() + b'" '

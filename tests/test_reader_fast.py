@@ -15,14 +15,7 @@ from pipeline import workbook
 from pipeline.app import App
 from pipeline.reader import MAX_COLUMNS, Limits, _far_cell, read_result_workbook, rows_to_frame
 from tests.factories import new_exam_list, seed
-
-
-def _letters(number: int) -> str:
-    out = ""
-    while number:
-        number, rest = divmod(number - 1, 26)
-        out = chr(65 + rest) + out
-    return out
+from tests.hostile import column_letters
 
 
 @pytest.mark.parametrize("max_rows", [999, 1000, 50_000, 123_456])
@@ -35,7 +28,7 @@ def _letters(number: int) -> str:
 def test_far_cell_pattern_matches_exactly_the_positions_out_of_bounds(
     max_rows: int, column: int, row: int, zeros: int
 ) -> None:
-    ref = f'<c r="{_letters(column)}{"0" * zeros}{row}"'.encode()
+    ref = f'<c r="{column_letters(column)}{"0" * zeros}{row}"'.encode()
     expected = column > MAX_COLUMNS or row > max_rows + 100
     assert (_far_cell(max_rows).search(ref) is not None) == expected
 

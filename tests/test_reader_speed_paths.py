@@ -25,7 +25,7 @@ from pipeline.reader import (
     check_safe,
     rows_to_frame,
 )
-from tests.hostile import Member, deflated, lying_zip_bomb, xlsx_skeleton, zip_bytes
+from tests.hostile import Member, column_letters, deflated, lying_zip_bomb, xlsx_skeleton, zip_bytes
 
 
 def _plain_rows_to_frame(
@@ -149,14 +149,6 @@ def test_rows_to_frame_edge_shapes(rows: list[list[Any]]) -> None:
 # --------------------------------------------------------------------------- far cells
 
 
-def _letters(number: int) -> str:
-    out = ""
-    while number:
-        number, rest = divmod(number - 1, 26)
-        out = chr(65 + rest) + out
-    return out
-
-
 @pytest.mark.parametrize("max_rows", [1, 899, 999, 50_000, 123_456])
 @settings(max_examples=300, deadline=None)
 @given(
@@ -167,7 +159,7 @@ def _letters(number: int) -> str:
 def test_the_prefilter_finds_every_far_cell(
     max_rows: int, column: int, row: int, zeros: int
 ) -> None:
-    ref = f'<c r="{_letters(column)}{"0" * zeros}{row}"'.encode()
+    ref = f'<c r="{column_letters(column)}{"0" * zeros}{row}"'.encode()
     if _far_cell(max_rows).search(ref) is not None:
         assert _near_far_cell(max_rows).search(ref) is not None
 
