@@ -582,14 +582,25 @@ def open_book(source: Path | bytes) -> CalamineWorkbook:
         if isinstance(source, bytes):
             return CalamineWorkbook.from_filelike(io.BytesIO(source))
         return CalamineWorkbook.from_path(str(source))
-    except Exception as exc:  # calamine raises several types for broken files
+    except BaseException as exc:  # calamine raises several types for broken files
+        if not _parser_failure(exc):
+            raise
         raise UnreadableFile("unreadable-file", detail=type(exc).__name__) from exc
+
+
+def _parser_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is the parser failing on the file: any ``Exception``, or a Rust panic
+    inside calamine, which pyo3 raises as ``PanicException``, a ``BaseException`` that would
+    otherwise stop the daemon (``KeyboardInterrupt`` and ``SystemExit`` still do)."""
+    return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
 
 
 def sheet_rows(book: CalamineWorkbook, name: str, limits: Limits) -> list[list[Any]]:
     try:
         rows = book.get_sheet_by_name(name).to_python(skip_empty_area=False)
-    except Exception as exc:
+    except BaseException as exc:
+        if not _parser_failure(exc):
+            raise
         raise UnreadableFile("unreadable-file", detail=f"{name}: {type(exc).__name__}") from exc
     if len(rows) > limits.max_rows + 100:
         raise UnreadableFile("too-many-rows", rows=len(rows), limit=limits.max_rows)

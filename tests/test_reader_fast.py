@@ -135,3 +135,40 @@ def test_the_checked_bytes_are_what_is_parsed(app: App, tmp_path: Path) -> None:
     with pytest.raises(reader.UnreadableFile) as refused:
         reader.read_checked(issued.path, Limits(max_file_bytes=10))
     assert refused.value.slug == "file-too-large"
+
+
+class PanicException(BaseException):
+    """Stands in for pyo3's PanicException (a Rust panic inside calamine)."""
+
+
+def test_a_panic_inside_the_parser_is_an_unreadable_file(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Rust panic in calamine arrives as a BaseException; it becomes a receipt, not a crash,
+    while an interrupt still stops the process."""
+    from pipeline import reader
+
+    seed(app, students=2)
+    issued = workbook.issue(app, new_exam_list(app))
+
+    class Book:
+        sheet_names = (reader.META_SHEET, "Resultat")
+
+        def get_sheet_by_name(self, name: str) -> Any:
+            raise PanicException("chunk size must be non-zero")
+
+    open_book = reader.open_book
+    monkeypatch.setattr(reader, "open_book", lambda source: Book())
+    with pytest.raises(reader.UnreadableFile) as refused:
+        read_result_workbook(issued.path, Limits())
+    assert refused.value.slug == "unreadable-file"
+    assert "PanicException" in str(refused.value.params["detail"])
+
+    def interrupted(*args: Any) -> Any:
+        raise KeyboardInterrupt
+
+    from python_calamine import CalamineWorkbook
+
+    monkeypatch.setattr(CalamineWorkbook, "from_filelike", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        open_book(b"PK")
