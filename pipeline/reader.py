@@ -162,8 +162,8 @@ def _check_parts(
         if len(head) < 4096:
             read_whole[id(info)] = head
         # Both declarations start with "<!", which a plain substring test finds far faster
-        # than the case-blind pattern.
-        if b"<!" in head and _DOCTYPE.search(head):
+        # than the case-blind pattern; a prolog longer than the head is read to its end.
+        if (b"<!" in head and _DOCTYPE.search(head)) or _declares_dtd(zf, info, head):
             raise UnreadableFile("unreadable-file", detail="DTD/entitet i XML / DTD in XML")
         if info.filename == "[Content_Types].xml" and _MACRO_TYPES.search(
             _bounded(zf, info, 1 << 20)
@@ -179,6 +179,47 @@ def _check_parts(
         for info in infos:
             if info.filename == "content.xml":
                 _check_extent_ods(_bounded(zf, info, MAX_PART_BYTES), limits)
+
+
+#: What may come before an XML document's root element besides a DOCTYPE: a byte order
+#: mark, white space, the XML declaration and other processing instructions, comments.
+_PROLOG_ITEMS: Final = re.compile(rb"(?:\xef\xbb\xbf)?(?:[ \t\r\n]+|<\?.*?\?>|<!--.*?-->)*", re.S)
+_ROOT_START: Final = re.compile(rb"<[A-Za-z_:\x80-\xff]")
+
+
+def _declares_dtd(zf: zipfile.ZipFile, info: zipfile.ZipInfo, head: bytes) -> bool:
+    """Whether a part declares a DTD or entities (``<!DOCTYPE``, ``<!ENTITY``, any ``<!``
+    but a comment) before its root element, where they can stand after any amount of white
+    space, comments and processing instructions: the prolog is read to its end, however long
+    (up to ``MAX_PART_BYTES``). UTF-16 parts are read as text."""
+    data = head
+    rest: Iterator[bytes] | None = None
+    while True:
+        text = _as_utf8(data)
+        end = _PROLOG_ITEMS.match(text).end()  # type: ignore[union-attr]
+        if _ROOT_START.match(text, end):
+            return False
+        if text.startswith(b"<!", end) and not b"<!--".startswith(text[end : end + 4]):
+            return True
+        # The prolog goes on past what was read (or the part is not XML: the parser decides).
+        if rest is None:
+            rest = _inflated(zf, info, MAX_PART_BYTES)
+            data = b""
+        chunk = next(rest, None)
+        if chunk is None:
+            return False
+        data += chunk
+
+
+def _as_utf8(data: bytes) -> bytes:
+    """UTF-16 text (by its byte order mark or its NUL bytes) as UTF-8; other bytes as they are."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="ignore").encode()
+    if data[1:2] == b"\x00":
+        return data.decode("utf-16-le", errors="ignore").encode()
+    if data[:1] == b"\x00":
+        return data.decode("utf-16-be", errors="ignore").encode()
+    return data
 
 
 #: Most a single part may inflate to: a member's declared size may lie (a zip bomb).

@@ -172,3 +172,45 @@ def test_a_panic_inside_the_parser_is_an_unreadable_file(
     monkeypatch.setattr(CalamineWorkbook, "from_filelike", interrupted)
     with pytest.raises(KeyboardInterrupt):
         open_book(b"PK")
+
+
+_SHEET = (
+    b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    b'<sheetData><row r="1"><c r="A1" t="inlineStr"><is><t>x</t></is></c></row></sheetData>'
+    b"</worksheet>"
+)
+_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>'
+_LONG_COMMENT = b"<!--" + b"x" * 10_000 + b"-->"
+_ENTITIES = b'<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]>'
+
+
+@pytest.mark.parametrize(
+    ("workbook_part", "refused"),
+    [
+        (_DECLARATION + _LONG_COMMENT + _ENTITIES + b"<workbook/>", True),
+        (_DECLARATION + _LONG_COMMENT + b"<?pi " + b"y" * 5000 + b"?>" + _ENTITIES, True),
+        (_DECLARATION + " ".join(["<!-- a -->"] * 2000).encode() + b"<!doctype x>", True),
+        ((_DECLARATION + _LONG_COMMENT + _ENTITIES).decode().encode("utf-16"), True),
+        (_DECLARATION + _LONG_COMMENT + b"<workbook><!-- <!DOCTYPE later --></workbook>", False),
+        (_DECLARATION + _LONG_COMMENT + b"\n<workbook/>", False),
+    ],
+    ids=["dtd-after-long-comment", "after-long-pi", "many-comments", "utf-16", "text", "plain"],
+)
+def test_a_dtd_is_found_after_a_prolog_of_any_length(
+    tmp_path: Path, workbook_part: bytes, refused: bool
+) -> None:
+    """A DOCTYPE may follow any amount of white space, comments and processing
+    instructions; the prolog is read to the root element, not just its first 4 KB."""
+    from pipeline import reader
+    from tests.hostile import rezip, xlsx_skeleton
+
+    parts = xlsx_skeleton(_DECLARATION + _SHEET)
+    parts["xl/workbook.xml"] = workbook_part
+    path = tmp_path / "prolog.xlsx"
+    path.write_bytes(rezip(parts))
+    if refused:
+        with pytest.raises(reader.UnreadableFile) as caught:
+            reader.check_safe(path, Limits())
+        assert "DTD" in str(caught.value.params["detail"])
+    else:
+        assert reader.check_safe(path, Limits()) == "xlsx"
