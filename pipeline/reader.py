@@ -15,11 +15,11 @@ import os
 import re
 import string
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 from xml.parsers import expat
 
 import numpy as np
@@ -70,13 +70,21 @@ def sniff(path: Path) -> str:
 
 
 def _zip_kind(zf: zipfile.ZipFile) -> str:
+    """``ods``, ``xlsx``, ``xlsm``, ``unknown``, or ``ambiguous``: a zip that the parser could
+    take for another format than the one its checks would assume (it finds parts whatever
+    their case, and tries xlsx before ods), or a binary workbook."""
     names = set(zf.namelist())
-    if "mimetype" in names:
-        mimetype = zf.read("mimetype")[:100]
-        if b"opendocument.spreadsheet" in mimetype:
-            return "ods"
+    lower = {name.lower() for name in names}
+    if len(lower) < len(zf.infolist()) or any(name.endswith("workbook.bin") for name in lower):
+        return "ambiguous"  # the same name twice (in any case), or an xlsb workbook
+    ods = "mimetype" in names and b"opendocument.spreadsheet" in zf.read("mimetype")[:100]
+    workbook = "xl/workbook.xml" in lower
+    if ods and workbook:
+        return "ambiguous"
+    if ods:
+        return "ods"
     if "xl/workbook.xml" in names:
-        return "xlsm" if "xl/vbaProject.bin" in names else "xlsx"
+        return "xlsm" if "xl/vbaproject.bin" in lower else "xlsx"
     return "unknown"
 
 
@@ -88,9 +96,9 @@ def check_safe(path: Path, limits: Limits) -> str:
 def read_checked(path: Path, limits: Limits) -> tuple[str, bytes]:
     """The sniffed kind and the bytes of a file that may be parsed; refuses what must not.
 
-    The file is read once, at most ``limits.max_file_bytes`` of it: every part is checked
-    from memory, and the caller parses these same bytes (never the file again, which may
-    have changed since)."""
+    The file is read once, at most ``limits.max_file_bytes`` of it, and every part is checked
+    from memory. A workbook comes back repacked from exactly the parts that were checked
+    (see :func:`_repacked`): the caller parses those bytes, never the file again."""
     with path.open("rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         data = fh.read(limits.max_file_bytes + 1) if size <= limits.max_file_bytes else b""
@@ -123,13 +131,90 @@ def read_checked(path: Path, limits: Limits) -> tuple[str, bytes]:
                         "unreadable-file", detail="innehåller makron / contains macros"
                     )
                 if kind in ("xlsx", "ods"):
-                    _check_zip(zf, kind, limits)
+                    try:
+                        data = _repacked(_check_zip(zf, kind, limits))
+                    except UnreadableFile:
+                        raise
+                    except Exception as exc:  # a damaged or encrypted part: many kinds
+                        raise UnreadableFile("unreadable-file", detail=type(exc).__name__) from exc
+    if kind == "ambiguous":
+        raise UnreadableFile(
+            "unreadable-file",
+            detail="flera format eller dubbla namn i filen / several formats or names twice",
+        )
     if kind == "unknown":
         raise UnreadableFile("unreadable-file", detail="inte xlsx eller ods / not xlsx or ods")
     return kind, data
 
 
-def _check_zip(zf: zipfile.ZipFile, kind: str, limits: Limits) -> None:
+class _Parts:
+    """The parts of a zip as the safety checks read them, kept: a part read to its end is
+    inflated once, and the parser gets exactly these bytes repacked (:func:`_repacked`).
+    Reading stays streamed, so a check can refuse a huge part after its first megabytes."""
+
+    def __init__(self, zf: zipfile.ZipFile) -> None:
+        self.zf = zf
+        self.infos = zf.infolist()
+        self.read: dict[int, bytes] = {}  # whole parts, by id of their ZipInfo
+
+    def infolist(self) -> list[zipfile.ZipInfo]:
+        return self.infos
+
+    def open(self, info: zipfile.ZipInfo) -> io.BytesIO | _Kept:
+        whole = self.read.get(id(info))
+        if whole is not None:
+            return io.BytesIO(whole)
+        return _Kept(self.zf.open(info), lambda data: self.read.setdefault(id(info), data))
+
+    def whole(self, info: zipfile.ZipInfo) -> bytes:
+        """The part's bytes (inflated now if no check read it to its end)."""
+        return _bounded(self, info, MAX_PART_BYTES)
+
+
+class _Kept(io.RawIOBase):
+    """A part being read, its chunks kept; read to the end, they are handed to ``keep``."""
+
+    def __init__(self, fh: IO[bytes], keep: Callable[[bytes], Any]) -> None:
+        super().__init__()
+        self.fh, self.keep = fh, keep
+        self.chunks: list[bytes] | None = []
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.fh.read(size)
+        if chunk:
+            if self.chunks is not None:
+                self.chunks.append(chunk)
+        elif self.chunks is not None:
+            self.keep(b"".join(self.chunks))
+            self.chunks = None
+        return chunk
+
+    def close(self) -> None:
+        self.fh.close()
+        super().close()
+
+
+_Zip = zipfile.ZipFile | _Parts
+
+
+def _repacked(parts: _Parts) -> bytes:
+    """The checked parts as a new zip, stored (not compressed), in their order.
+
+    Two zip readers can find two different archives in the same bytes (an end record hidden
+    in another's comment, data before the first part, entries that disagree): the parser
+    gets exactly what Python's zipfile read and the checks saw, and needs no inflating."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as packed:
+        for info in parts.infos:
+            packed.writestr(info.filename, parts.whole(info))
+    return out.getvalue()
+
+
+def _check_zip(zf: zipfile.ZipFile, kind: str, limits: Limits) -> _Parts:
+    """Bound the sizes the directory declares, inflate every part once, check the parts."""
     infos = zf.infolist()
     total = sum(i.file_size for i in infos)
     packed = sum(i.compress_size for i in infos) or 1
@@ -137,7 +222,9 @@ def _check_zip(zf: zipfile.ZipFile, kind: str, limits: Limits) -> None:
         raise UnreadableFile("unreadable-file", detail="packad storlek för stor / too big")
     if total / packed > MAX_ZIP_RATIO and total > 10 * 1024 * 1024:
         raise UnreadableFile("unreadable-file", detail="misstänkt zip-bomb / zip bomb")
-    _check_parts(zf, infos, kind, limits)
+    parts = _Parts(zf)
+    _check_parts(parts, parts.infos, kind, limits)
+    return parts
 
 
 _DOCTYPE: Final = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
@@ -147,9 +234,7 @@ _ODS_REPEAT: Final = re.compile(rb'number-(rows|columns)-repeated="([0-9]+)"')
 MAX_COLUMNS: Final = 300
 
 
-def _check_parts(
-    zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], kind: str, limits: Limits
-) -> None:
+def _check_parts(zf: _Zip, infos: list[zipfile.ZipInfo], kind: str, limits: Limits) -> None:
     """What the parser must never see: a DTD or entity declaration in any XML part (entity
     expansion; OPC forbids DTDs anyway), a VBA project under any name, and cell positions
     so far out that the parser would allocate the whole rectangle up to them."""
@@ -169,16 +254,14 @@ def _check_parts(
             _bounded(zf, info, 1 << 20)
         ):
             raise UnreadableFile("unreadable-file", detail="innehåller makron / contains macros")
-    if kind == "xlsx":
-        for info in infos:
-            # The parser reads a sheet from whatever part the workbook's relationships name.
-            usual = info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")
-            if usual or _holds_sheet_data(zf, info, read_whole.get(id(info))):
-                _check_extent_xlsx(zf, info, limits)
-    else:
-        for info in infos:
-            if info.filename == "content.xml":
-                _check_extent_ods(_bounded(zf, info, MAX_PART_BYTES), limits)
+    # Both checks, whatever the kind: what the parser reads is its own guess.
+    for info in infos:
+        # The parser reads a sheet from whatever part the workbook's relationships name.
+        usual = info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")
+        if usual or _holds_sheet_data(zf, info, read_whole.get(id(info))):
+            _check_extent_xlsx(zf, info, limits)
+        if info.filename.lower() == "content.xml":
+            _check_extent_ods(_bounded(zf, info, MAX_PART_BYTES), limits)
 
 
 #: What may come before an XML document's root element besides a DOCTYPE: a byte order
@@ -187,28 +270,47 @@ _PROLOG_ITEMS: Final = re.compile(rb"(?:\xef\xbb\xbf)?(?:[ \t\r\n]+|<\?.*?\?>|<!
 _ROOT_START: Final = re.compile(rb"<[A-Za-z_:\x80-\xff]")
 
 
-def _declares_dtd(zf: zipfile.ZipFile, info: zipfile.ZipInfo, head: bytes) -> bool:
+def _declares_dtd(zf: _Zip, info: zipfile.ZipInfo, head: bytes) -> bool:
     """Whether a part declares a DTD or entities (``<!DOCTYPE``, ``<!ENTITY``, any ``<!``
-    but a comment) before its root element, where they can stand after any amount of white
-    space, comments and processing instructions: the prolog is read to its end, however long
-    (up to ``MAX_PART_BYTES``). UTF-16 parts are read as text."""
-    data = head
-    rest: Iterator[bytes] | None = None
-    while True:
-        text = _as_utf8(data)
-        end = _PROLOG_ITEMS.match(text).end()  # type: ignore[union-attr]
-        if _ROOT_START.match(text, end):
-            return False
-        if text.startswith(b"<!", end) and not b"<!--".startswith(text[end : end + 4]):
-            return True
-        # The prolog goes on past what was read (or the part is not XML: the parser decides).
-        if rest is None:
-            rest = _inflated(zf, info, MAX_PART_BYTES)
-            data = b""
-        chunk = next(rest, None)
-        if chunk is None:
-            return False
-        data += chunk
+    but a comment) before its root element, where they may follow white space, comments and
+    processing instructions. A prolog longer than the head is read once, up to
+    ``MAX_PROLOG_BYTES``; one that goes on past that is refused. UTF-16 parts are read as
+    text."""
+    found = _prolog_end(head)
+    if found is None:
+        data = b""
+        for chunk in _inflated(zf, info, MAX_PART_BYTES):
+            data += chunk[: MAX_PROLOG_BYTES + 1 - len(data)]
+            if len(data) > MAX_PROLOG_BYTES:
+                break
+        found = _prolog_end(data)
+        if found is None:
+            if len(data) > MAX_PROLOG_BYTES:
+                raise UnreadableFile(
+                    "unreadable-file", detail="XML-prolog för lång / XML prolog too long"
+                )
+            return False  # the part ends in its prolog: not XML, the parser decides
+    return found
+
+
+#: Longest prolog (declaration, comments, processing instructions) a part may have.
+MAX_PROLOG_BYTES: Final = 1 << 20
+
+
+def _prolog_end(data: bytes) -> bool | None:
+    """After the prolog at the start of ``data``: ``True`` for a declaration (``<!`` but a
+    comment), ``False`` for the root element or anything else, ``None`` when ``data`` ends
+    inside the prolog (more is needed)."""
+    text = _as_utf8(data)
+    end = _PROLOG_ITEMS.match(text).end()  # type: ignore[union-attr]
+    if _ROOT_START.match(text, end):
+        return False
+    if text.startswith(b"<!", end) and not b"<!--".startswith(text[end : end + 4]):
+        return True
+    rest = text[end:]
+    if not rest or rest.startswith(b"<!--") or rest.startswith(b"<?") or b"<!--".startswith(rest):
+        return None
+    return False
 
 
 def _as_utf8(data: bytes) -> bytes:
@@ -226,7 +328,7 @@ def _as_utf8(data: bytes) -> bytes:
 MAX_PART_BYTES: Final = 120 * 1024 * 1024
 
 
-def _inflated(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> Iterator[bytes]:
+def _inflated(zf: _Zip, info: zipfile.ZipInfo, limit: int) -> Iterator[bytes]:
     """A member's bytes in chunks, inflating at most ``limit`` whatever its header claims."""
     size = 0
     with zf.open(info) as fh:
@@ -241,7 +343,7 @@ def _inflated(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> Iterato
 _SHEET_DATA: Final = (b"sheetData", "sheetData".encode("utf-16-le")[:-1])
 
 
-def _holds_sheet_data(zf: zipfile.ZipFile, info: zipfile.ZipInfo, whole: bytes | None) -> bool:
+def _holds_sheet_data(zf: _Zip, info: zipfile.ZipInfo, whole: bytes | None) -> bool:
     """Whether a part (``whole``, when already read) holds what the parser needs to read it
     as a sheet: without it, the parser finds no cells in the part."""
     tail = b""
@@ -253,7 +355,7 @@ def _holds_sheet_data(zf: zipfile.ZipFile, info: zipfile.ZipInfo, whole: bytes |
     return False
 
 
-def _bounded(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> bytes:
+def _bounded(zf: _Zip, info: zipfile.ZipInfo, limit: int) -> bytes:
     """A member's bytes, inflating at most ``limit`` of them whatever its header claims."""
     return b"".join(_inflated(zf, info, limit))
 
@@ -391,7 +493,7 @@ _AHEAD: Final = 256
 _BEHIND: Final = 16
 
 
-def _check_extent_xlsx(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> None:
+def _check_extent_xlsx(zf: _Zip, info: zipfile.ZipInfo, limits: Limits) -> None:
     """Refuse a sheet with a cell so far out that the parser would allocate the rectangle up
     to it: past ``MAX_COLUMNS`` or past ``limits.max_rows`` (+100 for the header).
 
@@ -403,7 +505,7 @@ def _check_extent_xlsx(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limit
         _check_extent_by_parsing(zf, info, limits)
 
 
-def _vouched_by_scan(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> bool:
+def _vouched_by_scan(zf: _Zip, info: zipfile.ZipInfo, limits: Limits) -> bool:
     """True when every cell is written ``<c r="REF"`` (no prefix, ``r`` first, double quotes,
     one space, no second ``r``) with REF in bounds, which is enough: the parser then places
     every cell at its REF. Raises at the first such cell out of bounds (rows come in order,
@@ -516,7 +618,11 @@ _REF: Final = re.compile(r"([A-Za-z]{1,30})0*([0-9]{1,30})")
 _ROW_NUMBER: Final = re.compile(r"0*([0-9]{1,30})")
 
 
-def _check_extent_by_parsing(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> None:
+#: Deepest element nesting the slow path follows (a worksheet needs fewer than ten levels).
+MAX_XML_DEPTH: Final = 64
+
+
+def _check_extent_by_parsing(zf: _Zip, info: zipfile.ZipInfo, limits: Limits) -> None:
     """The slow path: parse the sheet as it inflates (memory bounded by the depth of the XML,
     not its size) and follow where the parser would place each cell, refusing the first one
     out of bounds. Only for sheets the byte scan cannot vouch for; speed does not matter."""
@@ -557,8 +663,16 @@ class _CellPlaces:
         self.row = 0  # the parser's 0-based row and column for a cell without r
         self.col = 0
         self.in_cell = 0
+        self.depth = 0
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
+        # The parser keeps every open element: nesting (a sheet needs under ten levels) is
+        # bounded, so a small file cannot make this pass hold gigabytes.
+        self.depth += 1
+        if self.depth > MAX_XML_DEPTH:
+            raise UnreadableFile(
+                "unreadable-file", detail=f"XML djupare än / deeper than {MAX_XML_DEPTH}"
+            )
         local = _local_name(name)
         if local not in ("c", "row"):
             return
@@ -585,6 +699,7 @@ class _CellPlaces:
         self.col = col + 1
 
     def end(self, name: str) -> None:
+        self.depth -= 1
         local = _local_name(name)
         if local == "c":
             self.in_cell -= 1

@@ -552,3 +552,49 @@ def mutations(data: bytes, rng: random.Random) -> bytes:
     cut = rng.randrange(len(xml) + 1)
     parts[victim] = xml[:cut]
     return rezip(parts)
+
+
+def two_archives(seen: dict[str, bytes], hidden: dict[str, bytes]) -> bytes:
+    """One file, two zip archives: ``hidden``'s parts, directory and end record, whose
+    comment holds ``seen``'s directory and end record (with a comment length that runs past
+    the end of the file). Python's zipfile takes the last end record and reads ``seen``; a
+    reader that skips an end record whose comment overruns the file reads ``hidden``."""
+    out = bytearray()
+
+    def local_parts(parts: dict[str, bytes]) -> list[zipfile.ZipInfo]:
+        infos = []
+        for name, data in parts.items():
+            info = zipfile.ZipInfo(name)
+            info.compress_type = zipfile.ZIP_STORED
+            info.file_size = info.compress_size = len(data)
+            info.CRC = zlib.crc32(data) & 0xFFFFFFFF
+            info.header_offset = len(out)
+            out.extend(info.FileHeader())
+            out.extend(data)
+            infos.append(info)
+        return infos
+
+    def directory(infos: list[zipfile.ZipInfo]) -> bytes:
+        entries = bytearray()
+        for info in infos:
+            name = info.filename.encode()
+            entries += struct.pack(
+                "<4s4B4HL2L5H2L", b"PK\x01\x02", 20, 3, 20, 0, 0, 0, 0, 0, info.CRC,
+                info.compress_size, info.file_size, len(name), 0, 0, 0, 0, 0, info.header_offset,
+            ) + name  # fmt: skip
+        return bytes(entries)
+
+    seen_infos, hidden_infos = local_parts(seen), local_parts(hidden)
+    hidden_dir, seen_dir = directory(hidden_infos), directory(seen_infos)
+    hidden_at = len(out)
+    out += hidden_dir
+    count = len(hidden_infos)
+    out += struct.pack(
+        "<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, len(hidden_dir), hidden_at,
+        len(seen_dir) + 22,
+    )  # fmt: skip
+    seen_at = len(out)
+    out += seen_dir
+    count = len(seen_infos)
+    out += struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, len(seen_dir), seen_at, 5)
+    return bytes(out)
