@@ -435,10 +435,8 @@ def _iso_ordinals_each(texts: ObjectArray) -> tuple[BoolArray, IntArray]:
 def _floats(texts: ObjectArray) -> tuple[FloatArray, BoolArray]:
     """``float(text)`` of every text (numpy's object-to-float cast calls ``float``) and which
     parsed; when one does not, they are looked at one by one (rare: an invalid cell)."""
-    try:
+    with contextlib.suppress(ValueError):
         return texts.astype(np.float64), np.ones(len(texts), dtype=bool)
-    except ValueError:
-        pass
     numbers = np.full(len(texts), np.nan)
     valid = np.zeros(len(texts), dtype=bool)
     for i, text in enumerate(texts):

@@ -52,23 +52,6 @@ class Limits:
     max_rows: int = 50_000
 
 
-def sniff(path: Path) -> str:
-    """``xlsx``, ``xlsm``, ``ods``, ``csv`` or ``unknown``, from content and name."""
-    with path.open("rb") as fh:
-        head = fh.read(8)
-    if head.startswith(b"PK\x03\x04"):
-        try:
-            with zipfile.ZipFile(path) as zf:
-                return _zip_kind(zf)
-        except zipfile.BadZipFile:
-            return "unknown"
-    if head.startswith(_OLE_MAGIC):
-        return "ole"
-    if path.suffix.lower() in (".csv", ".txt", ".tsv"):
-        return "csv"
-    return "unknown"
-
-
 def _zip_kind(zf: zipfile.ZipFile) -> str:
     """``ods``, ``xlsx``, ``xlsm``, ``unknown``, or ``ambiguous``: a zip that the parser could
     take for another format than the one its checks would assume (it finds parts whatever
@@ -164,7 +147,11 @@ class _Parts:
         whole = self.read.get(id(info))
         if whole is not None:
             return io.BytesIO(whole)
-        return _Kept(self.zf.open(info), lambda data: self.read.setdefault(id(info), data))
+        return _Kept(self.zf.open(info), lambda data: self.keep(info, data))
+
+    def keep(self, info: zipfile.ZipInfo, data: bytes) -> None:
+        """Keep a part read whole elsewhere (e.g. a head shorter than asked for)."""
+        self.read.setdefault(id(info), data)
 
     def whole(self, info: zipfile.ZipInfo) -> bytes:
         """The part's bytes (inflated now if no check read it to its end)."""
@@ -197,9 +184,6 @@ class _Kept(io.RawIOBase):
         super().close()
 
 
-_Zip = zipfile.ZipFile | _Parts
-
-
 def _repacked(parts: _Parts) -> bytes:
     """The checked parts as a new zip, stored (not compressed), in their order.
 
@@ -223,7 +207,7 @@ def _check_zip(zf: zipfile.ZipFile, kind: str, limits: Limits) -> _Parts:
     if total / packed > MAX_ZIP_RATIO and total > 10 * 1024 * 1024:
         raise UnreadableFile("unreadable-file", detail="misstänkt zip-bomb / zip bomb")
     parts = _Parts(zf)
-    _check_parts(parts, parts.infos, kind, limits)
+    _check_parts(parts, limits)
     return parts
 
 
@@ -234,18 +218,18 @@ _ODS_REPEAT: Final = re.compile(rb'number-(rows|columns)-repeated="([0-9]+)"')
 MAX_COLUMNS: Final = 300
 
 
-def _check_parts(zf: _Zip, infos: list[zipfile.ZipInfo], kind: str, limits: Limits) -> None:
+def _check_parts(zf: _Parts, limits: Limits) -> None:
     """What the parser must never see: a DTD or entity declaration in any XML part (entity
     expansion; OPC forbids DTDs anyway), a VBA project under any name, and cell positions
     so far out that the parser would allocate the whole rectangle up to them."""
-    read_whole: dict[int, bytes] = {}  # small parts, by id of their ZipInfo
+    infos = zf.infolist()
     for info in infos:
         if not info.filename.endswith((".xml", ".rels")):
             continue
         with zf.open(info) as fh:
             head = fh.read(4096)
         if len(head) < 4096:
-            read_whole[id(info)] = head
+            zf.keep(info, head)  # the whole part: read from here by the checks and the parser
         # Both declarations start with "<!", which a plain substring test finds far faster
         # than the case-blind pattern; a prolog longer than the head is read to its end.
         if (b"<!" in head and _DOCTYPE.search(head)) or _declares_dtd(zf, info, head):
@@ -258,7 +242,7 @@ def _check_parts(zf: _Zip, infos: list[zipfile.ZipInfo], kind: str, limits: Limi
     for info in infos:
         # The parser reads a sheet from whatever part the workbook's relationships name.
         usual = info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml")
-        if usual or _holds_sheet_data(zf, info, read_whole.get(id(info))):
+        if usual or _holds_sheet_data(zf, info):
             _check_extent_xlsx(zf, info, limits)
         if info.filename.lower() == "content.xml":
             _check_extent_ods(_bounded(zf, info, MAX_PART_BYTES), limits)
@@ -270,7 +254,7 @@ _PROLOG_ITEMS: Final = re.compile(rb"(?:\xef\xbb\xbf)?(?:[ \t\r\n]+|<\?.*?\?>|<!
 _ROOT_START: Final = re.compile(rb"<[A-Za-z_:\x80-\xff]")
 
 
-def _declares_dtd(zf: _Zip, info: zipfile.ZipInfo, head: bytes) -> bool:
+def _declares_dtd(zf: _Parts, info: zipfile.ZipInfo, head: bytes) -> bool:
     """Whether a part declares a DTD or entities (``<!DOCTYPE``, ``<!ENTITY``, any ``<!``
     but a comment) before its root element, where they may follow white space, comments and
     processing instructions. A prolog longer than the head is read once, up to
@@ -328,7 +312,7 @@ def _as_utf8(data: bytes) -> bytes:
 MAX_PART_BYTES: Final = 120 * 1024 * 1024
 
 
-def _inflated(zf: _Zip, info: zipfile.ZipInfo, limit: int) -> Iterator[bytes]:
+def _inflated(zf: _Parts, info: zipfile.ZipInfo, limit: int) -> Iterator[bytes]:
     """A member's bytes in chunks, inflating at most ``limit`` whatever its header claims."""
     size = 0
     with zf.open(info) as fh:
@@ -343,11 +327,11 @@ def _inflated(zf: _Zip, info: zipfile.ZipInfo, limit: int) -> Iterator[bytes]:
 _SHEET_DATA: Final = (b"sheetData", "sheetData".encode("utf-16-le")[:-1])
 
 
-def _holds_sheet_data(zf: _Zip, info: zipfile.ZipInfo, whole: bytes | None) -> bool:
-    """Whether a part (``whole``, when already read) holds what the parser needs to read it
-    as a sheet: without it, the parser finds no cells in the part."""
+def _holds_sheet_data(zf: _Parts, info: zipfile.ZipInfo) -> bool:
+    """Whether a part holds what the parser needs to read it as a sheet: without it, the
+    parser finds no cells in the part."""
     tail = b""
-    for chunk in [whole] if whole is not None else _inflated(zf, info, MAX_PART_BYTES):
+    for chunk in _inflated(zf, info, MAX_PART_BYTES):
         window = tail + chunk
         if any(marker in window for marker in _SHEET_DATA):
             return True
@@ -355,7 +339,7 @@ def _holds_sheet_data(zf: _Zip, info: zipfile.ZipInfo, whole: bytes | None) -> b
     return False
 
 
-def _bounded(zf: _Zip, info: zipfile.ZipInfo, limit: int) -> bytes:
+def _bounded(zf: _Parts, info: zipfile.ZipInfo, limit: int) -> bytes:
     """A member's bytes, inflating at most ``limit`` of them whatever its header claims."""
     return b"".join(_inflated(zf, info, limit))
 
@@ -493,7 +477,7 @@ _AHEAD: Final = 256
 _BEHIND: Final = 16
 
 
-def _check_extent_xlsx(zf: _Zip, info: zipfile.ZipInfo, limits: Limits) -> None:
+def _check_extent_xlsx(zf: _Parts, info: zipfile.ZipInfo, limits: Limits) -> None:
     """Refuse a sheet with a cell so far out that the parser would allocate the rectangle up
     to it: past ``MAX_COLUMNS`` or past ``limits.max_rows`` (+100 for the header).
 
@@ -505,7 +489,7 @@ def _check_extent_xlsx(zf: _Zip, info: zipfile.ZipInfo, limits: Limits) -> None:
         _check_extent_by_parsing(zf, info, limits)
 
 
-def _vouched_by_scan(zf: _Zip, info: zipfile.ZipInfo, limits: Limits) -> bool:
+def _vouched_by_scan(zf: _Parts, info: zipfile.ZipInfo, limits: Limits) -> bool:
     """True when every cell is written ``<c r="REF"`` (no prefix, ``r`` first, double quotes,
     one space, no second ``r``) with REF in bounds, which is enough: the parser then places
     every cell at its REF. Raises at the first such cell out of bounds (rows come in order,
@@ -622,7 +606,7 @@ _ROW_NUMBER: Final = re.compile(r"0*([0-9]{1,30})")
 MAX_XML_DEPTH: Final = 64
 
 
-def _check_extent_by_parsing(zf: _Zip, info: zipfile.ZipInfo, limits: Limits) -> None:
+def _check_extent_by_parsing(zf: _Parts, info: zipfile.ZipInfo, limits: Limits) -> None:
     """The slow path: parse the sheet as it inflates (memory bounded by the depth of the XML,
     not its size) and follow where the parser would place each cell, refusing the first one
     out of bounds. Only for sheets the byte scan cannot vouch for; speed does not matter."""
@@ -732,12 +716,10 @@ def _check_extent_ods(xml: bytes, limits: Limits) -> None:
             raise UnreadableFile("unreadable-file", detail=f"{count} upprepade / repeated")
 
 
-def open_book(source: Path | bytes) -> CalamineWorkbook:
-    """A workbook from a file or, better, from the bytes :func:`read_checked` checked."""
+def open_book(data: bytes) -> CalamineWorkbook:
+    """A workbook from the bytes :func:`read_checked` checked (never the file again)."""
     try:
-        if isinstance(source, bytes):
-            return CalamineWorkbook.from_filelike(io.BytesIO(source))
-        return CalamineWorkbook.from_path(str(source))
+        return CalamineWorkbook.from_filelike(io.BytesIO(data))
     except BaseException as exc:  # calamine raises several types for broken files
         if not _parser_failure(exc):
             raise

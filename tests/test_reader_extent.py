@@ -23,6 +23,7 @@ from pipeline.reader import (
     UnreadableFile,
     _check_extent_xlsx,
     _far_cell,
+    _Parts,
     _vouched_by_scan,
     check_safe,
 )
@@ -247,7 +248,7 @@ def test_a_legal_sheet_in_utf16_is_accepted(tmp_path: Path) -> None:
 def _vouched(sheet: bytes, limits: Limits | None = None) -> bool:
     data = rezip({"s.xml": sheet})
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
-        return _vouched_by_scan(zf, zf.getinfo("s.xml"), limits or Limits())
+        return _vouched_by_scan(_Parts(zf), zf.getinfo("s.xml"), limits or Limits())
 
 
 def test_the_scan_vouches_for_a_sheet_as_spreadsheet_programs_write_it() -> None:
@@ -351,7 +352,7 @@ def _check(sheet: bytes, limits: Limits) -> UnreadableFile | None:
     data = rezip({"s.xml": sheet})
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         try:
-            _check_extent_xlsx(zf, zf.getinfo("s.xml"), limits)
+            _check_extent_xlsx(_Parts(zf), zf.getinfo("s.xml"), limits)
         except UnreadableFile as refused:
             return refused
     return None
