@@ -35,6 +35,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from pipeline import outbox
+from pipeline.allocator import keep_freed_memory
 from pipeline.app import App
 from pipeline.models import FileOutcome, InboxFile, ResultList, Staff, utcnow
 from pipeline.report import Problem, messages
@@ -307,6 +308,7 @@ class Inbox:
     def __init__(self, app: App) -> None:
         self.app = app
         self.dir = app.settings.inbox
+        keep_freed_memory()  # this process takes file after file
         for name in ("", PROCESSING, PROCESSED, REJECTED):
             (self.dir / name).mkdir(parents=True, exist_ok=True)
         for name in (PROCESSING, PROCESSED, REJECTED):
