@@ -305,7 +305,7 @@ def run_scenarios(
 
     if "compare" in only:
         echo("read+validate side by side, and end to end against the calamine floor")
-        compare = measure.side_by_side(data, workdir, mode.compare_repeats, max(runs, 3))
+        compare = measure.side_by_side(data, workdir, mode.compare_repeats, max(runs, 5))
         small_e2e, large_e2e = measure.inprocess_e2e(data, workdir, mode.e2e_repeats)
         for name, size in (("small", mode.batch_rows), ("large", mode.large_rows)):
             c = compare[name]

@@ -915,7 +915,7 @@ def read_meta(book: CalamineWorkbook, limits: Limits) -> tuple[dict[str, str], l
             # The signed roster from here on, numbers separated by white space (one a row in
             # workbooks issued before they were written a hundred to a cell).
             values = (r[1] if len(r) > 1 else "" for r in rows[number + 1 :])
-            roster = [pnr for text in map(_text, values) for pnr in text.split()]
+            roster = " ".join(map(_text, values)).split()
             break
         if key:
             meta[key] = _text(row[1]) if len(row) > 1 else ""
