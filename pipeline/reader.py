@@ -593,13 +593,14 @@ def _vouched_by_scan(zf: _Parts, info: zipfile.ZipInfo, limits: Limits) -> bool:
     """True when every cell is written ``<c r="REF"`` (no prefix, ``r`` first, double quotes,
     one space, no second ``r``) with REF in bounds, which is enough: the parser then places
     every cell at its REF. Raises at the first such cell out of bounds (rows come in order,
-    so a million-row sheet is refused after its first megabytes); False when some cell is
+    so a million-row sheet is refused after its first window); False when some cell is
     written otherwise, or the part is not in an encoding where ASCII is ASCII.
 
-    The part is scanned as it inflates, in windows of ``_SCAN_CHUNK`` overlapping by
+    A part of up to ``_SCAN_CHUNK`` is one window, inflated whole (and kept for the parser).
+    A larger one is scanned as it inflates, in windows of ``_SCAN_CHUNK`` overlapping by
     ``_BEHIND + _AHEAD`` bytes; each vouches for the positions up to ``_AHEAD`` bytes before
-    its end. A cheap prefilter
-    finds every cell not plainly in bounds; the exact pattern runs only from the first."""
+    its end. A cheap prefilter finds every cell not plainly in bounds; the exact pattern runs
+    only from the first."""
     near = _near_far_cell(limits.max_rows)
     odd = _odd_cell(limits.max_rows)
     if info.file_size <= _SCAN_CHUNK:  # one window: the part inflated whole, kept

@@ -299,6 +299,13 @@ def test_a_declared_encoding_other_than_utf8_goes_to_the_slow_path() -> None:
     assert not _vouched(sheet.replace(b"UTF-8", b"ISO-8859-1"))
 
 
+@pytest.fixture
+def one_mib_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows of 1 MiB instead of 16, so that a sheet a little over 1 MiB is scanned in two
+    (the same code as a sheet over 16 MiB, which is scanned as it inflates)."""
+    monkeypatch.setattr("pipeline.reader._SCAN_CHUNK", 1 << 20)
+
+
 def _straddling(cell: bytes, shift: int) -> bytes:
     """A sheet with ``cell`` starting ``shift`` bytes before the first 1 MiB boundary."""
     head = _sheet(b'<row r="1"><c r="A1"/>').removesuffix(b"</sheetData></worksheet>")
@@ -309,6 +316,7 @@ def _straddling(cell: bytes, shift: int) -> bytes:
     return body + pad + cell + b"</row></sheetData></worksheet>"
 
 
+@pytest.mark.usefixtures("one_mib_windows")
 @pytest.mark.parametrize("shift", [1, 3, 6, 9, 30, 70, 255, 256, 257, 300])
 def test_a_far_cell_straddling_the_chunk_boundary_is_refused(tmp_path: Path, shift: int) -> None:
     for cell, params in [
@@ -325,6 +333,7 @@ def test_a_far_cell_straddling_the_chunk_boundary_is_refused(tmp_path: Path, shi
             assert refused.slug == "unreadable-file"
 
 
+@pytest.mark.usefixtures("one_mib_windows")
 def test_white_space_at_the_chunk_boundary_cannot_hide_a_second_r(tmp_path: Path) -> None:
     cell = b'<c r="A1" r' + b" " * 5000 + b'="XFD1"/>'
     sheet = _straddling(cell, 100)

@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline import reader
 from pipeline.reader import (
     MAX_COLUMNS,
     Limits,
@@ -201,20 +202,37 @@ def _workbook(tmp_path: Path, sheet_xml: bytes, *, stored: bool = False) -> Path
 def _padding_to(offset: int) -> bytes:
     """Near cells (columns past Z, leading zeros, high rows under the limit) filling the
     sheet up to about ``offset`` inflated bytes, so the prefilter has candidates to pass."""
-    near = b'<c r="AB7"><v>1</v></c><c r="A07"/><c r="A50100"/>'
     head = len(_sheet(b"")) - len(b"</row></sheetData></worksheet>")
-    return near * ((offset - head) // len(near))
+    # Values that vary, so that 16 MiB of them is not refused as a zip bomb by its ratio.
+    near = (b'<c r="AB7"><v>%07d</v></c><c r="A07"/><c r="A50100"/>' % i for i in range(10**7))
+    padding = bytearray()
+    while len(padding) < offset - head:
+        padding += next(near)
+    return bytes(padding[: offset - head][: padding[: offset - head].rindex(b">") + 1])
 
 
-@pytest.mark.parametrize("shift", range(-12, 2))
-def test_a_far_cell_straddling_a_chunk_boundary_is_refused(tmp_path: Path, shift: int) -> None:
-    padding = _padding_to(1 << 20)
+def _far_cell_at_boundary(tmp_path: Path, boundary: int, shift: int) -> None:
+    padding = _padding_to(boundary)
     head = len(_sheet(b"")) - len(b"</row></sheetData></worksheet>")
-    filler = b" " * ((1 << 20) - head - len(padding) + shift)
+    filler = b" " * (boundary - head - len(padding) + shift)
     path = _workbook(tmp_path, _sheet(padding + filler + b'<c r="A50101"><v>1</v></c>'))
     with pytest.raises(UnreadableFile) as refused:
         check_safe(path, Limits())
     assert refused.value.slug == "too-many-rows" and refused.value.params["rows"] == 50_101
+
+
+@pytest.mark.parametrize("shift", range(-12, 2))
+def test_a_far_cell_straddling_a_chunk_boundary_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shift: int
+) -> None:
+    """With windows of 1 MiB (the code a sheet over 16 MiB runs), around the first boundary."""
+    monkeypatch.setattr(reader, "_SCAN_CHUNK", 1 << 20)
+    _far_cell_at_boundary(tmp_path, 1 << 20, shift)
+
+
+def test_a_far_cell_at_the_real_window_boundary_is_refused(tmp_path: Path) -> None:
+    assert reader._SCAN_CHUNK == 16 << 20
+    _far_cell_at_boundary(tmp_path, reader._SCAN_CHUNK, -7)
 
 
 def test_near_cells_alone_are_accepted_and_a_far_column_after_them_is_not(
