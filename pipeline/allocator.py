@@ -1,12 +1,15 @@
 """How the C allocator treats memory a finished file gives back (glibc only).
 
 Reading a workbook makes a few buffers of its inflated sheet (several MB for a large list),
-and the parser's own. By default glibc hands the top of its heap back to the system as soon
-as more than a few MB lie free there, so every large file faults the same pages in again: on
+and the parser's own. By default glibc maps such a block on its own and unmaps it when freed
+(until its own threshold has crept up past their size), and hands the top of its heap back
+as soon as a few MB lie free there, so every large file faults the same pages in again: on
 this project's benchmark machine that was 7-10 ms of a 20,000-row list's 150 ms to read and
-check. A process that takes file after file keeps up to ``TRIM_THRESHOLD`` of freed memory
-for the next one instead. Blocks above ``MMAP_THRESHOLD`` are still mapped and unmapped on
-their own, so one huge file does not leave the process holding its memory.
+check. A process that takes file after file gets blocks up to ``MMAP_THRESHOLD`` from its
+heap and keeps up to ``TRIM_THRESHOLD`` free at the heap's top for the next file (per malloc
+arena; each worker process has its own). Memory below a block still in use stays with the
+process either way, as with glibc's defaults once its threshold has risen. Blocks above
+``MMAP_THRESHOLD`` are still mapped and unmapped on their own.
 
 Elsewhere (musl, macOS, Windows) this does nothing.
 """

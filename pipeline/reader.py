@@ -107,7 +107,7 @@ def read_checked(path: Path, limits: Limits) -> tuple[str, bytes]:
     else:
         try:
             zf = zipfile.ZipFile(io.BytesIO(data))
-        except zipfile.BadZipFile:
+        except Exception:  # BadZipFile, and a name that is not the UTF-8 it claims, and more
             kind = "unknown"
         else:
             with zf:  # opened once for the kind and every check
@@ -182,22 +182,25 @@ def _inflated_fast(raw: bytes, info: zipfile.ZipInfo) -> bytes | None:
     here), or None when anything is unusual: zipfile then reads the member and decides.
 
     The bytes are returned only where zipfile would return the same: the local header is the
-    one zipfile reads (same signature and name), the member is stored or deflated and not
-    encrypted, it inflates to exactly the size the directory declares, and its CRC-32 is the
-    declared one."""
+    one zipfile reads (same signature, and the same name read as zipfile reads it), the member
+    is stored or deflated and not encrypted, its deflate stream ends, having given exactly the
+    size the directory declares (zipfile reads past the declared size and would trip over a
+    damaged block there), and its CRC-32 is the declared one."""
     if info.flag_bits & ~_PLAIN_FLAGS or info.compress_type not in _FAST_METHODS:
         return None
-    if not info.file_size:
-        return None  # an inflate limit of 0 would be none at all
     at = info.header_offset
+    if not info.file_size or at < 0:
+        return None  # an inflate limit of 0 would be none at all; zipfile cannot seek there
     header = raw[at : at + _LOCAL_HEADER.size]
     if len(header) < _LOCAL_HEADER.size:
         return None
-    magic, name_length, extra_length = _LOCAL_HEADER.unpack(header)
+    magic, flags, name_length, extra_length = _LOCAL_HEADER.unpack(header)
     start = at + _LOCAL_HEADER.size
-    name = raw[start : start + name_length]
-    encoding = "utf-8" if info.flag_bits & _UTF8_NAME else "cp437"
-    if magic != b"PK\x03\x04" or name != info.orig_filename.encode(encoding):
+    try:  # as zipfile reads it: the local header's flag says how the name is written
+        name = raw[start : start + name_length].decode("utf-8" if flags & _UTF8_NAME else "cp437")
+    except UnicodeDecodeError:
+        return None
+    if magic != b"PK\x03\x04" or name != info.orig_filename:
         return None
     start += name_length + extra_length
     packed = memoryview(raw)[start : start + info.compress_size]
@@ -205,7 +208,10 @@ def _inflated_fast(raw: bytes, info: zipfile.ZipInfo) -> bytes | None:
         if info.compress_type == zipfile.ZIP_STORED:
             data = bytes(packed[: info.file_size])
         else:
-            data = fast_zlib.decompressobj(-15).decompress(packed, info.file_size)
+            inflater = fast_zlib.decompressobj(-15)
+            data = inflater.decompress(packed, info.file_size + 1)
+            if not inflater.eof:
+                return None  # more than declared, or a stream that does not end
     except Exception:  # zlib-ng's error (a damaged stream): zipfile reads it and decides
         return None
     if len(data) != info.file_size or fast_zlib.crc32(data) != info.CRC:
@@ -213,8 +219,8 @@ def _inflated_fast(raw: bytes, info: zipfile.ZipInfo) -> bytes | None:
     return data
 
 
-#: A local file header up to the lengths of the name and the extra field that follow it.
-_LOCAL_HEADER: Final = struct.Struct("<4s22xHH")
+#: A local file header: signature, flags, and the lengths of the name and the extra field.
+_LOCAL_HEADER: Final = struct.Struct("<4s2xH18xHH")
 #: Flag bits that change nothing in how a member is read: sizes in a data descriptor (the
 #: directory has them), a UTF-8 name, deflate's speed hints.
 _PLAIN_FLAGS: Final = 0x08 | 0x800 | 0x06

@@ -14,7 +14,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.reader import Limits, _inflated_fast, _Parts, _repacked, open_book, read_checked
+from pipeline.reader import (
+    Limits,
+    UnreadableFile,
+    _inflated_fast,
+    _Parts,
+    _repacked,
+    open_book,
+    read_checked,
+)
 from tests.hostile import Member, deflated, xlsx_skeleton, zeros_member, zip_bytes
 
 
@@ -97,7 +105,23 @@ def _unusual_archives() -> dict[str, bytes]:
         "not a deflate stream": zip_bytes(
             [Member("s.xml", b"\xff" * 64, zlib.crc32(body), len(body))]
         ),
+        "a damaged block after the declared bytes": zip_bytes(
+            [Member("s.xml", _with_damaged_tail(body), zlib.crc32(body), len(body))]
+        ),
+        "a stream that goes on past the declared size": zip_bytes(
+            [Member("s.xml", short.compressed, zlib.crc32(body[:-1]), len(body) - 1)]
+        ),
     }
+
+
+def _with_damaged_tail(data: bytes) -> bytes:
+    """A deflate stream of ``data`` that goes on, after a flush, into a block of a reserved
+    type: zipfile reads past the declared size and trips over it."""
+    first = zlib.compressobj(6, zlib.DEFLATED, -15)
+    stream = first.compress(data) + first.flush(zlib.Z_SYNC_FLUSH)
+    second = zlib.compressobj(6, zlib.DEFLATED, -15)
+    stream += second.compress(b"X" * 100) + second.flush(zlib.Z_SYNC_FLUSH)
+    return stream + b"\x07" + b"\0" * 16
 
 
 @pytest.mark.parametrize("case", sorted(_unusual_archives()))
@@ -110,10 +134,11 @@ def test_the_fast_inflate_leaves_anything_unusual_to_zipfile(case: str) -> None:
 
 def test_headers_claiming_less_than_the_stream_holds_give_the_claimed_bytes() -> None:
     """A deflate stream of 50 MiB of spaces behind headers claiming 300 bytes (the CRC that of
-    those 300): zipfile stops at the claim, and so does the fast path, without inflating the
-    rest."""
+    those 300): the fast path stops one byte past the claim and leaves it to zipfile, which
+    stops at the claim, inflating no further either."""
     raw = zip_bytes([zeros_member("s.xml", 50, claimed=300)])
-    assert _fast(raw, "s.xml") == b" " * 300 == _zipfile_reads(raw, "s.xml")
+    assert _fast(raw, "s.xml") is None
+    assert _whole(raw, "s.xml") == b" " * 300 == _zipfile_reads(raw, "s.xml")
 
 
 def test_the_repacked_archive_holds_exactly_the_checked_parts_stored() -> None:
@@ -144,3 +169,55 @@ def test_the_parser_reads_the_repacked_workbook(tmp_path: Path) -> None:
     assert kind == "xlsx" and packed != path.read_bytes()
     book = open_book(packed)
     assert book.get_sheet_by_index(0).to_python(skip_empty_area=False) == [["", 42.0]]
+
+
+def test_the_name_is_read_as_the_local_header_says_like_zipfile_reads_it() -> None:
+    """A name written in UTF-8, flagged so in the directory but not in the local header:
+    zipfile reads the local one as cp437, finds another name and refuses; so does the fast
+    path (and the other way round)."""
+    name = "xl/worksheets/blad-é.xml"
+    plain = zip_bytes([deflated(name, b"<x/>" * 100)])
+    assert _fast(plain, name) == b"<x/>" * 100
+    local_flags = 6
+    unflagged = _patched(plain, local_flags, struct.pack("<H", 0))
+    assert _zipfile_reads(unflagged, name) is zipfile.BadZipFile
+    assert _fast(unflagged, name) is None
+    assert _whole(unflagged, name) is zipfile.BadZipFile
+
+
+def test_a_directory_pointing_before_the_archive_is_left_to_zipfile() -> None:
+    """An end record whose directory offset is too large makes zipfile's offsets negative;
+    the fast path must not read from the end of the bytes instead."""
+    data = b"<hidden/>" * 50
+    name = b"s.xml"
+    crc = zlib.crc32(data)
+    local = struct.pack(
+        "<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0x21, crc, len(data), len(data), len(name), 0
+    )
+    central = struct.pack(
+        "<IHHHHHHIIIHHHHHII",
+        *(0x02014B50, 20, 20, 0, 0, 0, 0x21, crc, len(data), len(data), len(name)),
+        *(0, 0, 0, 0, 0, 0),
+    )
+    central += name
+    comment_length = 600  # the local header hides in the archive's comment
+    end = struct.pack(
+        "<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central), comment_length, comment_length
+    )
+    raw = central + end + (local + name + data).ljust(comment_length, b"\0")
+    with zipfile.ZipFile(io.BytesIO(raw)) as zf:
+        assert zf.getinfo("s.xml").header_offset < 0
+    assert _fast(raw, "s.xml") is None
+    assert _whole(raw, "s.xml") == _zipfile_reads(raw, "s.xml") is ValueError
+
+
+def test_a_directory_zipfile_cannot_open_is_refused_with_a_receipt(tmp_path: Path) -> None:
+    """A name flagged UTF-8 that is not (zipfile raises UnicodeDecodeError opening the
+    archive): refused as not a workbook, not left half-processed."""
+    raw = bytearray(zip_bytes([deflated("xl/workbook.xml", b"<w/>")]))
+    raw[raw.index(b"PK\x01\x02") + 46] = 0xFF  # the first byte of the directory's name
+    path = tmp_path / "fel-namn.xlsx"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(UnreadableFile) as refused:
+        read_checked(path, Limits())
+    assert refused.value.params == {"detail": "inte xlsx eller ods / not xlsx or ods"}
