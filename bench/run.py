@@ -306,7 +306,7 @@ def run_scenarios(
     if "compare" in only:
         echo("read+validate side by side, and end to end against the calamine floor")
         compare = measure.side_by_side(data, workdir, mode.compare_repeats, max(runs, 5))
-        small_e2e, large_e2e = measure.inprocess_e2e(data, workdir, mode.e2e_repeats)
+        small_e2e, large_e2e = measure.inprocess_e2e(data, workdir, mode.e2e_repeats, max(runs, 3))
         for name, size in (("small", mode.batch_rows), ("large", mode.large_rows)):
             c = compare[name]
             rows.append(
@@ -343,7 +343,7 @@ def run_scenarios(
                     )
                 )
             rows.append(Row("   floor: bare python-calamine parse", _ms(c.floor)))
-            e2e = statistics.median(small_e2e) if name == "small" else large_e2e
+            e2e = statistics.median(small_e2e if name == "small" else large_e2e)
             # The floor is a parse in a warm process, so the target is on our warm end to end
             # (the CLI run below adds the interpreter's start and imports, shown apart).
             rows.append(
