@@ -16,7 +16,6 @@ import re
 import string
 import struct
 import zipfile
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from operator import itemgetter
@@ -32,6 +31,7 @@ from zlib_ng import zlib_ng as fast_zlib
 
 from pipeline.cells import unescape_cell
 from pipeline.workbook import FORMAT
+from pipeline.ziparchive import UTF8_NAME, Part, archive
 
 META_SHEET: Final = "_resultat"
 MAX_UNZIPPED_BYTES: Final = 300 * 1024 * 1024
@@ -197,7 +197,7 @@ def _inflated_fast(raw: bytes, info: zipfile.ZipInfo) -> bytes | None:
     magic, flags, name_length, extra_length = _LOCAL_HEADER.unpack(header)
     start = at + _LOCAL_HEADER.size
     try:  # as zipfile reads it: the local header's flag says how the name is written
-        name = raw[start : start + name_length].decode("utf-8" if flags & _UTF8_NAME else "cp437")
+        name = raw[start : start + name_length].decode("utf-8" if flags & UTF8_NAME else "cp437")
     except UnicodeDecodeError:
         return None
     if magic != b"PK\x03\x04" or name != info.orig_filename:
@@ -258,44 +258,14 @@ def _repacked(parts: _Parts) -> bytes:
 
     Two zip readers can find two different archives in the same bytes (an end record hidden
     in another's comment, data before the first part, entries that disagree): the parser
-    gets exactly what Python's zipfile read and the checks saw, and needs no inflating.
-
-    Written here rather than with ``zipfile``'s writer, which would copy every part twice
-    and checksum it again: each part was read to its end through ``zipfile``, which checked
-    its CRC-32 there, so the directory's CRC is the one of these bytes."""
-    pieces: list[bytes] = []
-    directory: list[bytes] = []
-    offset = 0
+    gets exactly what Python's zipfile read and the checks saw, and needs no inflating. Each
+    part was read to its end through zipfile (or the fast path, which returns only what
+    zipfile would), so its CRC-32 was checked there and is not computed again."""
+    members = []
     for info in parts.infos:
         data = parts.whole(info)
-        try:
-            name, flags = info.filename.encode("ascii"), 0
-        except UnicodeEncodeError:
-            name, flags = info.filename.encode("utf-8"), _UTF8_NAME
-        crc, size = info.CRC, len(data)
-        if size != info.file_size:  # cannot happen once zipfile read it whole; checked anyway
-            crc = zlib.crc32(data)
-        common = struct.pack("<HHHHHLLLH", 20, flags, 0, 0, 0x21, crc, size, size, len(name))
-        pieces += [b"PK\x03\x04", common, b"\0\0", name, data]
-        directory += [b"PK\x01\x02\x14\x00", common, b"\0" * 12, struct.pack("<L", offset), name]
-        offset += 4 + len(common) + 2 + len(name) + size
-    size_of_directory = sum(map(len, directory))
-    end = struct.pack(
-        "<4s4H2LH",
-        b"PK\x05\x06",
-        0,
-        0,
-        len(parts.infos),
-        len(parts.infos),
-        size_of_directory,
-        offset,
-        0,
-    )
-    return b"".join([*pieces, *directory, end])
-
-
-#: General-purpose flag of a zip entry whose name is UTF-8.
-_UTF8_NAME: Final = 0x800
+        members.append(Part(info.filename, data, info.CRC if len(data) == info.file_size else None))
+    return archive(members, deflate=False)
 
 
 def _check_zip(zf: zipfile.ZipFile, kind: str, limits: Limits) -> _Parts:
