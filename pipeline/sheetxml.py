@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -470,14 +471,15 @@ class SheetDocument:
             *sheet_parts,
         ]
 
-    def save(self, target: str | Path | IO[bytes]) -> None:
+    def save(self, target: str | os.PathLike[str] | IO[bytes]) -> None:
         data = archive(
             (Part(name, xml.encode("utf-8")) for name, xml in self.parts()), deflate=True
         )
-        if isinstance(target, str | Path):
+        if isinstance(target, str | os.PathLike):
             Path(target).write_bytes(data)
         else:
             target.write(data)
+            target.flush()
 
     def _content_types(self) -> str:
         sheets = "".join(

@@ -75,6 +75,8 @@ def archive(parts: Iterable[Part], *, deflate: bool) -> bytes:
         offset += 4 + len(common) + 2 + len(name) + len(body)
         count += 1
     size = sum(map(len, directory))
+    if offset + size >= _LIMIT or count > 0xFFFF:
+        raise ValueError("zip archive too large without ZIP64")
     end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, size, offset, 0)
     return b"".join([*pieces, *directory, end])
 

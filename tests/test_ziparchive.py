@@ -6,11 +6,13 @@ import datetime as dt
 import io
 import zipfile
 import zlib
+from pathlib import Path, PurePath
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline.sheetxml import SheetDocument
 from pipeline.ziparchive import Part, archive
 
 _names = st.sampled_from(["[Content_Types].xml", "xl/worksheets/sheet1.xml", "xl/blad-åäö.xml"])
@@ -50,3 +52,19 @@ def test_a_known_crc_is_written_as_given() -> None:
         assert zf.read("s.xml") == b"<x/>"
     with zipfile.ZipFile(io.BytesIO(bad)) as zf, pytest.raises(zipfile.BadZipFile):
         zf.read("s.xml")
+
+
+def test_a_workbook_is_saved_to_any_path_like_and_to_a_file_object(tmp_path: Path) -> None:
+    doc = SheetDocument()
+    doc.add_sheet("Blad").set("A1", "hej")
+    target = tmp_path / "bok.xlsx"
+    doc.save(PurePath(target))  # any os.PathLike, not only pathlib.Path
+    buffer = io.BytesIO(b"prefix")
+    buffer.seek(0, io.SEEK_END)
+    doc.save(buffer)
+    saved = buffer.getvalue()
+    assert saved.startswith(b"prefix")
+    for data in (target.read_bytes(), saved[len(b"prefix") :]):
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            assert zf.testzip() is None
+            assert "hej" in zf.read("xl/worksheets/sheet1.xml").decode()
