@@ -118,7 +118,7 @@ def read_checked(path: Path, limits: Limits) -> tuple[str, bytes]:
                     )
                 if kind in ("xlsx", "ods"):
                     try:
-                        data = _repacked(_check_zip(zf, kind, limits))
+                        data = _repacked(_check_zip(zf, limits))
                     except UnreadableFile:
                         raise
                     except Exception as exc:  # a damaged or encrypted part: many kinds
@@ -144,9 +144,6 @@ class _Parts:
         self.read: dict[int, bytes] = {}  # whole parts, by id of their ZipInfo
         # The archive's bytes, where zipfile reads them from memory (as read_checked opens it).
         self.raw: bytes | None = zf.fp.getvalue() if isinstance(zf.fp, io.BytesIO) else None
-
-    def infolist(self) -> list[zipfile.ZipInfo]:
-        return self.infos
 
     def open(self, info: zipfile.ZipInfo) -> io.BytesIO | _Kept:
         whole = self.read.get(id(info))
@@ -268,7 +265,7 @@ def _repacked(parts: _Parts) -> bytes:
     return archive(members, deflate=False)
 
 
-def _check_zip(zf: zipfile.ZipFile, kind: str, limits: Limits) -> _Parts:
+def _check_zip(zf: zipfile.ZipFile, limits: Limits) -> _Parts:
     """Bound the sizes the directory declares, inflate every part once, check the parts."""
     infos = zf.infolist()
     total = sum(i.file_size for i in infos)
@@ -293,7 +290,7 @@ def _check_parts(zf: _Parts, limits: Limits) -> None:
     """What the parser must never see: a DTD or entity declaration in any XML part (entity
     expansion; OPC forbids DTDs anyway), a VBA project under any name, and cell positions
     so far out that the parser would allocate the whole rectangle up to them."""
-    infos = zf.infolist()
+    infos = zf.infos
     for info in infos:
         if not info.filename.endswith((".xml", ".rels")):
             continue
@@ -386,7 +383,14 @@ MAX_PART_BYTES: Final = 120 * 1024 * 1024
 def _inflated(
     zf: _Parts, info: zipfile.ZipInfo, limit: int, chunk_size: int = 1 << 20
 ) -> Iterator[bytes]:
-    """A member's bytes in chunks, inflating at most ``limit`` whatever its header claims."""
+    """A member's bytes in chunks, inflating at most ``limit`` whatever its header claims.
+
+    A member that claims no more than one chunk comes whole, as one chunk (:meth:`_Parts.whole`:
+    inflated in one go, and kept for the other checks and the parser)."""
+    if info.file_size <= min(chunk_size, limit):
+        if whole := zf.whole(info):
+            yield whole
+        return
     size = 0
     with zf.open(info) as fh:
         while chunk := fh.read(chunk_size):
@@ -579,10 +583,7 @@ def _vouched_by_scan(zf: _Parts, info: zipfile.ZipInfo, limits: Limits) -> bool:
     only from the first."""
     near = _near_far_cell(limits.max_rows)
     odd = _odd_cell(limits.max_rows)
-    if info.file_size <= _SCAN_CHUNK:  # one window: the part inflated whole, kept
-        chunks: Iterator[bytes] = iter([zf.whole(info)])
-    else:
-        chunks = _inflated(zf, info, MAX_PART_BYTES, _SCAN_CHUNK)
+    chunks = _inflated(zf, info, MAX_PART_BYTES, _SCAN_CHUNK)
     pending = next(chunks, None)
     if pending is not None and not _ascii_compatible(pending):
         return False
