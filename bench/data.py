@@ -3,7 +3,8 @@
 Owns building, once per benchmark run, a workspace whose database holds an invented registry
 (generated personnummer with valid check digits, invented names, addresses under
 ``example.se``) and the result lists the scenarios need, issued through the real code
-(:func:`pipeline.lists.create_t33`, :func:`pipeline.workbook.issue`), and filling the issued
+(:func:`pipeline.lists.core.create_t33`, :func:`pipeline.xlsx.workbook.issue`), and filling the
+issued
 workbooks as a teacher would. Filling patches the issued file's sheet XML (grade as text,
 grade date as a real date cell, points as a number) instead of a slow openpyxl round trip;
 the result is what Excel writes for typed cells. None of this is timed.
@@ -31,12 +32,14 @@ from typing import Final
 from python_calamine import CalamineWorkbook
 from sqlalchemy import insert
 
-from pipeline import lists, personnummer, workbook
 from pipeline.app import App
-from pipeline.demodata import FIRST_NAMES, LAST_NAMES
+from pipeline.demo.data import FIRST_NAMES, LAST_NAMES
+from pipeline.domain import personnummer
+from pipeline.lists import core as lists
 from pipeline.models import Course, Examiner, Module, Staff, Student
-from pipeline.reader import META_SHEET
 from pipeline.settings import create_workspace
+from pipeline.xlsx import workbook
+from pipeline.xlsx.reader import META_SHEET
 
 TERM: Final = "HT2026"
 COURSE: Final = "BE1001"

@@ -302,7 +302,7 @@ def timed(func: Callable[[], Any]) -> float:
 def issue_rate(data: Dataset, workdir: Path) -> tuple[float, float]:
     """Lists/s for issuing the unfilled batch-size lists (warm process; one warm-up issue),
     and seconds to issue the large list's workbook."""
-    from pipeline import workbook
+    from pipeline.xlsx import workbook
 
     ws = bench_data.fresh_workspace(data, workdir / "issue")
     target = workdir / "issued"
@@ -329,8 +329,8 @@ def count_pdf_pages(path: Path) -> int:
 def archive_pdf(data: Dataset, workdir: Path, runs: int) -> dict[str, tuple[list[float], int]]:
     """Seconds (one per run) and pages for the archive PDF of a filled batch list and of the
     large list (after intake, so every row has a grade), rendered as for an approved list."""
-    from pipeline import lifecycle
-    from pipeline.lists import get_list
+    from pipeline.lifecycle import after_approval as lifecycle
+    from pipeline.lists.core import get_list
     from pipeline.models import utcnow
 
     assert data.large is not None and data.large_listnr is not None
@@ -339,7 +339,7 @@ def archive_pdf(data: Dataset, workdir: Path, runs: int) -> dict[str, tuple[list
     bench_data.drop([small, data.large], ws)
     out: dict[str, tuple[list[float], int]] = {}
     with opened(ws) as app:
-        from pipeline.inbox import Inbox
+        from pipeline.intake.inbox import Inbox
 
         results = Inbox(app).process_once()
         _require_accepted(
@@ -372,7 +372,7 @@ def inprocess_e2e(
     """One file at a time through ``Inbox.process_once`` in a warm process: seconds per
     batch-size file (``repeats`` files after a warm-up), and per large file (``large_repeats``
     times, each into a fresh copy of the workspace after one batch-size file there)."""
-    from pipeline.inbox import Inbox
+    from pipeline.intake.inbox import Inbox
 
     assert data.large is not None
     ws = bench_data.fresh_workspace(data, workdir / "e2e")
@@ -407,11 +407,12 @@ def _take_one(inbox: Any) -> None:
 
 
 def our_read_validate(app: Any, path: Path) -> int:
-    """Our read + validate stage: :func:`pipeline.reader.read_result_workbook`, then
-    :func:`pipeline.intake.check` (every check of the intake, nothing applied) in a read-only
+    """Our read + validate stage: :func:`pipeline.xlsx.reader.read_result_workbook`, then
+    :func:`pipeline.intake.handlers.check` (every check of the intake, nothing applied) in a
+    read-only
     session, as the inbox does before applying. Returns the number of problems found."""
-    from pipeline import intake
-    from pipeline.reader import Limits, read_result_workbook
+    from pipeline.intake import handlers as intake
+    from pipeline.xlsx.reader import Limits, read_result_workbook
 
     wb = read_result_workbook(path, Limits())
     assert wb is not None
@@ -420,20 +421,20 @@ def our_read_validate(app: Any, path: Path) -> int:
 
 
 def our_read(path: Path) -> Any:
-    from pipeline.reader import Limits, read_result_workbook
+    from pipeline.xlsx.reader import Limits, read_result_workbook
 
     return read_result_workbook(path, Limits())
 
 
 class PandasBaseline:
     """(a): ``pandas.read_excel(engine="openpyxl")`` of both sheets, then the same pandera
-    schema (:func:`pipeline.checks.load_schema`, loaded once, as a long-running naive
+    schema (:func:`pipeline.intake.checks.load_schema`, loaded once, as a long-running naive
     pipeline would hold it) validated by pandera itself (lazily, as a naive pipeline runs
     it: ``run_schema(..., force_pandera=True)``, so our fast path is not lent to it)."""
 
     def __init__(self, app: Any, listnr: int) -> None:
-        from pipeline import intake
-        from pipeline.lists import get_list_head
+        from pipeline.intake import handlers as intake
+        from pipeline.lists.core import get_list_head
 
         with app.db.read_session() as session:
             rules = intake.list_rules(app, get_list_head(session, listnr))
@@ -442,8 +443,8 @@ class PandasBaseline:
     def __call__(self, path: Path) -> int:
         import pandas as pd
 
-        from pipeline import checks
-        from pipeline.reader import META_SHEET
+        from pipeline.intake import checks
+        from pipeline.xlsx.reader import META_SHEET
 
         sheets = pd.read_excel(path, sheet_name=None, engine="openpyxl", header=None, dtype=object)
         meta_rows = sheets.pop(META_SHEET)
@@ -516,8 +517,8 @@ def side_by_side(
 ) -> dict[str, SideBySide]:
     """Read+validate of the same files four ways, in this process, median of repeats
     (after one untimed call of each, so imports and first-use caches are not counted)."""
-    from pipeline.allocator import keep_freed_memory
-    from pipeline.reader import read_result_workbook
+    from pipeline.intake.allocator import keep_freed_memory
+    from pipeline.xlsx.reader import read_result_workbook
 
     assert data.large is not None and data.small_sample is not None
     # As the inbox runs (``Inbox`` applies it to its process): freed memory is kept for the
@@ -530,7 +531,7 @@ def side_by_side(
             ("small", data.small_sample, repeats_small),
             ("large", data.large, repeats_large),
         ):
-            from pipeline.reader import Limits
+            from pipeline.xlsx.reader import Limits
 
             wb = read_result_workbook(path, Limits())
             assert wb is not None and wb.listnr is not None

@@ -28,27 +28,27 @@ from bench import measure
 
 #: (module, function) pairs timed as stages, in the order they run for one file.
 STAGES: tuple[tuple[str, str], ...] = (
-    ("pipeline.inbox", "process_claimed"),
-    ("pipeline.inbox", "_sha256"),
-    ("pipeline.reader", "read_result_workbook"),
-    ("pipeline.intake", "check_and_apply"),
-    ("pipeline.lists", "get_list"),
-    ("pipeline.lists", "get_list_head"),
-    ("pipeline.lists", "load_entries"),
-    ("pipeline.intake", "_normalized"),
-    ("pipeline.checks", "load_schema"),
-    ("pipeline.checks", "run_schema"),
-    ("pipeline.intake", "_roster_checks"),
-    ("pipeline.intake", "_apply"),
+    ("pipeline.intake.inbox", "process_claimed"),
+    ("pipeline.intake.inbox", "_sha256"),
+    ("pipeline.xlsx.reader", "read_result_workbook"),
+    ("pipeline.intake.handlers", "check_and_apply"),
+    ("pipeline.lists.core", "get_list"),
+    ("pipeline.lists.core", "get_list_head"),
+    ("pipeline.lists.core", "load_entries"),
+    ("pipeline.intake.handlers", "_normalized"),
+    ("pipeline.intake.checks", "load_schema"),
+    ("pipeline.intake.checks", "run_schema"),
+    ("pipeline.intake.handlers", "_roster_checks"),
+    ("pipeline.intake.handlers", "_apply"),
     ("pipeline.audit", "record"),
-    ("pipeline.inbox", "_accepted_copy"),
-    ("pipeline.inbox", "_copy_receipt"),
-    ("pipeline.inbox", "_finish"),
-    ("pipeline.receipts", "write_receipt"),
-    ("pipeline.workbook", "issue"),
-    ("pipeline.workbook", "build_current"),
-    ("pipeline.workbook", "build"),
-    ("pipeline.workbook", "save_atomic"),
+    ("pipeline.intake.inbox", "_accepted_copy"),
+    ("pipeline.intake.inbox", "_copy_receipt"),
+    ("pipeline.intake.inbox", "_finish"),
+    ("pipeline.intake.receipts", "write_receipt"),
+    ("pipeline.xlsx.workbook", "issue"),
+    ("pipeline.xlsx.workbook", "build_current"),
+    ("pipeline.xlsx.workbook", "build"),
+    ("pipeline.files", "save"),
 )
 
 
@@ -135,7 +135,7 @@ def profile_hot_paths(
     large_rows: int,
     echo: Callable[[str], Any],
 ) -> list[Path]:
-    from pipeline.inbox import Inbox
+    from pipeline.intake.inbox import Inbox
 
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

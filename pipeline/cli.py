@@ -125,8 +125,8 @@ def registry_import(
     language: Annotated[str, typer.Option("--lang", help="sv or en")] = "sv",
 ) -> None:
     """Importera registerdata / import registry data (courses, modules, staff, students, ...)."""
-    from pipeline import registry
     from pipeline.app import require_admin
+    from pipeline.registry import importer as registry
 
     require_admin(admin, "Registerimport / registry import")
     application = open_app()
@@ -141,7 +141,7 @@ def registry_import(
 
 def _sources(student: list[str] | None, exam_date: str | None, registered: bool) -> Any:
     from pipeline.errors import InvalidRequest
-    from pipeline.lists import StudentSources
+    from pipeline.lists.core import StudentSources
 
     day = None
     if exam_date:
@@ -186,7 +186,8 @@ def new_t33(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Ny T33-lista (resultat per provkod) / new module result list, and issue its workbook."""
-    from pipeline import lists, workbook
+    from pipeline.lists import core as lists
+    from pipeline.xlsx import workbook
 
     application = open_app()
     try:
@@ -215,7 +216,8 @@ def new_t34(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Ny T34-lista (slutbetyg på kurs) / new final-grade list, and issue its workbook."""
-    from pipeline import lists, workbook
+    from pipeline.lists import core as lists
+    from pipeline.xlsx import workbook
 
     application = open_app()
     try:
@@ -248,8 +250,9 @@ def correct(
     ] = False,
 ) -> None:
     """Rättelse av attesterad lista / correct an approved list (a new list that references it)."""
-    from pipeline import lists, workbook
     from pipeline.app import require_admin
+    from pipeline.lists import core as lists
+    from pipeline.xlsx import workbook
 
     require_admin(admin, "Rättelse / correction")
     application = open_app()
@@ -268,7 +271,7 @@ def correct(
 @handle_errors
 def issue(listnr: Annotated[int, typer.Argument(help="Listnummer / list number")]) -> None:
     """Utfärda listans arbetsbok igen / re-issue the current workbook of a list."""
-    from pipeline import workbook
+    from pipeline.xlsx import workbook
 
     application = open_app()
     try:
@@ -289,7 +292,8 @@ def add_students(
     registered: RegisteredOpt = False,
 ) -> None:
     """Lägg till studenter / add students to a list, then re-issue its workbook."""
-    from pipeline import lists, workbook
+    from pipeline.lists import core as lists
+    from pipeline.xlsx import workbook
 
     application = open_app()
     try:
@@ -301,7 +305,7 @@ def add_students(
 
 
 def _progress_printer(as_json: bool) -> Callable[[Any], None]:
-    from pipeline.personnummer import mask_text
+    from pipeline.domain.personnummer import mask_text
 
     def show(result: Any) -> None:
         if not as_json:
@@ -324,7 +328,7 @@ def process(
     ] = 1,
 ) -> None:
     """Behandla inkorgen en gång / process the inbox once, then exit."""
-    from pipeline.inbox import Inbox, process_in_workers
+    from pipeline.intake.inbox import Inbox, process_in_workers
 
     application = open_app()
     try:
@@ -336,7 +340,7 @@ def process(
             results = Inbox(application).process_once(
                 strict=poll, progress=_progress_printer(as_json)
             )
-        from pipeline.watcher import overview_outdated, write_overview_safely
+        from pipeline.intake.watcher import overview_outdated, write_overview_safely
 
         if results or overview_outdated(application):
             write_overview_safely(application)
@@ -368,7 +372,7 @@ def watch(
     ] = False,
 ) -> None:
     """Bevaka inkorgen (tjänst) / watch the inbox as a daemon until stopped (Ctrl-C, SIGTERM)."""
-    from pipeline.watcher import run_watch
+    from pipeline.intake.watcher import run_watch
 
     application = open_app()
     try:
@@ -385,7 +389,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Listor och status / every list with its state, counts, reporter and examiner."""
-    from pipeline import lists
+    from pipeline.lists import core as lists
 
     application = open_app()
     try:
@@ -427,7 +431,7 @@ ListnrArg = Annotated[int, typer.Argument(help="Listnummer / list number")]
 
 def _decide(act: Callable[[App], Any]) -> None:
     """Run an examiner's decision (approve, reject) and print its outcome and files."""
-    from pipeline import approval
+    from pipeline.lifecycle import approval
 
     application = open_app()
     try:
@@ -449,7 +453,7 @@ def approve(
     code: Annotated[str, typer.Argument(help="Koden från SMS:et / the code from the SMS")],
 ) -> None:
     """Attestera med engångskoden / approve a list with the one-time code sent by SMS."""
-    from pipeline import approval
+    from pipeline.lifecycle import approval
 
     _decide(lambda application: approval.approve(application, listnr, code))
 
@@ -461,7 +465,7 @@ def reject(
     reason: Annotated[str, typer.Option("--reason", "-r", help="Orsak / reason (to the reporter)")],
 ) -> None:
     """Skicka tillbaka listan till rapportören / send a list back to its reporter (draft)."""
-    from pipeline import approval
+    from pipeline.lifecycle import approval
 
     _decide(lambda application: approval.reject(application, listnr, reason))
 
@@ -470,7 +474,7 @@ def reject(
 @handle_errors
 def resend_code(listnr: ListnrArg) -> None:
     """Ny attesteringskod / a new approval code by SMS (after expiry or a lock)."""
-    from pipeline import approval
+    from pipeline.lifecycle import approval
 
     application = open_app()
     try:
@@ -489,7 +493,7 @@ def resend_code(listnr: ListnrArg) -> None:
 @handle_errors
 def registered(listnr: ListnrArg) -> None:
     """Utbildningsstöd: registrerad i LADOK / definitive entry done; students get their result."""
-    from pipeline import lifecycle
+    from pipeline.lifecycle import after_approval as lifecycle
 
     application = open_app()
     try:
@@ -509,7 +513,7 @@ def signed(
     ] = None,
 ) -> None:
     """Signerad arkivlista: arkivera listan som BagIt-paket / archive the signed list."""
-    from pipeline import lifecycle
+    from pipeline.lifecycle import after_approval as lifecycle
 
     application = open_app()
     try:
@@ -527,7 +531,7 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Kontrollera arkivpaket och granskningslogg / check archive packages and the audit log."""
-    from pipeline import archive
+    from pipeline.lifecycle import archive
 
     application = open_app()
     try:
@@ -564,8 +568,8 @@ def merge(
 ) -> None:
     """Hämta betyg från lärplattformen / merge an ItsLearning, Canvas, Moodle or ladok3 export
     into a list's workbook (outbox/lists/LISTNR_lms.xlsx) for the teacher to check."""
-    from pipeline import lms
-    from pipeline import merge as merging
+    from pipeline.lms import exports as lms
+    from pipeline.lms import merge as merging
 
     limits = lms.parse_thresholds_text(thresholds) if thresholds else None
     application = open_app()
@@ -606,8 +610,8 @@ def remind(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Påminnelser / email reporters of overdue drafts and examiners of waiting lists."""
-    from pipeline import outbox, reminders
     from pipeline.errors import InvalidRequest
+    from pipeline.messages import outbox, reminders
 
     try:
         day = dt.date.fromisoformat(date) if date else None
@@ -652,7 +656,7 @@ def settings_command(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Dina inställningar / your own settings: language, notification email, receipt copies."""
-    from pipeline import personal
+    from pipeline.registry import personal
 
     application = open_app()
     try:
@@ -681,7 +685,7 @@ def settings_command(
 @handle_errors
 def dispatch() -> None:
     """Skicka köade mejl och SMS / send queued emails and SMS (each exactly once)."""
-    from pipeline import outbox
+    from pipeline.messages import outbox
 
     application = open_app()
     try:
@@ -703,7 +707,8 @@ def serve(
     """Ta emot SMS-svar från Twilio / receive SMS replies (Twilio webhook, WSGI)."""
     from functools import partial
 
-    from pipeline import approval, sms_webhook
+    from pipeline.lifecycle import approval
+    from pipeline.messages import sms_webhook
 
     application = open_app()
     try:
@@ -722,7 +727,7 @@ def demo(
 ) -> None:
     """Hela flödet på genererade data / the whole flow on generated data (no real people)."""
     from pipeline import logs
-    from pipeline.demo import run_demo
+    from pipeline.demo.flow import run_demo
 
     root = _root()
     logs.configure(root / "var" / "log", verbose=state.verbose)

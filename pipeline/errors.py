@@ -1,6 +1,6 @@
 """Exceptions for broken processing and refused commands.
 
-A teacher's typo is never an exception: it is a problem in a :class:`pipeline.report.Report`.
+A teacher's typo is never an exception: it is a problem in a :class:`pipeline.intake.report.Report`.
 These are for things the caller must stop on; the CLI turns them into messages and exit codes.
 """
 

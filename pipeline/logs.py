@@ -7,7 +7,7 @@ import os
 import re
 from pathlib import Path
 
-from pipeline.personnummer import mask_text
+from pipeline.domain.personnummer import mask_text
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 

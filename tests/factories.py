@@ -13,8 +13,8 @@ from typing import Any
 
 from openpyxl import load_workbook
 
-from pipeline import personnummer
 from pipeline.app import App
+from pipeline.domain import personnummer
 from pipeline.models import (
     Course,
     Examiner,
@@ -173,7 +173,7 @@ def fill(
 
 def new_exam_list(app: App, *, reporter: str = "lärare1") -> int:
     """A T33 list for DV1599/2010 with everyone signed up for the sitting."""
-    from pipeline import lists
+    from pipeline.lists import core as lists
 
     return lists.create_t33(
         app,
@@ -191,7 +191,7 @@ def sent_code(app: App, listnr: int) -> str:
     import json
     import re
 
-    from pipeline import outbox
+    from pipeline.messages import outbox
 
     outbox.drain(app)
     texts = sorted((app.settings.var / "sms").glob("*.json"), key=lambda p: -int(p.stem))

@@ -27,7 +27,7 @@ from pipeline.settings import DATABASE_ENV, create_workspace
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from tests.smtp_server import SMTP_PASSWORD, SmtpServer, set_section, smtp_config
 
-#: Folders of the inbox (as in pipeline.inbox; repeated so a test reads like the README).
+#: Folders of the inbox (as in pipeline.intake.inbox; repeated so a test reads like the README).
 PROCESSING = ".processing"
 PROCESSED = ".processed"
 REJECTED = ".rejected"

@@ -1,4 +1,5 @@
-"""The inbox's process keeps memory freed by one file for the next (``pipeline.allocator``)."""
+"""The inbox's process keeps memory freed by one file for the next
+(``pipeline.intake.allocator``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 #: large workbook's buffers are; printed in MB by a fresh interpreter.
 PROBE = """
 import os, sys
-from pipeline.allocator import keep_freed_memory
+from pipeline.intake.allocator import keep_freed_memory
 if sys.argv[1] == "tuned":
     assert keep_freed_memory() and keep_freed_memory()  # applied once, and says so again
 def rss():

@@ -15,9 +15,11 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select, update
 
-from pipeline import approval, archive, lifecycle, outbox, workbook
 from pipeline.app import App
-from pipeline.inbox import Inbox
+from pipeline.intake.inbox import Inbox
+from pipeline.lifecycle import after_approval as lifecycle
+from pipeline.lifecycle import approval, archive
+from pipeline.messages import outbox
 from pipeline.models import (
     ApprovalChallenge,
     AuditEvent,
@@ -28,6 +30,7 @@ from pipeline.models import (
     Message,
     ResultList,
 )
+from pipeline.xlsx import workbook
 from tests.factories import fill, new_exam_list, seed, sent_code, text_of
 from tests.smtp_server import SMTP_PASSWORD, SmtpServer, smtp_config
 
@@ -324,7 +327,7 @@ def test_sms_reply_through_the_signed_webhook(app: App, monkeypatch: pytest.Monk
 
     from twilio.request_validator import RequestValidator
 
-    from pipeline import sms_webhook
+    from pipeline.messages import sms_webhook
 
     listnr, _ = _submitted(app)
     code = _sent_code(app, listnr)

@@ -16,10 +16,11 @@ import bagit
 import pytest
 from sqlalchemy import delete, select, update
 
-from pipeline import archive, audit
+from pipeline import audit
 from pipeline.app import App
-from pipeline.archive import PackageFile
 from pipeline.errors import InvalidRequest
+from pipeline.lifecycle import archive
+from pipeline.lifecycle.archive import PackageFile
 from pipeline.models import AuditEvent, Course, ListKind, ListState, ResultList
 
 LISTNR = 1001

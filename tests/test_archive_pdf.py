@@ -17,8 +17,8 @@ import pypdf
 import pytest
 import yaml
 
-from pipeline import personnummer
-from pipeline.archive_pdf import (
+from pipeline.domain import personnummer
+from pipeline.lifecycle.archive_pdf import (
     ArchiveListData,
     ArchiveRow,
     format_pnr,

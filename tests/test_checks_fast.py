@@ -24,8 +24,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pipeline import checks, personnummer
-from pipeline.report import Problem
+from pipeline.domain import personnummer
+from pipeline.intake import checks
+from pipeline.intake.report import Problem
 
 TODAY = dt.date(2026, 11, 28)
 COURSE_START = dt.date(2026, 8, 31)

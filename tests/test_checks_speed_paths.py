@@ -26,7 +26,8 @@ import pandas as pd
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from pipeline import checks, personnummer
+from pipeline.domain import personnummer
+from pipeline.intake import checks
 from tests.test_checks_fast import (
     CELLS,
     COURSE_START,

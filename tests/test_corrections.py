@@ -9,12 +9,15 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from pipeline import approval, archive, lifecycle, lists, workbook
 from pipeline.app import App
 from pipeline.cli import app as cli_app
 from pipeline.errors import AdminRequired, InvalidRequest
-from pipeline.inbox import Inbox
+from pipeline.intake.inbox import Inbox
+from pipeline.lifecycle import after_approval as lifecycle
+from pipeline.lifecycle import approval, archive
+from pipeline.lists import core as lists
 from pipeline.models import AuditEvent, FileOutcome, ListEntry, ListState, ResultList
+from pipeline.xlsx import workbook
 from tests.factories import fill, new_exam_list, seed, sent_code
 
 

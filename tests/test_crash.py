@@ -37,8 +37,9 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from pipeline import audit, outbox, workbook
+from pipeline import audit
 from pipeline.app import App
+from pipeline.messages import outbox
 from pipeline.models import (
     AuditEvent,
     FileOutcome,
@@ -50,7 +51,8 @@ from pipeline.models import (
     Staff,
     utcnow,
 )
-from pipeline.reader import META_SHEET
+from pipeline.xlsx import workbook
+from pipeline.xlsx.reader import META_SHEET
 from tests.factories import fill, new_exam_list, seed
 from tests.fake_twilio import FakeTwilio
 from tests.loopback_proc import (
@@ -549,11 +551,11 @@ def dropped_submission(
 
 #: Points inside the processing of one workbook: (function, before/after).
 POINTS = [
-    ("pipeline.inbox:_sha256", "after"),  # claimed, nothing else done
-    ("pipeline.approval:review_files", "after"),  # review files written, not committed
-    ("pipeline.receipts:write_receipt", "after"),  # receipt written, not committed
+    ("pipeline.intake.inbox:_sha256", "after"),  # claimed, nothing else done
+    ("pipeline.lifecycle.approval:review_files", "after"),  # review files written, not committed
+    ("pipeline.intake.receipts:write_receipt", "after"),  # receipt written, not committed
     ("sqlalchemy.orm:Session.commit", "after"),  # committed; fresh workbook not yet written
-    ("pipeline.inbox:Inbox._finish", "before"),  # committed and re-issued, not moved
+    ("pipeline.intake.inbox:Inbox._finish", "before"),  # committed and re-issued, not moved
 ]
 
 
@@ -626,7 +628,7 @@ def test_message_accepted_by_the_provider_just_before_a_crash_is_sent_again_with
     try:
         assert run_cli(root, env, "process").returncode == 0
         # The first email goes to the SMTP server; the process dies before marking it sent.
-        _killed_at(root, env, "pipeline.outbox:_mark_sent", "before", "dispatch")
+        _killed_at(root, env, "pipeline.messages.outbox:_mark_sent", "before", "dispatch")
         assert len(smtp_server.received) == 1
         with app.db.session() as session:
             statuses = Counter(m.status for m in session.execute(select(Message)).scalars())
@@ -651,7 +653,7 @@ def test_message_accepted_by_the_provider_just_before_a_crash_is_sent_again_with
 
 
 def _sms_twice(root: Path, env: dict[str, str], app: App, twilio: FakeTwilio) -> None:
-    from pipeline import approval
+    from pipeline.lifecycle import approval
 
     with app.db.session() as session:
         listnr = session.execute(select(ResultList.listnr)).scalar_one()
@@ -665,7 +667,7 @@ def _sms_twice(root: Path, env: dict[str, str], app: App, twilio: FakeTwilio) ->
             ).scalars()
         ]
     nth = queued.index("code_resent") + 1
-    _killed_at(root, env, "pipeline.outbox:_mark_sent", "before", "dispatch", nth=nth)
+    _killed_at(root, env, "pipeline.messages.outbox:_mark_sent", "before", "dispatch", nth=nth)
     assert len(twilio.messages) == before + 1
     outbox.drain(app, now=utcnow() + STALE_AFTER)
     texts = Counter(r.form["Body"] for r in twilio.messages[before:])

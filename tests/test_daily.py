@@ -13,11 +13,12 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from pipeline import deadlines, workbook
 from pipeline.app import App
 from pipeline.cli import app as cli_app
-from pipeline.inbox import Inbox
+from pipeline.domain import deadlines
+from pipeline.intake.inbox import Inbox
 from pipeline.models import ResultList, Staff
+from pipeline.xlsx import workbook
 from tests.factories import EXAM_DATE, fill, new_exam_list, seed, text_of
 
 runner = CliRunner()
@@ -92,7 +93,7 @@ def test_receipt_copy_mailed_when_asked_for(app: App) -> None:
         target=app.settings.inbox / "fel.xlsx",
     )
     [result] = Inbox(app).process_once()
-    from pipeline import outbox
+    from pipeline.messages import outbox
 
     outbox.drain(app)
     [mail] = [
@@ -111,7 +112,7 @@ def test_an_event_stamped_before_the_overview_but_committed_after_it_counts(
 ) -> None:
     """An event's time is taken before its commit; the overview compares event ids."""
     from pipeline import audit
-    from pipeline.watcher import overview_outdated, write_overview_safely
+    from pipeline.intake.watcher import overview_outdated, write_overview_safely
 
     seed(app, students=2)
     new_exam_list(app)

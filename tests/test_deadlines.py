@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from pipeline import deadlines
-from pipeline.deadlines import days_overdue, due_date_for, is_working_day, working_days_after
+from pipeline.domain import deadlines
+from pipeline.domain.deadlines import days_overdue, due_date_for, is_working_day, working_days_after
 from pipeline.models import ListState
 from pipeline.settings import DeadlineSettings
 

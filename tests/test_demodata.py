@@ -11,8 +11,9 @@ from pathlib import Path
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from pipeline import demodata, personnummer, registry
 from pipeline.app import App
+from pipeline.demo import data as demodata
+from pipeline.domain import personnummer
 from pipeline.models import (
     Course,
     Examiner,
@@ -23,6 +24,7 @@ from pipeline.models import (
     Staff,
     Student,
 )
+from pipeline.registry import importer as registry
 
 TODAY = dt.date(2026, 11, 28)
 

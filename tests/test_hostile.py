@@ -30,10 +30,10 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from pipeline import workbook
 from pipeline.app import App
-from pipeline.inbox import PROCESSING, Inbox
+from pipeline.intake.inbox import PROCESSING, Inbox
 from pipeline.models import FileOutcome, InboxFile
+from pipeline.xlsx import workbook
 from tests import hostile
 from tests.factories import fill, new_exam_list, seed
 from tests.loopback_proc import (
@@ -581,7 +581,7 @@ def _starts_formula(value: object) -> bool:
 @pytest.fixture
 def formula_registry(app: App, tmp_path: Path) -> tuple[App, int, list[str]]:
     """A registry imported from CSV whose names start with = + - @ (kept as data)."""
-    from pipeline import registry
+    from pipeline.registry import importer as registry
 
     s = seed(app, students=4)
     rows = [
@@ -609,7 +609,9 @@ def formula_registry(app: App, tmp_path: Path) -> tuple[App, int, list[str]]:
 def test_formula_like_names_and_comments_are_plain_text_in_every_file_we_write(
     formula_registry: tuple[App, int, list[str]],
 ) -> None:
-    from pipeline import approval, lifecycle, outbox, overview
+    from pipeline.lifecycle import after_approval as lifecycle
+    from pipeline.lifecycle import approval
+    from pipeline.messages import outbox, overview
     from tests.factories import sent_code
 
     app, listnr, pnrs = formula_registry
@@ -746,7 +748,7 @@ def _review_with(app: App, listnr: int, code: str, name: str, version: int | Non
 
 
 def test_wrong_codes_from_every_channel_count_towards_one_lock(app: App) -> None:
-    from pipeline import approval
+    from pipeline.lifecycle import approval
 
     s = seed(app, students=3)
     listnr, code = _awaiting(app, s.pnrs, name="betyg.xlsx")
@@ -770,7 +772,7 @@ def test_wrong_codes_from_every_channel_count_towards_one_lock(app: App) -> None
 
 
 def test_code_works_only_for_its_own_list_and_version(app: App) -> None:
-    from pipeline import approval
+    from pipeline.lifecycle import approval
 
     s = seed(app, students=4)
     first, first_code = _awaiting(app, s.pnrs, name="ett.xlsx")
@@ -804,7 +806,7 @@ def test_code_works_only_for_its_own_list_and_version(app: App) -> None:
 
 
 def test_sms_from_another_registered_staff_number_is_refused(app: App) -> None:
-    from pipeline import approval
+    from pipeline.lifecycle import approval
     from pipeline.models import AuditEvent, ListState, ResultList, Staff
 
     s = seed(app, students=3)

@@ -8,11 +8,12 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from pipeline import lists, workbook
 from pipeline.app import App
-from pipeline.inbox import PROCESSING, FileResult, Inbox, StabilityTracker, claim
+from pipeline.intake.inbox import PROCESSING, FileResult, Inbox, StabilityTracker, claim
+from pipeline.intake.watcher import run_watch
+from pipeline.lists import core as lists
 from pipeline.models import FileOutcome
-from pipeline.watcher import run_watch
+from pipeline.xlsx import workbook
 from tests.factories import TERM, fill, new_exam_list, seed
 
 

@@ -9,11 +9,12 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from pipeline import lists, workbook
 from pipeline.app import App
 from pipeline.errors import NotFound
-from pipeline.inbox import Inbox
+from pipeline.intake.inbox import Inbox
+from pipeline.lists import core as lists
 from pipeline.models import AuditEvent, FileOutcome, InboxFile, ListEntry, ListState, ResultList
+from pipeline.xlsx import workbook
 from tests.factories import TERM, fill, new_exam_list, seed
 
 

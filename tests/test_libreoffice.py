@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from pipeline.app import App
-from pipeline.inbox import Inbox
+from pipeline.intake.inbox import Inbox
 from pipeline.models import FileOutcome, ListState, ResultList
 from pipeline.settings import KEY_ENV
 from tests.data.make_libreoffice_fixtures import FIXTURE_KEY

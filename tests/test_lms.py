@@ -16,15 +16,18 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from pipeline import lists, lms, report, workbook
 from pipeline.app import App
-from pipeline.inbox import Inbox
-from pipeline.lists import get_list
-from pipeline.merge import Conflict, MergeResult, listnr_from_name, merge_file, render_receipt
+from pipeline.domain.personnummer import generate
+from pipeline.domain.scales import get_scale
+from pipeline.intake import report
+from pipeline.intake.inbox import Inbox
+from pipeline.lists import core as lists
+from pipeline.lists.core import get_list
+from pipeline.lms import exports as lms
+from pipeline.lms.merge import Conflict, MergeResult, listnr_from_name, merge_file, render_receipt
 from pipeline.models import FileOutcome, ListState
-from pipeline.personnummer import generate
-from pipeline.reader import Limits
-from pipeline.scales import get_scale
+from pipeline.xlsx import workbook
+from pipeline.xlsx.reader import Limits
 from tests.factories import EXAM_DATE, TERM, fill, new_exam_list, seed
 
 DATA = Path(__file__).parent / "data" / "lms"

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from sqlalchemy import select
 
-from pipeline import outbox
 from pipeline.app import App
-from pipeline.chart import grade_chart_png
+from pipeline.lifecycle.chart import grade_chart_png
+from pipeline.messages import outbox
 from pipeline.models import Message, MessageStatus, utcnow
 from tests.smtp_server import (
     EXAMINER,
@@ -232,7 +232,7 @@ def test_chart_is_a_png_and_importing_the_module_is_cheap(tmp_path: Path) -> Non
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
     assert (width, height) == (480, 300)
-    check = "import sys, pipeline.chart; assert 'matplotlib' not in sys.modules"
+    check = "import sys, pipeline.lifecycle.chart; assert 'matplotlib' not in sys.modules"
     subprocess.run([sys.executable, "-c", check], check=True)
 
 

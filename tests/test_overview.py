@@ -11,8 +11,8 @@ import pytest
 from openpyxl import Workbook, load_workbook
 from sqlalchemy import event, select
 
-from pipeline import overview
 from pipeline.app import App
+from pipeline.messages import overview
 from pipeline.models import Course, ListEntry, ListKind, ListState, ResultList
 from tests.factories import TERM, new_exam_list, seed
 

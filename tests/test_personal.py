@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from pipeline import personal
 from pipeline.app import App
 from pipeline.errors import AdminRequired, InvalidRequest, NotFound
 from pipeline.models import AuditEvent, Staff
+from pipeline.registry import personal
 from tests.factories import seed
 
 

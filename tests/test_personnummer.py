@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import personnummer
-from pipeline.personnummer import Personnummer, PersonnummerError, parse
+from pipeline.domain import personnummer
+from pipeline.domain.personnummer import Personnummer, PersonnummerError, parse
 
 TODAY = dt.date(2026, 11, 28)
 VALID = "199001011239"  # born 1990-01-01, check digit 9

@@ -21,14 +21,15 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from pipeline import personnummer, workbook
 from pipeline.app import App
-from pipeline.inbox import PROCESSING, Inbox
+from pipeline.domain import personnummer
+from pipeline.domain.personnummer import Personnummer, PersonnummerError
+from pipeline.domain.scales import load_scales
+from pipeline.intake.inbox import PROCESSING, Inbox
 from pipeline.models import FileOutcome
-from pipeline.personnummer import Personnummer, PersonnummerError
-from pipeline.reader import Limits, UnreadableFile, read_result_workbook
-from pipeline.scales import load_scales
 from pipeline.settings import create_workspace
+from pipeline.xlsx import workbook
+from pipeline.xlsx.reader import Limits, UnreadableFile, read_result_workbook
 from tests import hostile
 from tests.factories import fill, new_exam_list, seed
 from tests.smtp_server import set_section

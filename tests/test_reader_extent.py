@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 
-from pipeline.reader import (
+from pipeline.xlsx.reader import (
     MAX_COLUMNS,
     Limits,
     UnreadableFile,
@@ -303,7 +303,7 @@ def test_a_declared_encoding_other_than_utf8_goes_to_the_slow_path() -> None:
 def one_mib_windows(monkeypatch: pytest.MonkeyPatch) -> None:
     """Windows of 1 MiB instead of 16, so that a sheet a little over 1 MiB is scanned in two
     (the same code as a sheet over 16 MiB, which is scanned as it inflates)."""
-    monkeypatch.setattr("pipeline.reader._SCAN_CHUNK", 1 << 20)
+    monkeypatch.setattr("pipeline.xlsx.reader._SCAN_CHUNK", 1 << 20)
 
 
 def _straddling(cell: bytes, shift: int) -> bytes:

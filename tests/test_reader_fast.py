@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
-from pipeline import workbook
 from pipeline.app import App
-from pipeline.reader import MAX_COLUMNS, Limits, _far_cell, read_result_workbook, rows_to_frame
+from pipeline.xlsx import workbook
+from pipeline.xlsx.reader import MAX_COLUMNS, Limits, _far_cell, read_result_workbook, rows_to_frame
 from tests.factories import new_exam_list, seed
 from tests.hostile import column_letters
 
@@ -112,7 +112,7 @@ def test_a_long_roster_is_split_into_cells_of_a_hundred(app: App) -> None:
 
 
 def test_a_comment_is_stored_without_characters_xml_cannot_hold() -> None:
-    from pipeline.intake import _stored_comment
+    from pipeline.intake.handlers import _stored_comment
 
     # Excel writes a vertical tab as _x000B_ and calamine reads it back; the fresh workbook
     # cannot hold it, so it is not stored (a re-drop of that workbook is no change).
@@ -124,7 +124,7 @@ def test_a_comment_is_stored_without_characters_xml_cannot_hold() -> None:
 def test_the_checked_bytes_are_what_is_parsed(app: App, tmp_path: Path) -> None:
     """read_checked reads the file once and hands back the bytes it checked; the workbook is
     parsed from them, so a file changed after its check is not what gets read."""
-    from pipeline import reader
+    from pipeline.xlsx import reader
 
     seed(app, students=3)
     issued = workbook.issue(app, new_exam_list(app))
@@ -154,7 +154,7 @@ def test_a_panic_inside_the_parser_is_an_unreadable_file(
 ) -> None:
     """A Rust panic in calamine arrives as a BaseException; it becomes a receipt, not a crash,
     while an interrupt still stops the process."""
-    from pipeline import reader
+    from pipeline.xlsx import reader
 
     seed(app, students=2)
     issued = workbook.issue(app, new_exam_list(app))
@@ -194,7 +194,7 @@ _ENTITIES = b'<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;"
 
 def _checked(path: Path, *, refused_with: str | None) -> None:
     """check_safe refuses ``path`` with a detail holding ``refused_with``, or passes it."""
-    from pipeline import reader
+    from pipeline.xlsx import reader
 
     if refused_with is None:
         assert reader.check_safe(path, Limits()) == "xlsx"
@@ -233,7 +233,7 @@ def test_a_dtd_is_found_after_a_prolog_of_any_length(
 def test_a_prolog_that_never_ends_is_refused_after_a_megabyte(tmp_path: Path) -> None:
     """An unclosed comment before the root is read once, up to 1 MB, then refused (it was
     re-scanned as it grew: minutes for a large part)."""
-    from pipeline import reader
+    from pipeline.xlsx import reader
     from tests.hostile import rezip, xlsx_skeleton
 
     parts = xlsx_skeleton(_DECLARATION + _SHEET)
@@ -281,7 +281,7 @@ def test_the_parser_reads_the_archive_that_was_checked(tmp_path: Path) -> None:
     """Two archives in one file (an end record hidden in another's comment): Python's
     zipfile checks one, calamine would read the other. The parser gets the checked parts
     repacked, so it reads what was checked."""
-    from pipeline import reader
+    from pipeline.xlsx import reader
     from tests.hostile import two_archives, xlsx_skeleton
 
     seen = xlsx_skeleton(_one_cell_sheet(b"checked"))
@@ -307,7 +307,7 @@ def test_the_parser_reads_the_archive_that_was_checked(tmp_path: Path) -> None:
 def test_a_zip_the_parser_could_read_as_another_format_is_refused(
     tmp_path: Path, extra: dict[str, bytes], why: str
 ) -> None:
-    from pipeline import reader
+    from pipeline.xlsx import reader
     from tests.hostile import rezip, xlsx_skeleton
 
     parts = {**xlsx_skeleton(_one_cell_sheet(b"x")), **extra}

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.reader import (
+from pipeline.xlsx.reader import (
     Limits,
     UnreadableFile,
     _inflated_fast,

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import reader
-from pipeline.reader import (
+from pipeline.xlsx import reader
+from pipeline.xlsx.reader import (
     MAX_COLUMNS,
     Limits,
     UnreadableFile,

@@ -13,8 +13,9 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
-from pipeline import demodata, personnummer, registry
 from pipeline.app import App
+from pipeline.demo import data as demodata
+from pipeline.domain import personnummer
 from pipeline.errors import AdminRequired
 from pipeline.models import (
     AuditEvent,
@@ -27,7 +28,8 @@ from pipeline.models import (
     Staff,
     Student,
 )
-from pipeline.registry import ImportResult
+from pipeline.registry import importer as registry
+from pipeline.registry.importer import ImportResult
 
 TODAY = dt.date(2026, 11, 28)
 RNG = random.Random(7)

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import event, select
 
-from pipeline import reminders
 from pipeline.app import App
+from pipeline.messages import reminders
 from pipeline.models import AuditEvent, ListState, Message, Reminder, ResultList, Staff
 from tests.factories import new_exam_list, seed
 

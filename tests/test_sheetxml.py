@@ -1,4 +1,4 @@
-"""Issued workbooks as written by pipeline.sheetxml: what Excel, LibreOffice, openpyxl and
+"""Issued workbooks as written by pipeline.xlsx.sheetxml: what Excel, LibreOffice, openpyxl and
 the reader see in them (cells, formats, protection, dropdowns, the metadata sheet), and the
 XML itself (well-formed, escaped, no formulas).
 
@@ -25,12 +25,14 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import select
 
-from pipeline import lists, sheetxml, workbook
+from pipeline import files
 from pipeline.app import App
-from pipeline.lists import get_list
+from pipeline.lists import core as lists
+from pipeline.lists.core import get_list
 from pipeline.models import Module, PriorResult, Student
-from pipeline.reader import Limits, read_result_workbook
 from pipeline.settings import create_workspace
+from pipeline.xlsx import sheetxml, workbook
+from pipeline.xlsx.reader import Limits, read_result_workbook
 from tests.factories import TERM, new_exam_list, seed
 
 D1 = dt.date(2026, 10, 30)
@@ -104,7 +106,7 @@ def issued(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Issued]:
             workbook.issue(app, listnr, target=folder / name)
         with app.db.session() as session:
             doc = workbook.build(app, get_list(session, t33), [], language="sv")
-            workbook.save_atomic(doc, folder / "empty.xlsx")
+            files.save(doc, folder / "empty.xlsx")
             workbook.build_review(
                 app,
                 get_list(session, t33),
@@ -425,7 +427,7 @@ def test_light_entries_expired_orm_rows_and_overrides(issued: Issued) -> None:
 def test_save_atomic_takes_an_openpyxl_workbook(tmp_path: Path) -> None:
     wb = Workbook()
     wb.active["A1"] = "hej"  # type: ignore[index]
-    workbook.save_atomic(wb, tmp_path / "sub" / "plain.xlsx")
+    files.save(wb, tmp_path / "sub" / "plain.xlsx")
     assert load_workbook(tmp_path / "sub" / "plain.xlsx").active["A1"].value == "hej"  # type: ignore[index]
     assert not [p for p in (tmp_path / "sub").iterdir() if p.name.startswith(".tmp-")]
 

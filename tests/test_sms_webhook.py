@@ -17,8 +17,8 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from pipeline.app import App
+from pipeline.messages.sms_webhook import MAX_BODY_BYTES, make_server_for
 from pipeline.settings import DATABASE_ENV, create_workspace
-from pipeline.sms_webhook import MAX_BODY_BYTES, make_server_for
 
 TOKEN = "e" * 32
 EXAMINER_MOBILE = "+46701740640"  # PTS's range for fiction

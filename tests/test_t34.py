@@ -11,9 +11,12 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from pipeline import approval, archive, lifecycle, lists, t34, workbook
 from pipeline.app import App
-from pipeline.inbox import Inbox
+from pipeline.intake.inbox import Inbox
+from pipeline.lifecycle import after_approval as lifecycle
+from pipeline.lifecycle import approval, archive
+from pipeline.lists import core as lists
+from pipeline.lists import t34
 from pipeline.models import (
     AuditEvent,
     Course,
@@ -24,6 +27,7 @@ from pipeline.models import (
     PriorResult,
     ResultList,
 )
+from pipeline.xlsx import workbook
 from tests.factories import TERM, fill, seed, sent_code
 
 D1 = dt.date(2026, 10, 30)
@@ -299,7 +303,7 @@ def test_whole_t34_lifecycle_to_archived(app: App) -> None:
         "Eva Examinatorsson <exam1@example.se>",
     }
     assert tsv == [expected_lines[x] for x in first]
-    from pipeline import outbox
+    from pipeline.messages import outbox
     from tests.test_approval import _mails
 
     outbox.dispatch(app)
@@ -331,8 +335,8 @@ def test_a_final_grade_workbook_checked_earlier_is_checked_again_under_the_lock(
 ) -> None:
     """Its date checks read other lists' results, which change without this list's version:
     a check made outside the lock is never applied as it is."""
-    from pipeline import intake
-    from pipeline.reader import Limits, read_result_workbook
+    from pipeline.intake import handlers as intake
+    from pipeline.xlsx.reader import Limits, read_result_workbook
 
     p = _course_setup(app)
     listnr = lists.create_t34(app, course_code="DV1599", term=TERM)

@@ -24,9 +24,10 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from pipeline import approval, audit, workbook
+from pipeline import audit
 from pipeline.app import App
-from pipeline.inbox import Inbox
+from pipeline.intake.inbox import Inbox
+from pipeline.lifecycle import approval
 from pipeline.models import (
     ApprovalChallenge,
     AuditEvent,
@@ -37,6 +38,7 @@ from pipeline.models import (
     Message,
     ResultList,
 )
+from pipeline.xlsx import workbook
 from tests.factories import fill, new_exam_list, seed, sent_code
 from tests.loopback_proc import (
     Daemon,

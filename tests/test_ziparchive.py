@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.sheetxml import SheetDocument
-from pipeline.ziparchive import Part, archive
+from pipeline.xlsx.sheetxml import SheetDocument
+from pipeline.xlsx.ziparchive import Part, archive
 
 _names = st.sampled_from(["[Content_Types].xml", "xl/worksheets/sheet1.xml", "xl/blad-åäö.xml"])
 

@@ -28,9 +28,9 @@ HERE = Path(__file__).resolve().parent
 
 def main() -> None:
     os.environ["RESULTAT_HMAC_KEY"] = FIXTURE_KEY
-    from pipeline import workbook
     from pipeline.app import App
     from pipeline.settings import DATABASE_ENV, create_workspace
+    from pipeline.xlsx import workbook
     from tests.factories import fill, new_exam_list, seed
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -1,0 +1,1 @@
+"""The demo: the whole flow on generated data."""

@@ -1,0 +1,1 @@
+"""Pure domain rules: personnummer, grading scales, terms, deadlines (no I/O)."""

@@ -1,0 +1,1 @@
+"""After a list is sent: approval, LADOK files, archive PDF, archive packages."""

@@ -1,0 +1,1 @@
+"""Result lists: creation, queries, content and hash, and the one state transition table."""

@@ -1,0 +1,1 @@
+"""Mail and SMS: the transactional outbox, SMS webhook, reminders, the overview."""

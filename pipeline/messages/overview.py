@@ -1,0 +1,331 @@
+"""The student office's overview workbook, ``outbox/status.xlsx``: every list at a glance.
+
+Owns reading one row per result list (a single query: list, course, module and the number of
+students and grades, however many lists there are) and writing the workbook:
+
+- sheet 1 (*Listor*): listnr, kind, course, module, term, reporter, examiner, state, students,
+  graded, created, submitted, approved, registered, archived, due date and days overdue;
+  header frozen (with the listnr column), an auto filter over every column, dates as real date
+  cells (Swedish local date), and each list past its due date and not yet approved filled
+  in the overdue colour;
+- sheet 2 (*Antal*): lists per course and state, with a total per course, the number of late
+  lists per course, and a row for all courses.
+
+Labels (sv, en), widths and colours come from ``templates/overview.yaml``. The file is
+written to a temporary file beside it and renamed into place
+(:func:`pipeline.files.save`), so someone who has it open never sees half of it.
+"Days overdue" is in calendar days (:func:`pipeline.domain.deadlines.list_days_overdue`); it is
+blank
+for lists already approved. A list created before due dates were stored gets the due date it
+would have had.
+
+Left to callers: when to write it (after every pass of ``watch``) and handling a failure to
+write (a full disk, or a file share that will not let the file be replaced).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from openpyxl import Workbook
+from openpyxl.styles import Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+from sqlalchemy import func, select
+
+from pipeline import files, resources
+from pipeline.app import App
+from pipeline.domain import deadlines
+from pipeline.models import Course, ListEntry, ListState, Module, ResultList
+from pipeline.xlsx.cells import escape_cell
+
+STATUS_NAME: Final = "status.xlsx"
+LAYOUT: Final = "overview.yaml"
+#: Columns of sheet 1, in order; their labels are under ``columns`` in the layout.
+COLUMNS: Final = (
+    "listnr",
+    "kind",
+    "course",
+    "module",
+    "term",
+    "reporter",
+    "examiner",
+    "state",
+    "students",
+    "graded",
+    "created",
+    "submitted",
+    "approved",
+    "registered",
+    "archived",
+    "due_date",
+    "days_overdue",
+)
+DATE_COLUMNS: Final = frozenset(
+    {"created", "submitted", "approved", "registered", "archived", "due_date"}
+)
+
+
+@dataclass(frozen=True)
+class OverviewRow:
+    """One list as the overview shows it; dates are Swedish local dates."""
+
+    listnr: int
+    kind: str
+    course: str
+    module: str | None
+    term: str
+    reporter: str
+    examiner: str | None
+    state: str
+    students: int
+    graded: int
+    created: dt.date
+    submitted: dt.date | None
+    approved: dt.date | None
+    registered: dt.date | None
+    archived: dt.date | None
+    due_date: dt.date
+    #: Calendar days past the due date; ``None`` once the list is approved.
+    days_overdue: int | None
+
+    @property
+    def overdue(self) -> bool:
+        return bool(self.days_overdue)
+
+
+def layout(workspace: Path | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = resources.load_yaml("templates", LAYOUT, workspace)
+    return data
+
+
+def collect(app: App, *, today: dt.date | None = None) -> list[OverviewRow]:
+    """Every list, ordered by listnr, in one query."""
+    day = today or deadlines.swedish_date()
+    settings = app.settings.deadlines
+    active = ListEntry.removed.is_(False)
+    per_list = (
+        select(
+            ListEntry.list_id.label("list_id"),
+            func.count(ListEntry.id).filter(active).label("students"),
+            func.count(ListEntry.id).filter(active, ListEntry.grade.is_not(None)).label("graded"),
+        )
+        .group_by(ListEntry.list_id)
+        .subquery()
+    )
+    stmt = (
+        select(
+            ResultList.listnr,
+            ResultList.kind,
+            Course.code,
+            Module.code,
+            ResultList.term,
+            ResultList.reporter,
+            ResultList.examiner,
+            ResultList.state,
+            func.coalesce(per_list.c.students, 0),
+            func.coalesce(per_list.c.graded, 0),
+            ResultList.created_at,
+            ResultList.submitted_at,
+            ResultList.approved_at,
+            ResultList.registered_at,
+            ResultList.archived_at,
+            ResultList.due_date,
+            ResultList.exam_date,
+        )
+        .join(Course, Course.id == ResultList.course_id)
+        .outerjoin(Module, Module.id == ResultList.module_id)
+        .outerjoin(per_list, per_list.c.list_id == ResultList.id)
+        .order_by(ResultList.listnr)
+    )
+    rows: list[OverviewRow] = []
+    with app.db.session() as session:
+        result = session.execute(stmt).all()
+    for (
+        listnr,
+        kind,
+        course,
+        module,
+        term,
+        reporter,
+        examiner,
+        state,
+        students,
+        graded,
+        created_at,
+        submitted_at,
+        approved_at,
+        registered_at,
+        archived_at,
+        due_date,
+        exam_date,
+    ) in result:
+        due = deadlines.effective_due(due_date, exam_date, created_at, settings)
+        pending = state in deadlines.PENDING_STATES
+        rows.append(
+            OverviewRow(
+                listnr=listnr,
+                kind=kind.value,
+                course=course,
+                module=module,
+                term=term,
+                reporter=reporter,
+                examiner=examiner,
+                state=state.value,
+                students=int(students),
+                graded=int(graded),
+                created=deadlines.swedish_date(created_at),
+                submitted=_date(submitted_at),
+                approved=_date(approved_at),
+                registered=_date(registered_at),
+                archived=_date(archived_at),
+                due_date=due,
+                days_overdue=deadlines.days_overdue(due, day) if pending else None,
+            )
+        )
+    return rows
+
+
+def _date(moment: dt.datetime | None) -> dt.date | None:
+    return deadlines.swedish_date(moment) if moment is not None else None
+
+
+def write_overview(
+    app: App,
+    *,
+    today: dt.date | None = None,
+    target: Path | None = None,
+    language: str | None = None,
+) -> Path:
+    """Write ``outbox/status.xlsx`` (or ``target``) atomically; returns its path."""
+    language = language or app.settings.language
+    if language not in ("sv", "en"):
+        raise ValueError(f"language must be 'sv' or 'en', not {language!r}")
+    rows = collect(app, today=today)
+    workbook = build(rows, language=language, look=layout(app.root))
+    path = target or app.settings.outbox / STATUS_NAME
+    files.save(workbook, path)
+    return path
+
+
+def build(rows: list[OverviewRow], *, language: str, look: dict[str, Any]) -> Workbook:
+    """The overview workbook for ``rows`` (no file is written)."""
+    wb = Workbook()
+    lists = wb.active
+    assert lists is not None
+    lists.title = str(look["sheets"]["lists"][language])
+    _lists_sheet(lists, rows, language, look)
+    counts = wb.create_sheet(str(look["sheets"]["counts"][language]))
+    _counts_sheet(counts, rows, language, look)
+    return wb
+
+
+def _lists_sheet(
+    ws: Worksheet, rows: list[OverviewRow], language: str, look: dict[str, Any]
+) -> None:
+    style = look["style"]
+    labels = look["columns"]
+    states = look["states"]
+    header_fill = PatternFill("solid", fgColor=style["header_fill"])
+    overdue_fill = PatternFill("solid", fgColor=style["overdue_fill"])
+    overdue_font = Font(color=style["overdue_font"])
+    bold = Font(bold=True)
+    date_format = str(style["date_format"])
+    for col, name in enumerate(COLUMNS, start=1):
+        cell = ws.cell(row=1, column=col, value=str(labels[name][language]))
+        cell.font = bold
+        cell.fill = header_fill
+        ws.column_dimensions[get_column_letter(col)].width = float(labels[name]["width"])
+    date_columns = [i for i, name in enumerate(COLUMNS, start=1) if name in DATE_COLUMNS]
+    for r, row in enumerate(rows, start=2):
+        values = _values(row, states, language)
+        for col, value in enumerate(values, start=1):
+            ws.cell(row=r, column=col, value=escape_cell(value))
+        for col in date_columns:
+            ws.cell(row=r, column=col).number_format = date_format
+        if row.overdue:
+            for col in range(1, len(COLUMNS) + 1):
+                cell = ws.cell(row=r, column=col)
+                cell.fill = overdue_fill
+                cell.font = overdue_font
+    last = get_column_letter(len(COLUMNS))
+    ws.auto_filter.ref = f"A1:{last}{max(len(rows) + 1, 2)}"
+    # The header and the list number stay in view while scrolling either way.
+    ws.freeze_panes = "B2"
+
+
+def _values(row: OverviewRow, states: dict[str, Any], language: str) -> list[Any]:
+    state = states.get(row.state, {}).get(language, row.state)
+    return [
+        row.listnr,
+        row.kind.upper(),
+        row.course,
+        row.module,
+        row.term,
+        row.reporter,
+        row.examiner,
+        state,
+        row.students,
+        row.graded,
+        row.created,
+        row.submitted,
+        row.approved,
+        row.registered,
+        row.archived,
+        row.due_date,
+        row.days_overdue,
+    ]
+
+
+def _counts_sheet(
+    ws: Worksheet, rows: list[OverviewRow], language: str, look: dict[str, Any]
+) -> None:
+    style = look["style"]
+    labels = look["counts"]
+    states = [s.value for s in ListState]
+    header_fill = PatternFill("solid", fgColor=style["header_fill"])
+    total_fill = PatternFill("solid", fgColor=style["total_fill"])
+    bold = Font(bold=True)
+    header = [
+        labels["course"][language],
+        *(look["states"][s][language] for s in states),
+        labels["total"][language],
+        labels["overdue"][language],
+    ]
+    for col, text in enumerate(header, start=1):
+        cell = ws.cell(row=1, column=col, value=str(text))
+        cell.font = bold
+        cell.fill = header_fill
+        width = labels["course"]["width"] if col == 1 else labels["state_width"]
+        ws.column_dimensions[get_column_letter(col)].width = float(width)
+    by_course: dict[str, Counter[str]] = {}
+    for row in rows:
+        counter = by_course.setdefault(row.course, Counter())
+        counter[row.state] += 1
+        counter["_overdue"] += row.overdue
+    all_courses: Counter[str] = Counter()
+    r = 1
+    for course in sorted(by_course):
+        counter = by_course[course]
+        all_courses.update(counter)
+        r += 1
+        _count_row(ws, r, escape_cell(course), counter, states)
+    r += 1
+    _count_row(ws, r, str(labels["all_courses"][language]), all_courses, states)
+    for col in range(1, len(header) + 1):
+        ws.cell(row=r, column=col).font = bold
+        ws.cell(row=r, column=col).fill = total_fill
+    at = deadlines.swedish_time().strftime("%Y-%m-%d %H:%M")
+    ws.cell(row=r + 2, column=1, value=str(labels["generated"][language]).format(at=at))
+    ws.freeze_panes = "B2"
+
+
+def _count_row(ws: Worksheet, r: int, label: str, counter: Counter[str], states: list[str]) -> None:
+    values: list[Any] = [label, *(counter[s] for s in states)]
+    values += [sum(counter[s] for s in states), counter["_overdue"]]
+    for col, value in enumerate(values, start=1):
+        ws.cell(row=r, column=col, value=value)

@@ -1,0 +1,142 @@
+"""Twilio's incoming-SMS webhook: a small WSGI app, and the server behind ``resultat serve``.
+
+Owns the HTTP side of an SMS reply: only ``POST``, a body of bounded size, the
+``X-Twilio-Signature`` check (HMAC with the account's auth token over the public URL and the
+form fields) and the TwiML answer. What a reply means — approving a list when the sender is the
+examiner's registered number — is the ``handler``'s: it gets ``(from_number, body)`` and returns
+the text to answer with ("" for no answer). Nothing reaches it without a valid signature.
+
+TLS is the reverse proxy's job: run ``resultat serve`` on loopback behind it and set
+``[sms] webhook_url`` to the public URL Twilio calls, because the signature covers that URL.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import parse_qs
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.util import request_uri
+
+from pipeline.domain.personnummer import mask_text
+
+if TYPE_CHECKING:
+    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+
+    from pipeline.app import App
+
+log = logging.getLogger("resultat.sms")
+
+MAX_BODY_BYTES: Final = 64 * 1024
+SIGNATURE_HEADER: Final = "HTTP_X_TWILIO_SIGNATURE"
+TWIML_TYPE: Final = "text/xml; charset=utf-8"
+
+Handler = Callable[[str, str], str]
+
+
+class _Form(dict[str, str]):
+    """POST fields; ``getlist`` gives the validator every value of a repeated field."""
+
+    def __init__(self, fields: dict[str, list[str]]) -> None:
+        super().__init__({name: values[-1] for name, values in fields.items()})
+        self._lists = fields
+
+    def getlist(self, name: str) -> list[str]:
+        return self._lists.get(name, [])
+
+
+def twiml(reply: str) -> bytes:
+    """``<Response><Message>reply</Message></Response>``, XML-escaped; empty when no reply."""
+    from twilio.twiml.messaging_response import MessagingResponse
+
+    response = MessagingResponse()
+    if reply:
+        response.message(reply)
+    return str(response.to_xml()).encode("utf-8")
+
+
+def make_app(app: App, handler: Handler, *, url: str | None = None) -> WSGIApplication:
+    """The WSGI callable for Twilio's incoming-message webhook.
+
+    The signature is checked against ``url``, else ``[sms] webhook_url``, else the URL of the
+    request as this server saw it (right only without a proxy in front).
+    """
+    from twilio.request_validator import RequestValidator
+
+    token = app.settings.sms.auth_token
+    validator = RequestValidator(token) if token else None
+    public_url = url or app.settings.sms.webhook_url
+
+    def respond(
+        start_response: StartResponse,
+        status: str,
+        body: bytes,
+        content_type: str = "text/plain; charset=utf-8",
+        extra: Iterable[tuple[str, str]] = (),
+    ) -> list[bytes]:
+        headers = [("Content-Type", content_type), ("Content-Length", str(len(body))), *extra]
+        start_response(status, headers)
+        return [body]
+
+    def application(environ: WSGIEnvironment, start_response: StartResponse) -> list[bytes]:
+        if environ.get("REQUEST_METHOD", "GET") != "POST":
+            return respond(start_response, "405 Method Not Allowed", b"", extra=[("Allow", "POST")])
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_BODY_BYTES:
+            return respond(start_response, "413 Content Too Large", b"")
+        raw = environ["wsgi.input"].read(length) if length else b""
+        try:
+            fields = parse_qs(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        except UnicodeDecodeError:
+            return respond(start_response, "400 Bad Request", b"")
+        form = _Form(fields)
+        signature = environ.get(SIGNATURE_HEADER, "")
+        target = public_url or request_uri(environ, include_query=True)
+        if validator is None or not signature or not validator.validate(target, form, signature):
+            log.warning(
+                "SMS webhook: refused a request with a %s signature from %s",
+                "missing" if not signature else "bad",
+                environ.get("REMOTE_ADDR", "?"),
+            )
+            return respond(start_response, "403 Forbidden", b"")
+        sender = form.get("From", "")
+        try:
+            reply = handler(sender, form.get("Body", ""))
+        except Exception as exc:
+            # Never the body in a log line: it holds an approval code.
+            log.error("SMS webhook: handler failed: %s", mask_text(f"{type(exc).__name__}: {exc}"))
+            return respond(start_response, "500 Internal Server Error", b"")
+        log.info("SMS webhook: reply from %s handled", mask_text(sender))
+        return respond(start_response, "200 OK", twiml(reply), TWIML_TYPE)
+
+    return application
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Request lines go to our log, not to stderr."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.info("SMS webhook: %s %s", self.address_string(), mask_text(format % args))
+
+
+def make_server_for(
+    app: App, handler: Handler, *, host: str = "127.0.0.1", port: int = 8080
+) -> WSGIServer:
+    """A bound wsgiref server for the webhook (``port`` 0 picks a free one)."""
+    return make_server(host, port, make_app(app, handler), handler_class=_QuietHandler)
+
+
+def serve(app: App, handler: Handler, *, host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Serve the webhook until interrupted (``resultat serve``)."""
+    server = make_server_for(app, handler, host=host, port=port)
+    if app.settings.sms.auth_token is None:
+        log.warning("SMS webhook: RESULTAT_TWILIO_TOKEN is not set; every request is refused")
+    log.info("SMS webhook: listening on http://%s:%d/", host, server.server_port)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()

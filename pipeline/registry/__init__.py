@@ -1,0 +1,1 @@
+"""Registry data: import of students, courses, staff and their relations; personal settings."""

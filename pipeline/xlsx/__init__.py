@@ -1,0 +1,1 @@
+"""The workbook contract: layout and metadata, safe reading, writing, marked copies."""

@@ -1,0 +1,579 @@
+"""Issuing result workbooks: the pre-filled xlsx a teacher fills in Excel or LibreOffice.
+
+Owns the layout (from ``templates/workbook.yaml``): which cell holds what, in which format,
+which cells are unlocked and which have dropdowns; the hidden metadata sheet and its HMAC
+over identity and roster; and writing the file atomically to ``outbox/lists/<listnr>.xlsx``.
+The xlsx package itself (XML, styles, zip) is written by :mod:`pipeline.xlsx.sheetxml`, not by a
+spreadsheet library: issuing is on the hot path of intake. Workbooks are always generated
+from the database, never round-tripped from a user's file. Reading a dropped workbook back
+is :mod:`pipeline.xlsx.reader`'s job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from operator import attrgetter, itemgetter
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import select
+from sqlalchemy.orm import object_session
+
+from pipeline import files, resources
+from pipeline.app import App
+from pipeline.domain.scales import get_scale
+from pipeline.lists.core import ListHead, get_list_head, get_staff, load_entries
+from pipeline.models import ListEntry, ListKind, ResultList, Staff
+from pipeline.xlsx.cells import escape_cell
+from pipeline.xlsx.sheetxml import (
+    CellFormat,
+    ListValidation,
+    Protection,
+    Sheet,
+    SheetDocument,
+    column_letter,
+    split_ref,
+)
+
+FORMAT: Final = "resultat-workbook"
+SCHEMA_VERSION: Final = 1
+HEADER_ROW: Final = 15
+FIRST_ROW: Final = HEADER_ROW + 1
+ACTION_CELL: Final = "B13"
+IDENTITY_ROW: Final = 4
+#: Keys of the metadata sheet that the HMAC covers, in this order.
+SIGNED_KEYS: Final = (
+    "format",
+    "kind",
+    "listnr",
+    "version",
+    "schema_version",
+    "course",
+    "module",
+    "term",
+    "sheet",
+    "header_row",
+    "first_row",
+    "columns",
+    "action_cell",
+    "language",
+    "purpose",
+    "content_hash",
+    "code_cell",
+    "reason_cell",
+    "lms_column_cell",
+    "thresholds_cell",
+)
+#: A T33 results workbook's cells for merging learning-platform exports (see pipeline.lms.merge).
+LMS_COLUMN_CELL: Final = "B12"
+THRESHOLDS_CELL: Final = "B14"
+#: A review workbook (sent to the examiner) has these two input cells instead of the action.
+CODE_CELL: Final = "B13"
+REASON_CELL: Final = "B14"
+
+
+def layout(workspace: Path | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = resources.load_yaml("templates", "workbook.yaml", workspace)
+    return data
+
+
+def sign(key: bytes, meta: dict[str, str], roster: list[str]) -> str:
+    """HMAC-SHA256 over the signed metadata keys and the roster, as canonical JSON."""
+    # Only keys present are signed, so removing one (e.g. "purpose") breaks the signature.
+    body = {"meta": {k: meta[k] for k in SIGNED_KEYS if k in meta}, "roster": roster}
+    message = json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def verify(key: bytes, meta: dict[str, str], roster: list[str]) -> bool:
+    return hmac.compare_digest(sign(key, meta, roster), meta.get("hmac", ""))
+
+
+def ects_scale_code(result_list: ResultList | ListHead) -> str | None:
+    """A module list's ECTS scale is the module's; a final-grade list's the course's."""
+    if result_list.module is not None:
+        return result_list.module.ects_scale
+    return result_list.course.ects_scale
+
+
+def field_order(result_list: ResultList) -> list[str]:
+    t34 = result_list.kind == ListKind.T34
+    fields = ["pnr", "last_name", "first_name"]
+    if t34:
+        for module in result_list.course.modules:
+            fields += [
+                f"m:{module.code}:grade",
+                f"m:{module.code}:date",
+                f"m:{module.code}:credits",
+            ]
+        fields += ["credits_sum", "suggestion"]
+    fields.append("grade")
+    if ects_scale_code(result_list):
+        fields.append("ects_grade")
+    fields += ["grade_date"] if t34 else ["grade_date", "points"]
+    fields.append("comment")
+    if t34:
+        fields.append("remove")
+    return fields
+
+
+#: The fields of a row that come from the entry itself, in the order ``build`` reads them.
+ENTRY_FIELDS: Final = (
+    "pnr",
+    "last_name",
+    "first_name",
+    "grade",
+    "ects_grade",
+    "grade_date",
+    "points",
+    "comment",
+)
+INPUT_FIELDS: Final = frozenset(
+    {"grade", "ects_grade", "grade_date", "points", "comment", "remove"}
+)
+#: Fields a dropped workbook is read back for (the rest is shown, not read).
+READ_FIELDS: Final = INPUT_FIELDS | {"pnr"}
+
+
+@dataclass(frozen=True)
+class IssuedWorkbook:
+    listnr: int
+    version: int
+    path: Path
+    rows: int
+
+
+def issue(app: App, listnr: int, *, target: Path | None = None) -> IssuedWorkbook:
+    """Write the current workbook of ``listnr`` (with what has been entered so far)."""
+    with app.db.read_session() as session:
+        result_list = get_list_head(session, listnr)
+        workbook, rows = build_current(app, result_list)
+    path = target or app.settings.lists_dir / f"{listnr}.xlsx"
+    files.save(workbook, path)
+    return IssuedWorkbook(listnr, result_list.version, path, rows)
+
+
+def build_current(
+    app: App, result_list: ResultList, entries: Sequence[Any] | None = None
+) -> tuple[SheetDocument, int]:
+    """The list's current workbook (in its reporter's language), from a list loaded in the
+    caller's session and its active ``entries`` (read as plain rows when not given); returns
+    it with its number of rows."""
+    session = object_session(result_list)
+    assert session is not None
+    reporter = get_staff(session, result_list.reporter)
+    language = reporter.language if reporter.language in ("sv", "en") else "sv"
+    if entries is None:
+        entries = load_entries(session, result_list.id, active=True)
+    return build(app, result_list, list(entries), language=language), len(entries)
+
+
+def build_review(
+    app: App, result_list: ResultList, *, language: str, content_hash: str, target: Path
+) -> Path:
+    """The examiner's review workbook: every cell read-only except the approval code and the
+    rejection reason; signed together with the content hash of exactly these rows."""
+    entries = [e for e in result_list.entries if not e.removed]
+    wb = build(app, result_list, entries, language=language, review_hash=content_hash)
+    files.save(wb, target)
+    return target
+
+
+def build(
+    app: App,
+    result_list: ResultList,
+    entries: Sequence[Any],
+    *,
+    language: str,
+    review_hash: str | None = None,
+    overrides: Mapping[int, Mapping[str, Any]] | None = None,
+) -> SheetDocument:
+    """The workbook of ``result_list`` with one row per entry, in the order given.
+
+    Of each entry only ``student_id``, ``student.pnr``, ``student.last_name``,
+    ``student.first_name``, ``grade``, ``ects_grade``, ``grade_date``, ``points`` and
+    ``comment`` are read, so light objects do as well as :class:`ListEntry` rows.
+    ``overrides`` replaces field values per ``student_id`` (``{id: {"grade": "4"}}``), for
+    a workbook showing more than the database holds (a merge)."""
+    review = review_hash is not None
+    look = layout(app.root)
+    style = look["style"]
+    module = result_list.module
+    course = result_list.course
+    scale = get_scale(module.scale if module else course.scale, app.root)
+    ects_code = ects_scale_code(result_list)
+    ects_scale = get_scale(ects_code, app.root) if ects_code else None
+    fields = field_order(result_list)
+    letters = {f: column_letter(i) for i, f in enumerate(fields, start=1)}
+    t34_view = _t34_view(app, result_list, entries) if result_list.kind == ListKind.T34 else None
+    formats = _Formats(style)
+
+    doc = SheetDocument()
+    title = look["review"]["sheet_name"][language] if review else look["sheet_name"][language]
+    ws = doc.add_sheet(title)
+    module_text = f"{module.code} {_name(module, language)}" if module else ""
+    course_text = f"{course.code} {_name(course, language)}"
+    heading = look["title"][result_list.kind.value][language].format(
+        listnr=result_list.listnr, course=course.code, module=module.code if module else ""
+    )
+    if result_list.corrects_listnr:
+        heading = f"{heading} – " + str(look["correction"][language]).format(
+            listnr=result_list.corrects_listnr
+        )
+    ws.set("A1", heading, formats.title)
+    ws.set("A2", look["instructions_t34" if t34_view else "instructions"][language], formats.wrap)
+    ws.merged.append(f"A2:{letters[fields[-1]]}2")
+    ws.heights[2] = 48
+
+    examiner = _staff_label(result_list, result_list.examiner)
+    identity = [
+        ("listnr", result_list.listnr),
+        ("course", course_text),
+        ("module", module_text),
+        ("scale", f"{scale.code} ({', '.join(scale.grades)})"),
+        ("term", result_list.term),
+        ("examiner", examiner),
+        ("reporter", _staff_label(result_list, result_list.reporter)),
+        ("version", result_list.version),
+    ]
+    for offset, (key, value) in enumerate(identity):
+        row = IDENTITY_ROW + offset
+        ws.cell(row, 1, look["identity"][key][language], formats.bold)
+        ws.cell(row, 2, escape_cell(value), formats.identity)
+
+    if review:
+        for ref, key in ((CODE_CELL, "code_label"), (REASON_CELL, "reason_label")):
+            row, _ = split_ref(ref)
+            ws.cell(row, 1, look["review"][key][language], formats.bold)
+            ws.set(ref, None, formats.input_text)
+        ws.set("C13", look["review"]["hint"][language])
+    else:
+        if result_list.kind == ListKind.T33:
+            _lms_cells(ws, look, language, result_list, formats)
+        actions = look["actions"]
+        ws.cell(13, 1, look["action_label"][language], formats.bold)
+        ws.set(ACTION_CELL, actions["draft"][language], formats.input)
+        ws.validations.append(
+            ListValidation(
+                ACTION_CELL,
+                (actions["draft"][language], actions["submit"][language]),
+                allow_blank=False,
+            )
+        )
+
+    for column, field in enumerate(fields, start=1):
+        ws.cell(HEADER_ROW, column, _header(look, field, language), formats.header)
+        ws.widths[column] = look["columns"].get(field, {}).get("width", 11)
+    ws.widths[1] = max(ws.widths[1], 22)
+
+    records, roster = _entry_records(entries, fields, t34_view, overrides or {})
+    ws.rows(FIRST_ROW, records, [formats.column(f, review=review) for f in fields])
+
+    last_row = FIRST_ROW + max(len(entries), 1) - 1
+
+    def column_range(field: str) -> str:
+        return f"{letters[field]}{FIRST_ROW}:{letters[field]}{last_row}"
+
+    if not review:
+        ws.validations.append(ListValidation(column_range("grade"), scale.grades))
+        if ects_scale is not None:
+            ws.validations.append(ListValidation(column_range("ects_grade"), ects_scale.grades))
+        if "remove" in letters:
+            ws.validations.append(
+                ListValidation(column_range("remove"), (look["t34"]["remove_mark"],))
+            )
+    if t34_view is not None:
+        t34_view.write_not_eligible(doc, look, language, formats)
+
+    ws.freeze = f"A{FIRST_ROW}"
+    ws.print_title_rows = (HEADER_ROW, HEADER_ROW)
+    ws.landscape_fit_to_width = True
+    ws.protection = Protection(format_columns=True, format_rows=True, sort=True, auto_filter=True)
+
+    meta = {
+        "format": FORMAT,
+        "kind": result_list.kind.value,
+        "listnr": str(result_list.listnr),
+        "version": str(result_list.version),
+        "schema_version": str(SCHEMA_VERSION),
+        "course": course.code,
+        "module": module.code if module else "",
+        "term": result_list.term,
+        "sheet": ws.title,
+        "header_row": str(HEADER_ROW),
+        "first_row": str(FIRST_ROW),
+        "columns": json.dumps(
+            {f: letter for f, letter in letters.items() if f in READ_FIELDS}, sort_keys=True
+        ),
+        "action_cell": ACTION_CELL,
+        "language": language,
+        "purpose": "review" if review else "results",
+        **(
+            {"lms_column_cell": LMS_COLUMN_CELL, "thresholds_cell": THRESHOLDS_CELL}
+            if result_list.kind == ListKind.T33 and not review
+            else {}
+        ),
+        "issued_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    if review_hash is not None:
+        meta.update(content_hash=review_hash, code_cell=CODE_CELL, reason_cell=REASON_CELL)
+    meta["hmac"] = sign(app.settings.hmac_key(), meta, roster)
+    _write_meta(doc, look["meta_sheet"], meta, roster)
+    return doc
+
+
+#: What :func:`build` reads of an entry and of its student (besides ``student_id``).
+_ENTRY_ATTRS: Final = ("student", "grade", "ects_grade", "grade_date", "points", "comment")
+_STUDENT_ATTRS: Final = ("pnr", "last_name", "first_name")
+_LOADED_ENTRY: Final = itemgetter(*_ENTRY_ATTRS)
+_LOADED_STUDENT: Final = itemgetter(*_STUDENT_ATTRS)
+
+
+def _loaded_values(entry: ListEntry) -> tuple[Any, ...] | None:
+    """An ORM entry's and its student's attributes as :data:`_ENTRY_ATTRS` and
+    :data:`_STUDENT_ATTRS` name them, or None when one of them is not loaded.
+
+    A loaded ORM object holds its attribute values in its instance dictionary: reading them
+    there skips SQLAlchemy's attribute descriptors, which cost more than writing the row's
+    cells. What is not loaded (expired, deferred) is left to the ordinary attribute access."""
+    try:
+        values: tuple[Any, ...] = _LOADED_ENTRY(entry.__dict__)
+        values += _LOADED_STUDENT(values[0].__dict__)
+    except (KeyError, AttributeError):
+        return None
+    return values
+
+
+def _entry_records(
+    entries: Sequence[Any],
+    fields: list[str],
+    t34_view: _T34View | None,
+    overrides: Mapping[int, Mapping[str, Any]],
+) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """The cell values of each entry's row in ``fields`` order, and the roster (pnr)."""
+    read_entry, read_student = attrgetter(*_ENTRY_ATTRS), attrgetter(*_STUDENT_ATTRS)
+    # Every list has the entry fields, in this order; a T33 list has nothing else, so
+    # its rows (the common and the large case) are picked from a tuple, not a dictionary.
+    pick = itemgetter(*(ENTRY_FIELDS.index(f) if f in ENTRY_FIELDS else 0 for f in fields))
+    records = []
+    roster = []
+    for entry in entries:
+        loaded = _loaded_values(entry) if entry.__class__ is ListEntry else None
+        if loaded is None:
+            loaded = read_entry(entry)
+            loaded += read_student(loaded[0])
+        _, grade, ects_grade, grade_date, points, comment, pnr, last_name, first_name = loaded
+        base = (
+            escape_cell(_long_pnr(pnr)),
+            escape_cell(last_name),
+            escape_cell(first_name),
+            escape_cell(grade),
+            escape_cell(ects_grade),
+            grade_date,
+            None if points is None else float(points),
+            escape_cell(comment),
+        )
+        roster.append(pnr)
+        if t34_view is None and not overrides:
+            records.append(pick(base))
+            continue
+        student_id = entry.student_id
+        values = dict(zip(ENTRY_FIELDS, base, strict=True))
+        if t34_view is not None:
+            values.update(t34_view.values(student_id))
+        values.update(overrides.get(student_id, {}))
+        records.append(tuple(escape_cell(values.get(field)) for field in fields))
+    return records, roster
+
+
+class _Formats:
+    """The cell formats of an issued workbook, from the layout's ``style``."""
+
+    def __init__(self, style: dict[str, Any]) -> None:
+        self.date_format = str(style["date_format"])
+        self.input_fill = str(style["input_fill"])
+        self.readonly_fill = str(style.get("readonly_fill", "EDEDED"))
+        self.title = CellFormat(bold=True, size=style["title_size"])
+        self.wrap = CellFormat(wrap=True, vertical="top")
+        self.bold = CellFormat(bold=True)
+        self.identity = CellFormat(fill=str(style["identity_fill"]), horizontal="left")
+        self.header = CellFormat(bold=True, fill=str(style["header_fill"]))
+        self.input = CellFormat(fill=self.input_fill, unlocked=True)
+        self.input_text = CellFormat(fill=self.input_fill, unlocked=True, number_format="@")
+        self.unlocked = CellFormat(unlocked=True)
+        self.text = CellFormat(number_format="@")
+
+    def column(self, field: str, *, review: bool) -> CellFormat | None:
+        """The format of an entry row's cell in ``field``'s column."""
+        number_format = None
+        if field == "pnr":
+            number_format = "@"
+        elif field == "grade_date" or field.endswith(":date"):
+            number_format = self.date_format
+        fill = None
+        unlocked = False
+        if field in INPUT_FIELDS and not review:
+            fill, unlocked = self.input_fill, True
+        elif field.startswith("m:") or field in ("credits_sum", "suggestion"):
+            fill = self.readonly_fill
+        if number_format is None and fill is None:
+            return None
+        return CellFormat(fill=fill, number_format=number_format, unlocked=unlocked)
+
+
+#: Personnummer per cell of the metadata sheet's roster (100 × 13 characters a cell).
+ROSTER_PER_CELL: Final = 100
+
+
+def _write_meta(doc: SheetDocument, title: str, meta: dict[str, str], roster: list[str]) -> None:
+    """The hidden metadata sheet: key/value rows, then ``roster``, its count, and the roster
+    in rows of up to ``ROSTER_PER_CELL`` numbers separated by spaces (a 20,000-student list
+    would otherwise be 20,000 more cells for every reader to parse)."""
+    ms = doc.add_sheet(title, hidden=True)
+    text = CellFormat(number_format="@")
+    row = 1
+    for key, value in meta.items():
+        ms.cell(row, 1, key)
+        ms.cell(row, 2, value, text)
+        row += 1
+    ms.cell(row, 1, "roster")
+    ms.cell(row, 2, str(len(roster)))
+    chunks = [
+        " ".join(roster[i : i + ROSTER_PER_CELL]) for i in range(0, len(roster), ROSTER_PER_CELL)
+    ]
+    ms.rows(row + 1, [(None, chunk) for chunk in chunks], (None, text))
+    ms.protection = Protection()
+
+
+def thresholds_text(raw: Any) -> str | None:
+    """Stored thresholds (``[[grade, minimum], ...]``) as the text the teacher writes."""
+    if not raw:
+        return None
+    return ",".join(f"{grade}={minimum:g}" for grade, minimum in raw)
+
+
+def _lms_cells(
+    ws: Sheet, look: dict[str, Any], language: str, result_list: ResultList, formats: _Formats
+) -> None:
+    """Where the teacher names the LMS column and the score thresholds for a merge."""
+    options = result_list.options or {}
+    values = (
+        (LMS_COLUMN_CELL, "lms_column", options.get("lms_column")),
+        (THRESHOLDS_CELL, "thresholds", thresholds_text(options.get("thresholds"))),
+    )
+    for ref, key, value in values:
+        row, column = split_ref(ref)
+        ws.cell(row, 1, look["lms"][key][language], formats.bold)
+        ws.cell(row, column, escape_cell(value), formats.input_text)
+        # The cells merged over are unlocked too, so the merged input is editable as a whole.
+        for spare in (column + 1, column + 2):
+            ws.cell(row, spare, None, formats.unlocked)
+        ws.merged.append(f"{ref}:{column_letter(column + 2)}{row}")
+
+
+def _header(look: dict[str, Any], field: str, language: str) -> str:
+    if field.startswith("m:"):
+        _, code, part = field.split(":")
+        return str(look["t34"][f"module_{part}"][language]).format(code=code)
+    return str(look["columns"][field][language])
+
+
+class _T34View:
+    """What a final-grade workbook shows beside the inputs: module results, credits,
+    the suggestion, and the registered students who are not eligible (own sheet)."""
+
+    def __init__(self, app: App, result_list: ResultList, entries: Sequence[Any]) -> None:
+        from pipeline.lists import t34
+
+        session = object_session(result_list)
+        assert session is not None
+        course = result_list.course
+        self.course = course
+        ids = [e.student_id for e in entries]
+        self.results = t34.passed_results(session, course, ids, app.root)
+        rule = t34.rule_for(app.settings.raw, course.code)
+        self.suggestions = {
+            sid: t34.suggest(course, res, rule, app.root) for sid, res in self.results.items()
+        }
+        on_list = set(ids)
+        self.not_eligible = [
+            s
+            for s in t34.standings(session, course, result_list.term, app.root)
+            if not s.eligible and s.student_id not in on_list
+        ]
+        self.students = t34.students_of(session, [s.student_id for s in self.not_eligible])
+
+    def values(self, student_id: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        results = self.results.get(student_id, {})
+        for code, result in results.items():
+            out[f"m:{code}:grade"] = result.grade
+            out[f"m:{code}:date"] = result.date
+            out[f"m:{code}:credits"] = float(result.credits)
+        out["credits_sum"] = float(sum(r.credits for r in results.values()))
+        out["suggestion"] = self.suggestions.get(student_id)
+        return out
+
+    def write_not_eligible(
+        self, doc: SheetDocument, look: dict[str, Any], language: str, formats: _Formats
+    ) -> None:
+        texts = look["t34"]
+        ws = doc.add_sheet(texts["not_eligible_sheet"][language])
+        ws.set("A1", texts["not_eligible_title"][language], formats.bold)
+        headers = [look["columns"][f][language] for f in ("pnr", "last_name", "first_name")]
+        headers.append(texts["reason"][language])
+        for col, header in enumerate(headers, start=1):
+            ws.cell(3, col, header, formats.header)
+        rows = sorted(
+            self.not_eligible,
+            key=lambda s: (
+                self.students[s.student_id].last_name.casefold(),
+                self.students[s.student_id].first_name.casefold(),
+            ),
+        )
+        records = []
+        for standing in rows:
+            student = self.students[standing.student_id]
+            if standing.graded_on is not None:
+                reason = texts["graded"][language].format(listnr=standing.graded_on)
+            else:
+                reason = texts["missing"][language].format(codes=", ".join(standing.missing))
+            records.append(
+                (
+                    _long_pnr(student.pnr),
+                    escape_cell(student.last_name),
+                    escape_cell(student.first_name),
+                    reason,
+                )
+            )
+        ws.rows(4, records, (formats.text, None, None, None))
+        for column, width in enumerate((17, 20, 18, 45), start=1):
+            ws.widths[column] = width
+        ws.protection = Protection()
+
+
+def _t34_view(app: App, result_list: ResultList, entries: Sequence[Any]) -> _T34View:
+    return _T34View(app, result_list, entries)
+
+
+def _staff_label(result_list: ResultList, username: str | None) -> str:
+    session = object_session(result_list)
+    if not username or session is None:
+        return username or ""
+    name = session.execute(
+        select(Staff.name).where(Staff.username == username)
+    ).scalar_one_or_none()
+    return f"{name} ({username})" if name else username
+
+
+def _long_pnr(digits: str) -> str:
+    return f"{digits[:8]}-{digits[8:]}"
+
+
+def _name(obj: Any, language: str) -> str:
+    return str(obj.name_en if language == "en" and obj.name_en else obj.name_sv)
