@@ -19,6 +19,7 @@ from pipeline.app import App
 from pipeline.intake.inbox import Inbox
 from pipeline.lifecycle import after_approval as lifecycle
 from pipeline.lifecycle import approval, archive
+from pipeline.lists.content import content_hash
 from pipeline.messages import outbox
 from pipeline.models import (
     ApprovalChallenge,
@@ -124,7 +125,7 @@ def test_approval_via_review_workbook_writes_ladok_files(app: App) -> None:
     assert _state(app, listnr) == ListState.APPROVED
     with app.db.session() as session:
         rl = session.execute(select(ResultList).where(ResultList.listnr == listnr)).scalar_one()
-        assert rl.approved_by == "exam1" and rl.content_hash == approval.content_hash(rl)
+        assert rl.approved_by == "exam1" and rl.content_hash == content_hash(rl)
         entries = {e.student.pnr: e for e in rl.entries}
     # The LADOK file, byte for byte: graded students only, sorted by surname, given name.
     graded = sorted(

@@ -15,7 +15,7 @@ from pipeline.errors import AdminRequired, InvalidRequest
 from pipeline.intake.inbox import Inbox
 from pipeline.lifecycle import after_approval as lifecycle
 from pipeline.lifecycle import approval, archive
-from pipeline.lists import core as lists
+from pipeline.lists.create import create_correction
 from pipeline.models import AuditEvent, FileOutcome, ListEntry, ListState, ResultList
 from pipeline.xlsx import workbook
 from tests.factories import fill, new_exam_list, seed, sent_code
@@ -46,8 +46,8 @@ def test_correction_path_leaves_the_original_untouched(app: App) -> None:
     package = next(app.settings.archive.glob(f"*/{original}"))
     before = {p.relative_to(package): p.read_bytes() for p in package.rglob("*") if p.is_file()}
     with pytest.raises(AdminRequired):
-        lists.create_correction(app, original, students=[pnrs[0]], admin=False)
-    new = lists.create_correction(app, original, students=[pnrs[0]], admin=True)
+        create_correction(app, original, students=[pnrs[0]], admin=False)
+    new = create_correction(app, original, students=[pnrs[0]], admin=True)
     issued = workbook.issue(app, new)
     ws = load_workbook(issued.path).worksheets[0]
     assert f"rättelse av lista {original}" in str(ws["A1"].value)
@@ -107,6 +107,6 @@ def test_correction_of_a_list_that_is_not_approved_is_refused(app: App) -> None:
     s = seed(app, students=2)
     listnr = new_exam_list(app)
     with pytest.raises(InvalidRequest):
-        lists.create_correction(app, listnr, admin=True)
+        create_correction(app, listnr, admin=True)
     with app.db.session() as session:
         assert session.query(ListEntry).count() == len(s.pnrs)

@@ -157,6 +157,7 @@ def font_dir() -> Path:
 @lru_cache(maxsize=1)
 def srgb_profile() -> bytes:
     """An sRGB ICC profile for the PDF/A OutputIntent, made by Pillow's LittleCMS."""
+    # Lazy for start-up time only: LittleCMS is loaded once, when the first PDF is drawn.
     from PIL import ImageCms
 
     return bytes(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
