@@ -531,17 +531,17 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Kontrollera arkivpaket och granskningslogg / check archive packages and the audit log."""
-    from pipeline.lifecycle import archive
+    from pipeline.lifecycle import verify as archive_check
 
     application = open_app()
     try:
-        report = archive.verify(application, listnr, language=language)
+        report = archive_check.verify(application, listnr, language=language)
     finally:
         application.close()
     if as_json:
         _echo_json(report.as_dict())
     else:
-        typer.echo(archive.format_report(report, language, root=application.root))
+        typer.echo(archive_check.format_report(report, language, root=application.root))
     if not report.ok:
         raise typer.Exit(1)
 

@@ -14,7 +14,8 @@ from pipeline.cli import app as cli_app
 from pipeline.errors import AdminRequired, InvalidRequest
 from pipeline.intake.inbox import Inbox
 from pipeline.lifecycle import after_approval as lifecycle
-from pipeline.lifecycle import approval, archive
+from pipeline.lifecycle import approval
+from pipeline.lifecycle import verify as archive_check
 from pipeline.lists.create import create_correction
 from pipeline.models import AuditEvent, FileOutcome, ListEntry, ListState, ResultList
 from pipeline.xlsx import workbook
@@ -93,7 +94,7 @@ def test_correction_path_leaves_the_original_untouched(app: App) -> None:
     assert event.admin and event.details["corrects"] == original
     after = {p.relative_to(package): p.read_bytes() for p in package.rglob("*") if p.is_file()}
     assert after == before
-    assert archive.verify(app).ok
+    assert archive_check.verify(app).ok
     # status shows the link both ways
     runner = CliRunner()
     out = runner.invoke(cli_app, ["-w", str(app.root), "status"]).output

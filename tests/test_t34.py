@@ -14,7 +14,8 @@ from sqlalchemy import select
 from pipeline.app import App
 from pipeline.intake.inbox import Inbox
 from pipeline.lifecycle import after_approval as lifecycle
-from pipeline.lifecycle import approval, archive
+from pipeline.lifecycle import approval
+from pipeline.lifecycle import verify as archive_check
 from pipeline.lists import t34
 from pipeline.lists.create import create_t33, create_t34
 from pipeline.lists.students import StudentSources
@@ -322,7 +323,7 @@ def test_whole_t34_lifecycle_to_archived(app: App) -> None:
         str(r[0]).replace("-", ""): r[3] for r in sheet.iter_rows(min_row=4, values_only=True)
     }
     assert reasons[p[0]] == f"har redan slutbetyg (lista {listnr})"
-    assert archive.verify(app, listnr).ok
+    assert archive_check.verify(app, listnr).ok
     with app.db.session() as session:
         state = session.execute(
             select(ResultList.state).where(ResultList.listnr == listnr)

@@ -22,7 +22,8 @@ from pipeline.app import App
 from pipeline.demo import data as demodata
 from pipeline.intake.inbox import Inbox
 from pipeline.lifecycle import after_approval as lifecycle
-from pipeline.lifecycle import approval, archive
+from pipeline.lifecycle import approval
+from pipeline.lifecycle import verify as archive_check
 from pipeline.lists.create import create_t33, create_t34
 from pipeline.lists.query import ListSummary, get_course, get_module, get_staff, summaries
 from pipeline.lists.students import StudentSources, add_students, select_students
@@ -296,8 +297,8 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
     else:
         echo("   alla har redan slutbetyg / everyone already has a final grade")
 
-    report = archive.verify(app)
-    echo("8. " + archive.format_report(report, "sv", root=app.root).replace("\n", "\n   "))
+    report = archive_check.verify(app)
+    echo("8. " + archive_check.format_report(report, "sv", root=app.root).replace("\n", "\n   "))
     return DemoSummary(
         lists=summaries(app),
         receipts_dir=app.settings.receipts_dir,
