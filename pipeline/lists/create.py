@@ -33,6 +33,7 @@ from pipeline.models import (
     ListKind,
     ResultList,
 )
+from pipeline.texts import t
 
 FIRST_LISTNR = 1001
 
@@ -63,6 +64,10 @@ def _due(app: App, exam_date: dt.date | None) -> dt.date:
     return deadlines.due_date_for(exam_date, deadlines.swedish_date(), app.settings.deadlines)
 
 
+def _no_examiner(app: App, course: str, term: str) -> str:
+    return t("lists.no-examiner", app.settings.language, app.root, course=course, term=term)
+
+
 def _next_listnr(session: Session) -> int:
     current = session.execute(select(func.max(ResultList.listnr))).scalar_one_or_none()
     return max(FIRST_LISTNR, (current or 0) + 1)
@@ -78,13 +83,11 @@ def create_t33(
     reporter: str | None = None,
 ) -> int:
     """Create a T33 (module) list; returns its ``listnr``."""
+    lang = app.settings.language
     if not terms.is_term(term):
-        raise InvalidRequest(f"Ogiltig termin {term!r} (t.ex. HT2026). / Invalid term {term!r}.")
+        raise InvalidRequest(t("lists.invalid-term", lang, app.root, term=term))
     if sources.empty:
-        raise InvalidRequest(
-            "Ange minst en studentkälla: --student, --exam-date eller --registered. / "
-            "Give at least one student source: --student, --exam-date or --registered."
-        )
+        raise InvalidRequest(t("lists.no-source", lang, app.root))
     reporter = reporter or app.actor
     for attempt in range(5):
         try:
@@ -94,20 +97,13 @@ def create_t33(
                 get_staff(session, reporter)
                 examiner = examiner_for(session, course, term)
                 if examiner is None:
-                    raise NotFound(
-                        f"Ingen examinator för {course.code} termin {term} i registret. / "
-                        f"No examiner for {course.code} in {term} in the registry."
-                    )
-                selection = select_students(session, course, module, term, sources)
+                    raise NotFound(_no_examiner(app, course.code, term))
+                selection = select_students(session, course, module, term, sources, language=lang)
                 if selection.unknown:
-                    raise NotFound(
-                        "Okända studenter / unknown students: " + ", ".join(selection.unknown)
-                    )
+                    unknown = ", ".join(selection.unknown)
+                    raise NotFound(t("lists.unknown-students", lang, app.root, students=unknown))
                 if not selection.student_ids:
-                    raise InvalidRequest(
-                        "Inga studenter hittades med de angivna källorna. / "
-                        "No students found by the given sources."
-                    )
+                    raise InvalidRequest(t("lists.no-students-found", lang, app.root))
                 listnr = _next_listnr(session)
                 result_list = ResultList(
                     listnr=listnr,
@@ -153,8 +149,9 @@ def create_t34(
     examiner: str | None = None,
 ) -> int:
     """Create a T34 (final grade) list of every student who can be given one now."""
+    lang = app.settings.language
     if not terms.is_term(term):
-        raise InvalidRequest(f"Ogiltig termin {term!r} (t.ex. HT2026). / Invalid term {term!r}.")
+        raise InvalidRequest(t("lists.invalid-term", lang, app.root, term=term))
     for attempt in range(5):
         try:
             with app.db.session() as session:
@@ -164,16 +161,18 @@ def create_t34(
                 else:
                     found = examiner_for(session, course, term)
                     if found is None:
-                        raise NotFound(
-                            f"Ingen examinator för {course.code} termin {term} i registret. / "
-                            f"No examiner for {course.code} in {term} in the registry."
-                        )
+                        raise NotFound(_no_examiner(app, course.code, term))
                     chosen = found
                 standing = t34.standings(session, course, term, app.root)
                 if not standing:
                     raise InvalidRequest(
-                        f"Inga studenter registrerade på {course.code} {term}. / "
-                        f"No students registered on {course.code} in {term}."
+                        t(
+                            "lists.no-students-registered",
+                            lang,
+                            app.root,
+                            course=course.code,
+                            term=term,
+                        )
                     )
                 eligible = [s.student_id for s in standing if s.eligible]
                 listnr = _next_listnr(session)
@@ -222,16 +221,21 @@ def create_correction(
     """A correction list for an approved list: new ``listnr``, same kind, course, module and
     term, referencing the original, holding the chosen students (all when none are named)
     with their current results. The original is never edited. Administration mode only."""
-    require_admin(admin, "Rättelse av attesterad lista / correcting an approved list")
+    lang = app.settings.language
+    require_admin(admin, t("lists.correcting-approved", lang, app.root))
     for attempt in range(5):
         try:
             with app.db.session() as session:
                 original = get_list(session, listnr)
                 if original.state not in FINAL_STATES:
                     raise InvalidRequest(
-                        f"Lista {listnr} är inte attesterad ({original.state.value}); ändra den "
-                        f"i arbetsboken i stället. / List {listnr} is not approved; change it in "
-                        "its workbook instead."
+                        t(
+                            "lists.correct-not-approved",
+                            lang,
+                            app.root,
+                            listnr=listnr,
+                            state=original.state.value,
+                        )
                     )
                 chosen = [e for e in original.entries if not e.removed]
                 if students:
@@ -246,9 +250,9 @@ def create_correction(
                     chosen = [e for e in chosen if e.student.pnr in wanted]
                     missing = wanted - {e.student.pnr for e in chosen}
                     if missing:
+                        masked = ", ".join(personnummer.mask(m) for m in sorted(missing))
                         raise NotFound(
-                            f"Inte på lista {listnr} / not on list {listnr}: "
-                            + ", ".join(personnummer.mask(m) for m in sorted(missing))
+                            t("lists.not-on-list", lang, app.root, listnr=listnr, students=masked)
                         )
                 examiner = examiner_for(session, original.course, original.term)
                 new_listnr = _next_listnr(session)

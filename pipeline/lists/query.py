@@ -30,6 +30,7 @@ from pipeline.models import (
     Staff,
     Student,
 )
+from pipeline.texts import t
 
 #: States in which a teacher's workbook may still change results.
 ACCEPTS_RESULTS = frozenset({ListState.DRAFT, ListState.SUBMITTED, ListState.AWAITING_APPROVAL})
@@ -71,7 +72,7 @@ def get_list_head(session: Session, listnr: int, *, lock: bool = False) -> Resul
 
 
 def _list_not_found(listnr: int) -> NotFound:
-    return NotFound(f"Resultatlista {listnr} finns inte. / Result list {listnr} does not exist.")
+    return NotFound(t("lists.list-not-found", listnr=listnr))
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +218,7 @@ def load_entries(session: Session, list_id: int, *, active: bool = False) -> lis
 def get_course(session: Session, code: str) -> Course:
     course = session.execute(select(Course).where(Course.code == code)).scalar_one_or_none()
     if course is None:
-        raise NotFound(f"Kursen {code} finns inte i registret. / Course {code} is not known.")
+        raise NotFound(t("lists.course-not-found", code=code))
     return course
 
 
@@ -226,20 +227,14 @@ def get_module(session: Session, course: Course, code: str) -> Module:
         select(Module).where(Module.course_id == course.id, Module.code == code)
     ).scalar_one_or_none()
     if module is None:
-        raise NotFound(
-            f"Modulen {code} finns inte på kursen {course.code}. / "
-            f"Module {code} is not part of course {course.code}."
-        )
+        raise NotFound(t("lists.module-not-found", code=code, course=course.code))
     return module
 
 
 def get_staff(session: Session, username: str) -> Staff:
     staff = session.execute(select(Staff).where(Staff.username == username)).scalar_one_or_none()
     if staff is None:
-        raise NotFound(
-            f"{username} finns inte i personalkatalogen. / "
-            f"{username} is not in the staff directory."
-        )
+        raise NotFound(t("lists.staff-not-found", username=username))
     return staff
 
 
@@ -335,7 +330,7 @@ def summaries(app: App, listnr: int | None = None) -> list[ListSummary]:
             by_original.setdefault(int(old or 0), []).append(int(new))
         if listnr is not None and not rows:
             raise NotFound(
-                f"Resultatlista {listnr} finns inte. / Result list {listnr} does not exist."
+                t("lists.list-not-found", app.settings.language, app.root, listnr=listnr)
             )
         return [
             ListSummary(

@@ -22,6 +22,7 @@ from typing import Final
 
 from pipeline.errors import InvalidRequest
 from pipeline.models import ListState, ResultList
+from pipeline.texts import t
 
 
 class Role(enum.StrEnum):
@@ -54,9 +55,15 @@ class IllegalTransition(InvalidRequest):
         self.source = source
         self.target = target
         self.role = role
-        who = f" as {role.value}" if role is not None else ""
+        who = t("lists.as-role", role=role.value) if role is not None else ""
         super().__init__(
-            f"List {listnr}: {source.value} → {target.value}{who} is not an allowed transition."
+            t(
+                "lists.illegal-transition",
+                listnr=listnr,
+                source=source.value,
+                target=target.value,
+                who=who,
+            )
         )
 
 

@@ -29,6 +29,7 @@ from pipeline.models import (
     Student,
     utcnow,
 )
+from pipeline.texts import DEFAULT_LANGUAGE, t
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,13 @@ class Selection:
 
 
 def select_students(
-    session: Session, course: Course, module: Module | None, term: str, sources: StudentSources
+    session: Session,
+    course: Course,
+    module: Module | None,
+    term: str,
+    sources: StudentSources,
+    *,
+    language: str = DEFAULT_LANGUAGE,
 ) -> Selection:
     """Resolve sources to student ids (deduplicated, in a stable order)."""
     selection = Selection()
@@ -73,7 +80,7 @@ def select_students(
             ids.append(student_id)
     if sources.exam_date is not None:
         if module is None:
-            raise InvalidRequest("--exam-date needs a module / kräver en modul")
+            raise InvalidRequest(t("lists.exam-date-needs-module", language))
         ids.extend(
             session.execute(
                 select(ExamSignup.student_id).where(
@@ -118,20 +125,32 @@ def describe(sources: StudentSources) -> dict[str, object]:
 
 def add_students(app: App, listnr: int, sources: StudentSources) -> int:
     """Add students to a list that still accepts results; returns how many were new."""
+    lang = app.settings.language
     if sources.empty:
-        raise InvalidRequest("Ange minst en studentkälla. / Give at least one student source.")
+        raise InvalidRequest(t("lists.no-source-short", lang, app.root))
     with app.db.session() as session:
         result_list = get_list(session, listnr, lock=True)
         if result_list.state not in ACCEPTS_RESULTS:
             raise InvalidRequest(
-                f"Lista {listnr} har status {result_list.state.value} och kan inte ändras. / "
-                f"List {listnr} is {result_list.state.value} and cannot be changed."
+                t(
+                    "lists.cannot-change",
+                    lang,
+                    app.root,
+                    listnr=listnr,
+                    state=result_list.state.value,
+                )
             )
         selection = select_students(
-            session, result_list.course, result_list.module, result_list.term, sources
+            session,
+            result_list.course,
+            result_list.module,
+            result_list.term,
+            sources,
+            language=lang,
         )
         if selection.unknown:
-            raise NotFound("Okända studenter / unknown students: " + ", ".join(selection.unknown))
+            unknown = ", ".join(selection.unknown)
+            raise NotFound(t("lists.unknown-students", lang, app.root, students=unknown))
         present = {e.student_id for e in result_list.entries}
         new_ids = [i for i in selection.student_ids if i not in present]
         if not new_ids:
