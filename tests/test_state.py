@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select, update
 
 import pipeline
+from pipeline import texts
 from pipeline.app import App
 from pipeline.errors import ResultatError
 from pipeline.lists import state
@@ -114,3 +115,20 @@ def test_no_other_module_assigns_a_list_state() -> None:
         if ASSIGNS_STATE.search(line)
     ]
     assert offenders == []
+
+
+def test_texts_of_lists_and_lifecycle_exist_in_both_languages() -> None:
+    """Same keys in sv and en, and every literal key the two packages ask for is there."""
+    sv = {k for k in texts.keys("sv") if k.startswith(("lists.", "lifecycle."))}
+    en = {k for k in texts.keys("en") if k.startswith(("lists.", "lifecycle."))}
+    assert sv == en and len(sv) > 50
+    used = {
+        match
+        for folder in ("lists", "lifecycle")
+        for path in (PACKAGE / folder).glob("*.py")
+        for match in re.findall(
+            r"""\bt\(\s*"((?:lists|lifecycle)\.[\w.-]+)\"""", path.read_text("utf-8")
+        )
+    }
+    assert used and used <= sv, used - sv
+    assert texts.t("lists.list-not-found", "en", listnr=7) == "Result list 7 does not exist."

@@ -39,6 +39,7 @@ from pipeline.models import (
     utcnow,
 )
 from pipeline.sessions import session_of
+from pipeline.texts import t
 from pipeline.xlsx.cells import escape_cell
 
 DATA_FIELDS = ("pnr", "last_name", "first_name", "grade", "ects_grade", "grade_date", "points",
@@ -99,7 +100,7 @@ def render_pdf(
     course, module = result_list.course, result_list.module
     scale = get_scale(module.scale if module else course.scale, app.root)
     old = previous_results(session, result_list)
-    word = "Tidigare" if language == "sv" else "Previously"
+    word = t("lifecycle.previously", language, app.root)
 
     def comment(entry: Any) -> str | None:
         before = old.get(entry.student_id)
@@ -209,6 +210,7 @@ def after_approval(session: Session, app: App, result_list: ResultList) -> list[
         graders(session, result_list),
         language=language,
         corrects=result_list.corrects_listnr,
+        workspace=app.root,
     )
     via = _last_via(session, result_list.listnr)
     files.append(
@@ -271,8 +273,13 @@ def registered(app: App, listnr: int) -> int:
         result_list = get_list(session, listnr, lock=True)
         if result_list.state != ListState.APPROVED:
             raise InvalidRequest(
-                f"Lista {listnr} är inte attesterad ({result_list.state.value}). / "
-                f"List {listnr} is not approved ({result_list.state.value})."
+                t(
+                    "lifecycle.not-approved",
+                    app.settings.language,
+                    app.root,
+                    listnr=listnr,
+                    state=result_list.state.value,
+                )
             )
         state.transition(result_list, ListState.REGISTERED, role=Role.OFFICE)
         result_list.registered_at = utcnow()
@@ -317,8 +324,13 @@ def signed(app: App, listnr: int, *, scan: Path | None = None) -> Path:
         result_list = get_list(session, listnr)
         if result_list.state != ListState.REGISTERED:
             raise InvalidRequest(
-                f"Lista {listnr} måste vara registrerad i LADOK först ({result_list.state.value})."
-                f" / List {listnr} must be registered in LADOK first."
+                t(
+                    "lifecycle.not-registered",
+                    app.settings.language,
+                    app.root,
+                    listnr=listnr,
+                    state=result_list.state.value,
+                )
             )
         chash = result_list.content_hash or ""
         csv_bytes, json_bytes = approved_data(result_list, chash)

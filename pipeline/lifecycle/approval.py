@@ -185,7 +185,7 @@ def review_files(app: App, result_list: ResultList, chash: str, *, language: str
     """The review workbook, the PDF preview and the grade chart for the examiner's email."""
     folder = app.settings.outbox / "review"
     stem = f"{result_list.listnr}_v{result_list.version}"
-    review_name = "granskning" if language == "sv" else "review"
+    review_name = t("lifecycle.review-file", language, app.root)
     workbook_path = build_review(
         app,
         result_list,
@@ -311,7 +311,7 @@ def reject_in(
     """Send the list back to its reporter: ``draft`` again, codes voided, reporter emailed."""
     reason = " ".join(str(reason or "").split())
     if not reason:
-        raise InvalidRequest("Ange en orsak (--reason). / Give a reason (--reason).")
+        raise InvalidRequest(t("lifecycle.reason-required", app.settings.language, app.root))
     result_list = get_list(session, listnr, lock=True)
     if result_list.state not in (ListState.SUBMITTED, ListState.AWAITING_APPROVAL):
         return Decision(False, "approval-wrong-state", listnr)
@@ -360,8 +360,13 @@ def resend_code(app: App, listnr: int) -> str:
         result_list = get_list(session, listnr, lock=True)
         if result_list.state not in (ListState.SUBMITTED, ListState.AWAITING_APPROVAL):
             raise InvalidRequest(
-                f"Lista {listnr} väntar inte på attestering ({result_list.state.value}). / "
-                f"List {listnr} is not waiting for approval."
+                t(
+                    "lifecycle.not-waiting",
+                    app.settings.language,
+                    app.root,
+                    listnr=listnr,
+                    state=result_list.state.value,
+                )
             )
         audit.record(session, actor=app.actor, action="approval.resend", listnr=listnr)
         return request_approval(session, app, result_list, actor=app.actor, resent=True)

@@ -35,6 +35,7 @@ from sqlalchemy import select
 from pipeline.app import App
 from pipeline.errors import InvalidRequest, ResultatError
 from pipeline.models import AuditEvent
+from pipeline.texts import t
 
 CHECKSUMS: Final = ("sha256", "sha512")
 EVENTS_NAME: Final = "audit/events.json"
@@ -96,11 +97,11 @@ def create_package(
     Nothing is left behind on failure.
     """
     if listnr <= 0 or not 1000 <= year <= 9999:
-        raise InvalidRequest(f"Ogiltigt listnr {listnr} eller år {year}. / Bad listnr or year.")
-    _check_files(files)
-    info = _check_bag_info(bag_info, listnr=listnr, year=year)
+        raise InvalidRequest(_text(app, "bad-listnr-or-year", listnr=listnr, year=year))
+    _check_files(app, files)
+    info = _check_bag_info(app, bag_info, listnr=listnr, year=year)
     target = package_path(app, listnr, year=year)
-    _refuse_existing(target, listnr)
+    _refuse_existing(app, target, listnr)
     events = _events_document(app, listnr)
 
     year_dir = target.parent
@@ -115,65 +116,54 @@ def create_package(
         _set_modes(tmp)
         _fsync_tree(tmp)
         bagit.Bag(str(tmp)).validate(fast=False)
-        _refuse_existing(target, listnr)
+        _refuse_existing(app, target, listnr)
         try:
             # rename(2) onto a non-empty folder fails, so a racing writer cannot replace ours.
             os.rename(tmp, target)
         except OSError as exc:
             raise InvalidRequest(
-                f"Arkivpaketet {target} kunde inte skapas: {exc.strerror}. / "
-                f"The archive package {target} could not be created: {exc.strerror}."
+                _text(app, "rename-failed", target=target, reason=exc.strerror)
             ) from exc
         _fsync_dir(year_dir)
     except bagit.BagError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise ResultatError(
-            f"Arkivpaketet för lista {listnr} blev ogiltigt: {exc}. / "
-            f"The archive package for list {listnr} came out invalid: {exc}."
-        ) from exc
+        raise ResultatError(_text(app, "invalid-package", listnr=listnr, detail=exc)) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return target
 
 
-def _refuse_existing(target: Path, listnr: int) -> None:
+def _text(app: App, slug: str, **params: Any) -> str:
+    return t(f"lifecycle.archive.{slug}", app.settings.language, app.root, **params)
+
+
+def _refuse_existing(app: App, target: Path, listnr: int) -> None:
     if target.exists() or target.is_symlink():
-        raise InvalidRequest(
-            f"Lista {listnr} är redan arkiverad i {target}; ett arkivpaket skrivs aldrig om. / "
-            f"List {listnr} is already archived in {target}; a package is never rewritten."
-        )
+        raise InvalidRequest(_text(app, "already-archived", listnr=listnr, target=target))
 
 
-def _check_files(files: Sequence[PackageFile]) -> None:
+def _check_files(app: App, files: Sequence[PackageFile]) -> None:
     seen: set[PurePosixPath] = set()
     for item in files:
-        name = _safe_name(item.name)
+        name = _safe_name(app, item.name)
         if name == PurePosixPath(EVENTS_NAME):
-            raise InvalidRequest(f"{EVENTS_NAME} skrivs av arkivet självt. / is written by us.")
+            raise InvalidRequest(_text(app, "events-reserved", name=EVENTS_NAME))
         if name in seen:
-            raise InvalidRequest(f"Filnamnet {item.name!r} finns två gånger. / Name given twice.")
+            raise InvalidRequest(_text(app, "name-twice", name=item.name))
         seen.add(name)
         if (item.source is None) == (item.content is None):
-            raise InvalidRequest(
-                f"{item.name}: ange antingen source eller content. / "
-                f"{item.name}: give either source or content."
-            )
+            raise InvalidRequest(_text(app, "source-or-content", name=item.name))
         if item.source is not None and not item.source.is_file():
-            raise InvalidRequest(
-                f"{item.name}: källfilen {item.source} finns inte. / "
-                f"{item.name}: the source file {item.source} does not exist."
-            )
+            raise InvalidRequest(_text(app, "source-missing", name=item.name, source=item.source))
     every = seen | {PurePosixPath(EVENTS_NAME)}
     for name in every:
         for parent in name.parents:
             if parent in every:
-                raise InvalidRequest(
-                    f"{parent} är både en fil och en mapp. / {parent} is both a file and a folder."
-                )
+                raise InvalidRequest(_text(app, "file-and-folder", name=parent))
 
 
-def _safe_name(name: str) -> PurePosixPath:
+def _safe_name(app: App, name: str) -> PurePosixPath:
     """A payload name as a path, refused unless it is plainly relative and stays inside data/."""
     bad = (
         not name
@@ -183,22 +173,21 @@ def _safe_name(name: str) -> PurePosixPath:
     )
     parts = name.split("/")
     if bad or any(part in ("", ".", "..") for part in parts):
-        raise InvalidRequest(
-            f"Ogiltigt filnamn i arkivpaketet: {name!r} (relativ sökväg utan '..' krävs). / "
-            f"Bad file name for an archive package: {name!r} (relative, without '..')."
-        )
+        raise InvalidRequest(_text(app, "bad-name", name=name))
     return PurePosixPath(name)
 
 
-def _check_bag_info(bag_info: dict[str, str], *, listnr: int, year: int) -> dict[str, str]:
+def _check_bag_info(
+    app: App, bag_info: dict[str, str], *, listnr: int, year: int
+) -> dict[str, str]:
     info = {"External-Identifier": f"resultat/{year}/{listnr}"}
     for key, value in bag_info.items():
         if not key or ":" in key or key != key.strip() or any(c in key for c in "\r\n"):
-            raise InvalidRequest(f"Ogiltigt fältnamn i bag-info: {key!r}. / Bad bag-info label.")
+            raise InvalidRequest(_text(app, "bad-label", key=key))
         if key == "Payload-Oxum":
-            raise InvalidRequest("Payload-Oxum räknas ut av bagit. / is computed by bagit.")
+            raise InvalidRequest(_text(app, "oxum"))
         if "\n" in value or "\r" in value:
-            raise InvalidRequest(f"bag-info {key}: en rad krävs. / must be a single line.")
+            raise InvalidRequest(_text(app, "multi-line", key=key))
         info[key] = value
     return info
 

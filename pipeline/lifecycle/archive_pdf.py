@@ -9,7 +9,8 @@ Callers supply the data (:class:`ArchiveListData`: identity, rows in print order
 of any machine-readable attachments) and the target path; choosing the archive folder, the
 file name and when to render is theirs. A list without ``approved_at`` is a *preview*
 (förhandsgranskning) for the examiner: marked on every page, with no approval time and no
-signature lines. Labels, widths, sizes and colours live in ``templates/archive_pdf.yaml``.
+signature lines. Widths, sizes and colours live in ``templates/archive_pdf.yaml``, the words
+in the text catalogue (``lifecycle.pdf.*``, :func:`pipeline.texts.t`).
 Fonts, safe text and the PDF/A metadata are :mod:`pipeline.lifecycle.pdf_layout`'s.
 """
 
@@ -45,6 +46,7 @@ from pipeline.lifecycle.pdf_layout import (
     swedish_time,
     xmp_metadata,
 )
+from pipeline.texts import has, t
 
 LANGUAGES: Final = ("sv", "en")
 FILE_MODE: Final = 0o640
@@ -116,7 +118,7 @@ def render_archive_pdf(
         if not content:
             raise ValueError(f"attachment {name!r} is empty")
     template = resources.load_yaml("templates", _TEMPLATE, workspace)
-    pdf_bytes = _Renderer(data, template, language).render()
+    pdf_bytes = _Renderer(data, template, language, workspace).render()
     files.write_bytes(target, pdf_bytes, durable=True)
     return target
 
@@ -124,10 +126,17 @@ def render_archive_pdf(
 class _Renderer:
     """One rendering of one list; holds the document while it is drawn."""
 
-    def __init__(self, data: ArchiveListData, template: dict[str, Any], language: str) -> None:
+    def __init__(
+        self,
+        data: ArchiveListData,
+        template: dict[str, Any],
+        language: str,
+        workspace: Path | None,
+    ) -> None:
         self.data = data
         self.template = template
         self.language = language
+        self.workspace = workspace
         self.style: dict[str, Any] = template["style"]
         self.moment = swedish_time(data.approved_at or dt.datetime.now(dt.UTC))
         self.pdf = ArchivePDF(
@@ -153,18 +162,19 @@ class _Renderer:
     # -- labels -------------------------------------------------------------------------------
 
     def label(self, *keys: str, **values: object) -> str:
-        node: Any = self.template
-        for key in keys:
-            node = node[key]
-        text = str(node[self.language])
-        return text.format(**values) if values else text
+        """The catalogue text ``lifecycle.pdf.<keys>`` in the list's language."""
+        return t(".".join(("lifecycle.pdf", *keys)), self.language, self.workspace, **values)
 
     def optional_label(self, group: str, key: str | None) -> str:
         """The label for ``key`` under ``group``, or ``key`` itself when there is none."""
         if key is None:
             return ""
-        entry = self.template.get(group, {}).get(key)
-        return str(entry[self.language]) if entry else key
+        name = f"lifecycle.pdf.{group}.{key}"
+        return (
+            t(name, self.language, self.workspace)
+            if has(name, self.language, self.workspace)
+            else key
+        )
 
     # -- document -----------------------------------------------------------------------------
 

@@ -124,7 +124,7 @@ def _short(digest: object) -> str:
 def verify_package(path: Path, *, language: str = "sv") -> PackageCheck:
     """Check one package on its own: BagIt validity with every checksum recomputed, the
     expected tag files and nothing else, and the hashes inside ``data/audit/events.json``."""
-    listnr = _listnr_of(path)
+    listnr = _listnr_of(path, language)
     issues = _package_issues(path, listnr)
     return _check(listnr, path, issues, language)
 
@@ -135,12 +135,9 @@ def _check(listnr: int, path: Path, issues: list[_Issue], language: str) -> Pack
     return PackageCheck(listnr=listnr, path=path, ok=not problems, problems=problems)
 
 
-def _listnr_of(path: Path) -> int:
+def _listnr_of(path: Path, language: str) -> int:
     if not path.name.isdigit():
-        raise InvalidRequest(
-            f"{path} är ingen arkivpaketmapp (archive/<år>/<listnr>). / "
-            f"{path} is not an archive package folder (archive/<year>/<listnr>)."
-        )
+        raise InvalidRequest(t("lifecycle.archive.not-a-package", language, path=path))
     return int(path.name)
 
 
@@ -317,7 +314,7 @@ def verify(app: App, listnr: int | None = None, *, language: str = "sv") -> Veri
     with app.db.session() as session:
         chain = verify_chain(session)
         for path in paths:
-            number = _listnr_of(path)
+            number = _listnr_of(path, language)
             issues = _package_issues(path, number) + _database_issues(session, path, number)
             checks.append(_check(number, path, issues, language))
         query = select(ResultList.listnr).where(ResultList.state == ListState.ARCHIVED)
