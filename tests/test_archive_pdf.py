@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 from pipeline.domain import personnummer
-from pipeline.lifecycle.archive_pdf import ArchiveListData, ArchiveRow, render_archive_pdf
+from pipeline.lifecycle.archive_pdf import render_archive_pdf
+from pipeline.lifecycle.pdf_data import ArchiveListData, ArchiveRow
 from pipeline.lifecycle.pdf_layout import format_pnr
 from pipeline.resources import default_dir
 

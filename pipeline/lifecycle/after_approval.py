@@ -24,6 +24,7 @@ from pipeline.app import App
 from pipeline.domain.scales import get_scale
 from pipeline.errors import InvalidRequest
 from pipeline.lifecycle import archive, ladok
+from pipeline.lifecycle.pdf_data import ArchiveListData, ArchiveRow
 from pipeline.lists import state
 from pipeline.lists.content import content_rows, list_identity
 from pipeline.lists.query import get_list, previous_results
@@ -94,7 +95,7 @@ def render_pdf(
 ) -> Path:
     # Kept lazy for start-up time only: fpdf2 takes about half a second to import, and most
     # commands never draw a PDF.
-    from pipeline.lifecycle.archive_pdf import ArchiveListData, ArchiveRow, render_archive_pdf
+    from pipeline.lifecycle.archive_pdf import render_archive_pdf
 
     session = session_of(result_list)
     course, module = result_list.course, result_list.module

@@ -1,11 +1,13 @@
-"""Examiner approval with a one-time code sent by SMS (the ``ApprovalChallenge``).
+"""Examiner approval with a one-time code sent by SMS.
 
-Owns the challenge's whole life: created when a list is submitted, for exactly the rows the
-examiner will see (its content hash) and the list's current version; a 6-digit code from
-``secrets``, stored only as a keyed hash; valid for a configurable time (default 72 h); single
-use; locked after ``max_attempts`` wrong tries; voided by any change to the list. Approving
-and rejecting go through :func:`decide`, whatever the channel (review workbook, CLI, SMS
-reply). What happens after approval (LADOK files, archive list, mails) is
+Owns the approval's course: when a list is submitted a code is issued for exactly the rows the
+examiner will see (its content hash) and the list's current version, and sent with the review
+files (:mod:`pipeline.lifecycle.review`); the code is single use, valid for a configurable
+time (default 72 h), locked after ``max_attempts`` wrong tries and voided by any change to the
+list. Approving (:func:`approve_in`) and rejecting (:func:`reject_in`) are the same whatever
+the channel (review workbook, CLI, SMS reply: :func:`sms_reply`). The code itself is
+:mod:`pipeline.lifecycle.challenge`'s; the state change :mod:`pipeline.lists.state`'s; what
+happens after approval (LADOK files, archive list, mails)
 :mod:`pipeline.lifecycle.after_approval`'s.
 """
 
@@ -14,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,7 +24,7 @@ from sqlalchemy.orm import Session
 from pipeline import audit
 from pipeline.app import App
 from pipeline.errors import InvalidRequest
-from pipeline.lifecycle import after_approval, chart
+from pipeline.lifecycle import after_approval, review
 from pipeline.lifecycle.challenge import (
     code_matches,
     issue,
@@ -38,7 +40,6 @@ from pipeline.lists.state import Role
 from pipeline.messages import outbox
 from pipeline.models import ChallengeStatus, ListState, ResultList, Staff, utcnow
 from pipeline.texts import t
-from pipeline.xlsx.workbook import build_review
 
 #: States from which a list can be sent for approval.
 SUBMITTABLE: Final = frozenset({ListState.DRAFT, ListState.SUBMITTED, ListState.AWAITING_APPROVAL})
@@ -97,10 +98,10 @@ def request_approval(
         },
     )
     language = _language(examiner, app)
-    files = review_files(app, result_list, chash, language=language)
+    files = review.review_files(app, result_list, chash, language=language)
     counts = grade_counts(result_list)
     graded = sum(n for _, n in counts)
-    context = _list_context(session, result_list, language)
+    context = review.list_context(session, result_list, language)
     expires_text = _local(expires)
     outbox.queue_email(
         session,
@@ -147,7 +148,7 @@ def request_approval(
                 to=reporter.email,
                 language=_language(reporter, app),
                 context={
-                    **_list_context(session, result_list, _language(reporter, app)),
+                    **review.list_context(session, result_list, _language(reporter, app)),
                     "examiner_name": examiner.name,
                 },
                 listnr=listnr,
@@ -159,54 +160,6 @@ def request_approval(
 
 def _local(moment: dt.datetime) -> str:
     return moment.replace(tzinfo=dt.UTC).astimezone().strftime("%Y-%m-%d %H:%M")
-
-
-def _list_context(session: Session, result_list: ResultList, language: str) -> dict[str, Any]:
-    course, module = result_list.course, result_list.module
-    reporter = session.execute(
-        select(Staff).where(Staff.username == result_list.reporter)
-    ).scalar_one_or_none()
-
-    def name(obj: Any) -> str:
-        return str(obj.name_en if language == "en" and obj.name_en else obj.name_sv)
-
-    return {
-        "listnr": result_list.listnr,
-        "course_code": course.code,
-        "course_name": name(course),
-        "module_code": module.code if module else course.code,
-        "module_name": name(module) if module else name(course),
-        "term": result_list.term,
-        "reporter_name": reporter.name if reporter else result_list.reporter,
-    }
-
-
-def review_files(app: App, result_list: ResultList, chash: str, *, language: str) -> list[Path]:
-    """The review workbook, the PDF preview and the grade chart for the examiner's email."""
-    folder = app.settings.outbox / "review"
-    stem = f"{result_list.listnr}_v{result_list.version}"
-    review_name = t("lifecycle.review-file", language, app.root)
-    workbook_path = build_review(
-        app,
-        result_list,
-        language=language,
-        content_hash=chash,
-        target=folder / f"{stem}_{review_name}.xlsx",
-    )
-    preview = after_approval.render_pdf(
-        app,
-        result_list,
-        chash,
-        target=folder / f"{stem}_preview.pdf",
-        language=language,
-        preview=True,
-    )
-    counts = grade_counts(result_list)
-    title = f"{result_list.listnr} {result_list.course.code}"
-    if result_list.module:
-        title += f" {result_list.module.code}"
-    png = chart.grade_chart_png(counts, folder / f"{stem}_betyg.png", title=title)
-    return [workbook_path, preview, png]
 
 
 @dataclass
@@ -339,7 +292,7 @@ def reject_in(
             to=reporter.email,
             language=language,
             context={
-                **_list_context(session, result_list, language),
+                **review.list_context(session, result_list, language),
                 "examiner_name": examiner.name if examiner else result_list.examiner,
                 "reason": reason,
             },
