@@ -363,7 +363,8 @@ def signed(app: App, listnr: int, *, scan: Path | None = None) -> Path:
                             archive.PackageFile(f"receipts/{_safe(marked.name)}", source=marked)
                         )
         bag_info = {
-            "Source-Organization": "Blekinge Tekniska Högskola",
+            # Archive metadata, the same whoever reads it: always the Swedish name.
+            "Source-Organization": t("lifecycle.archive.source-organization", "sv", app.root),
             "External-Identifier": f"resultatlista-{listnr}",
             "External-Description": f"{result_list.kind.value.upper()} {result_list.course.code}"
             + (f" {result_list.module.code}" if result_list.module else "")
