@@ -3,7 +3,7 @@
 Owns building, once per benchmark run, a workspace whose database holds an invented registry
 (generated personnummer with valid check digits, invented names, addresses under
 ``example.se``) and the result lists the scenarios need, issued through the real code
-(:func:`pipeline.lists.core.create_t33`, :func:`pipeline.xlsx.workbook.issue`), and filling the
+(:func:`pipeline.lists.create.create_t33`, :func:`pipeline.xlsx.workbook.issue`), and filling the
 issued
 workbooks as a teacher would. Filling patches the issued file's sheet XML (grade as text,
 grade date as a real date cell, points as a number) instead of a slow openpyxl round trip;
@@ -35,7 +35,8 @@ from sqlalchemy import insert
 from pipeline.app import App
 from pipeline.demo.data import FIRST_NAMES, LAST_NAMES
 from pipeline.domain import personnummer
-from pipeline.lists import core as lists
+from pipeline.lists.create import create_t33
+from pipeline.lists.students import StudentSources
 from pipeline.models import Course, Examiner, Module, Staff, Student
 from pipeline.settings import create_workspace
 from pipeline.xlsx import workbook
@@ -192,12 +193,12 @@ def seed_registry(app: App, plan: Plan) -> list[str]:
 
 
 def _create(app: App, students: Sequence[str]) -> int:
-    return lists.create_t33(
+    return create_t33(
         app,
         course_code=COURSE,
         module_code=MODULE,
         term=TERM,
-        sources=lists.StudentSources(students=list(students)),
+        sources=StudentSources(students=list(students)),
         reporter=REPORTER,
     )
 

@@ -330,7 +330,7 @@ def archive_pdf(data: Dataset, workdir: Path, runs: int) -> dict[str, tuple[list
     """Seconds (one per run) and pages for the archive PDF of a filled batch list and of the
     large list (after intake, so every row has a grade), rendered as for an approved list."""
     from pipeline.lifecycle import after_approval as lifecycle
-    from pipeline.lists.core import get_list
+    from pipeline.lists.query import get_list
     from pipeline.models import utcnow
 
     assert data.large is not None and data.large_listnr is not None
@@ -434,7 +434,7 @@ class PandasBaseline:
 
     def __init__(self, app: Any, listnr: int) -> None:
         from pipeline.intake import handlers as intake
-        from pipeline.lists.core import get_list_head
+        from pipeline.lists.query import get_list_head
 
         with app.db.read_session() as session:
             rules = intake.list_rules(app, get_list_head(session, listnr))

@@ -141,7 +141,7 @@ def registry_import(
 
 def _sources(student: list[str] | None, exam_date: str | None, registered: bool) -> Any:
     from pipeline.errors import InvalidRequest
-    from pipeline.lists.core import StudentSources
+    from pipeline.lists.students import StudentSources
 
     day = None
     if exam_date:
@@ -186,12 +186,12 @@ def new_t33(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Ny T33-lista (resultat per provkod) / new module result list, and issue its workbook."""
-    from pipeline.lists import core as lists
+    from pipeline.lists.create import create_t33
     from pipeline.xlsx import workbook
 
     application = open_app()
     try:
-        listnr = lists.create_t33(
+        listnr = create_t33(
             application,
             course_code=course,
             module_code=module,
@@ -216,12 +216,12 @@ def new_t34(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Ny T34-lista (slutbetyg på kurs) / new final-grade list, and issue its workbook."""
-    from pipeline.lists import core as lists
+    from pipeline.lists.create import create_t34
     from pipeline.xlsx import workbook
 
     application = open_app()
     try:
-        listnr = lists.create_t34(application, course_code=course, term=term, examiner=examiner)
+        listnr = create_t34(application, course_code=course, term=term, examiner=examiner)
         issued = workbook.issue(application, listnr)
     finally:
         application.close()
@@ -251,13 +251,13 @@ def correct(
 ) -> None:
     """Rättelse av attesterad lista / correct an approved list (a new list that references it)."""
     from pipeline.app import require_admin
-    from pipeline.lists import core as lists
+    from pipeline.lists.create import create_correction
     from pipeline.xlsx import workbook
 
     require_admin(admin, "Rättelse / correction")
     application = open_app()
     try:
-        new = lists.create_correction(
+        new = create_correction(
             application, listnr, students=tuple(student or ()), reporter=reporter, admin=admin
         )
         issued = workbook.issue(application, new)
@@ -292,12 +292,12 @@ def add_students(
     registered: RegisteredOpt = False,
 ) -> None:
     """Lägg till studenter / add students to a list, then re-issue its workbook."""
-    from pipeline.lists import core as lists
+    from pipeline.lists.students import add_students
     from pipeline.xlsx import workbook
 
     application = open_app()
     try:
-        added = lists.add_students(application, listnr, _sources(student, exam_date, registered))
+        added = add_students(application, listnr, _sources(student, exam_date, registered))
         issued = workbook.issue(application, listnr)
     finally:
         application.close()
@@ -389,11 +389,11 @@ def status(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Listor och status / every list with its state, counts, reporter and examiner."""
-    from pipeline.lists import core as lists
+    from pipeline.lists.query import summaries
 
     application = open_app()
     try:
-        rows = lists.summaries(application, listnr)
+        rows = summaries(application, listnr)
     finally:
         application.close()
     if as_json:
@@ -531,17 +531,17 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Kontrollera arkivpaket och granskningslogg / check archive packages and the audit log."""
-    from pipeline.lifecycle import archive
+    from pipeline.lifecycle import verify as archive_check
 
     application = open_app()
     try:
-        report = archive.verify(application, listnr, language=language)
+        report = archive_check.verify(application, listnr, language=language)
     finally:
         application.close()
     if as_json:
         _echo_json(report.as_dict())
     else:
-        typer.echo(archive.format_report(report, language, root=application.root))
+        typer.echo(archive_check.format_report(report, language, root=application.root))
     if not report.ok:
         raise typer.Exit(1)
 

@@ -173,14 +173,15 @@ def fill(
 
 def new_exam_list(app: App, *, reporter: str = "lärare1") -> int:
     """A T33 list for DV1599/2010 with everyone signed up for the sitting."""
-    from pipeline.lists import core as lists
+    from pipeline.lists.create import create_t33
+    from pipeline.lists.students import StudentSources
 
-    return lists.create_t33(
+    return create_t33(
         app,
         course_code="DV1599",
         module_code="2010",
         term=TERM,
-        sources=lists.StudentSources(exam_date=EXAM_DATE),
+        sources=StudentSources(exam_date=EXAM_DATE),
         reporter=reporter,
     )
 

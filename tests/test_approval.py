@@ -18,7 +18,9 @@ from sqlalchemy import select, update
 from pipeline.app import App
 from pipeline.intake.inbox import Inbox
 from pipeline.lifecycle import after_approval as lifecycle
-from pipeline.lifecycle import approval, archive
+from pipeline.lifecycle import approval
+from pipeline.lifecycle import verify as archive_check
+from pipeline.lists.content import content_hash
 from pipeline.messages import outbox
 from pipeline.models import (
     ApprovalChallenge,
@@ -124,7 +126,7 @@ def test_approval_via_review_workbook_writes_ladok_files(app: App) -> None:
     assert _state(app, listnr) == ListState.APPROVED
     with app.db.session() as session:
         rl = session.execute(select(ResultList).where(ResultList.listnr == listnr)).scalar_one()
-        assert rl.approved_by == "exam1" and rl.content_hash == approval.content_hash(rl)
+        assert rl.approved_by == "exam1" and rl.content_hash == content_hash(rl)
         entries = {e.student.pnr: e for e in rl.entries}
     # The LADOK file, byte for byte: graded students only, sorted by surname, given name.
     graded = sorted(
@@ -280,11 +282,11 @@ def test_registered_mails_each_student_only_their_result_and_signed_archives(
     assert (data / "ladok" / f"{listnr}.tsv").is_file()
     assert (data / "print" / f"{listnr}_arkivlista.pdf").is_file()
     assert any((data / "received").iterdir()) and any((data / "receipts").iterdir())
-    report = archive.verify(app, listnr)
-    assert report.ok, archive.format_report(report)
+    report = archive_check.verify(app, listnr)
+    assert report.ok, archive_check.format_report(report)
     target = data / "ladok" / f"{listnr}.tsv"
     target.write_bytes(target.read_bytes().replace(b"\t5\t", b"\t4\t", 1))
-    assert not archive.verify(app, listnr).ok
+    assert not archive_check.verify(app, listnr).ok
 
 
 def test_student_results_go_through_smtp_one_mail_each(

@@ -20,6 +20,7 @@ from pipeline import audit
 from pipeline.app import App
 from pipeline.errors import InvalidRequest
 from pipeline.lifecycle import archive
+from pipeline.lifecycle import verify as archive_check
 from pipeline.lifecycle.archive import PackageFile
 from pipeline.models import AuditEvent, Course, ListKind, ListState, ResultList
 
@@ -162,18 +163,18 @@ def test_fresh_package_verifies(app: App, package: tuple[Path, list[int]]) -> No
     assert archive.find_packages(app) == [path]
     assert archive.find_packages(app, LISTNR) == [path]
     assert archive.find_packages(app, 9999) == []
-    check = archive.verify_package(path)
+    check = archive_check.verify_package(path)
     assert (check.listnr, check.ok, check.problems) == (LISTNR, True, [])
-    report = archive.verify(app)
+    report = archive_check.verify(app)
     assert report.ok
     assert report.audit_ok
     assert report.audit_events == 5
     assert report.audit_first_broken_id is None
-    text = archive.format_report(report, root=app.root)
+    text = archive_check.format_report(report, root=app.root)
     assert re.search(r"^ +OK +1001 +archive/2026/1001$", text, re.M), text
     assert "Granskningsloggen: OK, 5 händelser" in text
     assert "FEL" not in text
-    english = archive.format_report(report, "en")
+    english = archive_check.format_report(report, "en")
     assert "Audit log: OK, 5 events" in english
     assert json.loads(json.dumps(report.as_dict())) == {
         "ok": True,
@@ -195,17 +196,17 @@ def test_changed_byte_fails_naming_the_file(
         content += b"x"  # bagit stops at Payload-Oxum; the report must still name the file
     target.write_bytes(bytes(content))
 
-    check = archive.verify_package(path)
+    check = archive_check.verify_package(path)
     assert not check.ok
     named = [p for p in check.problems if p.startswith("data/ladok/1001.tsv:")]
     assert any("sha256-kontrollsumman stämmer inte" in p for p in named), check.problems
     assert any("sha512-kontrollsumman stämmer inte" in p for p in named), check.problems
     assert not any("events.json" in p or RECEIVED in p for p in check.problems)
 
-    report = archive.verify(app, LISTNR)
+    report = archive_check.verify(app, LISTNR)
     assert not report.ok
     assert report.audit_ok
-    text = archive.format_report(report, root=app.root)
+    text = archive_check.format_report(report, root=app.root)
     assert re.search(r"^ +FEL +1001 +archive/2026/1001$", text, re.M), text
     assert "data/ladok/1001.tsv: sha256" in text
     assert "Resultat: fel hittades" in text
@@ -214,7 +215,7 @@ def test_changed_byte_fails_naming_the_file(
 def test_deleted_file_fails_naming_it(app: App, package: tuple[Path, list[int]]) -> None:
     path, _ = package
     (path / "data" / NOTE).unlink()
-    check = archive.verify_package(path, language="en")
+    check = archive_check.verify_package(path, language="en")
     assert not check.ok
     assert f"data/{NOTE}: listed in the manifest but missing from the package" in check.problems
 
@@ -228,7 +229,7 @@ def test_changed_audit_row_breaks_chain_and_package_match(
         session.execute(
             update(AuditEvent).where(AuditEvent.id == changed).values(details={"by": "någon"})
         )
-    report = archive.verify(app)
+    report = archive_check.verify(app)
     assert not report.ok
     assert not report.audit_ok
     assert report.audit_first_broken_id == changed
@@ -238,10 +239,10 @@ def test_changed_audit_row_breaks_chain_and_package_match(
         f"Granskningshändelse {changed} har ändrats i databasen efter arkiveringen (details)"
     ]
     # The package itself is untouched: on its own it still validates.
-    assert archive.verify_package(path).ok
-    text = archive.format_report(report)
+    assert archive_check.verify_package(path).ok
+    text = archive_check.format_report(report)
     assert f"kedjan bruten vid händelse {changed}" in text
-    english = archive.format_report(archive.verify(app, language="en"), "en")
+    english = archive_check.format_report(archive_check.verify(app, language="en"), "en")
     assert f"chain broken at event {changed} (content does not match its hash)" in english
     assert f"Audit event {changed} was changed in the database after archiving" in english
 
@@ -253,7 +254,7 @@ def test_deleted_audit_row_breaks_chain_at_next_id(
     removed = ids[2]
     with app.db.session() as session:
         session.execute(delete(AuditEvent).where(AuditEvent.id == removed))
-    report = archive.verify(app, LISTNR)
+    report = archive_check.verify(app, LISTNR)
     assert not report.audit_ok
     assert report.audit_first_broken_id == ids[3]
     assert report.audit_reason == "link to the previous event is broken"
@@ -270,7 +271,7 @@ def test_deleting_the_last_audit_row_is_caught_by_the_package(
     _, ids = package
     with app.db.session() as session:
         session.execute(delete(AuditEvent).where(AuditEvent.id == ids[-1]))
-    report = archive.verify(app)
+    report = archive_check.verify(app)
     assert report.audit_ok
     assert not report.ok
     assert report.packages[0].problems == [
@@ -281,7 +282,7 @@ def test_deleting_the_last_audit_row_is_caught_by_the_package(
 def test_later_events_of_the_list_are_fine(app: App, package: tuple[Path, list[int]]) -> None:
     with app.db.session() as session:
         audit.record(session, actor="testadmin", action="list.archived", listnr=LISTNR)
-    assert archive.verify(app).ok
+    assert archive_check.verify(app).ok
 
 
 def test_rewritten_events_file_is_caught_even_with_fresh_manifests(
@@ -292,7 +293,7 @@ def test_rewritten_events_file_is_caught_even_with_fresh_manifests(
     document = json.loads(file.read_text(encoding="utf-8"))
     document["events"][0]["actor"] = "mallory"
     file.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
-    check = archive.verify_package(path)
+    check = archive_check.verify_package(path)
     assert f"data/audit/events.json: händelse {ids[0]} stämmer inte med sin kontrollsumma" in (
         check.problems
     )
@@ -366,7 +367,7 @@ def test_failure_while_building_leaves_nothing(
     assert leftovers(app) == []
     monkeypatch.setattr(bagit, "make_bag", real_make_bag)
     path = archive.create_package(app, LISTNR, make_files(tmp_path), year=YEAR, bag_info={})
-    assert archive.verify_package(path).ok
+    assert archive_check.verify_package(path).ok
 
 
 def test_find_packages_skips_unfinished_builds(app: App, package: tuple[Path, list[int]]) -> None:
@@ -399,7 +400,7 @@ def test_archived_list_without_package_is_reported(app: App) -> None:
                 reporter="lärare1",
             )
         )
-    report = archive.verify(app)
+    report = archive_check.verify(app)
     assert not report.ok
     [check] = report.packages
     assert check.listnr == 1003

@@ -18,12 +18,9 @@ import pytest
 import yaml
 
 from pipeline.domain import personnummer
-from pipeline.lifecycle.archive_pdf import (
-    ArchiveListData,
-    ArchiveRow,
-    format_pnr,
-    render_archive_pdf,
-)
+from pipeline.lifecycle.archive_pdf import render_archive_pdf
+from pipeline.lifecycle.pdf_data import ArchiveListData, ArchiveRow
+from pipeline.lifecycle.pdf_layout import format_pnr
 from pipeline.resources import default_dir
 
 SURNAMES = ("Åberg", "Öhman", "Ängström", "Sjöö", "Bäckström", "Lindqvist", "Nyström")
@@ -354,15 +351,34 @@ def test_same_approved_list_gives_the_same_bytes(tmp_path: Path) -> None:
     assert one == two
 
 
+def _font_sizes(path: Path) -> set[int]:
+    """Every font size set on the first page (the operands of its ``Tf`` operators)."""
+    with pikepdf.open(path) as pdf:
+        return {
+            round(float(operands[1]))
+            for operands, operator in pikepdf.parse_content_stream(pdf.pages[0])
+            if str(operator) == "Tf"
+        }
+
+
 def test_workspace_template_wins(tmp_path: Path) -> None:
-    template = yaml.safe_load((default_dir("templates") / "archive_pdf.yaml").read_text("utf-8"))
-    template["title"]["sv"] = "Arkivexemplar {listnr}"
-    (tmp_path / "templates").mkdir()
+    shipped = default_dir("templates")
+    texts = yaml.safe_load((shipped / "texts" / "lifecycle.sv.yaml").read_text("utf-8"))
+    texts["lifecycle"]["pdf"]["title"] = "Arkivexemplar {listnr}"
+    (tmp_path / "templates" / "texts").mkdir(parents=True)
+    (tmp_path / "templates" / "texts" / "lifecycle.sv.yaml").write_text(
+        yaml.safe_dump(texts, allow_unicode=True), encoding="utf-8"
+    )
+    look = yaml.safe_load((shipped / "archive_pdf.yaml").read_text("utf-8"))
+    look["style"]["title_size"] = 30
     (tmp_path / "templates" / "archive_pdf.yaml").write_text(
-        yaml.safe_dump(template, allow_unicode=True), encoding="utf-8"
+        yaml.safe_dump(look, allow_unicode=True), encoding="utf-8"
     )
     target = render_archive_pdf(make_data(make_rows(3)), tmp_path / "w.pdf", workspace=tmp_path)
     assert "Arkivexemplar 1234" in page_texts(target)[0]
+    default = render_archive_pdf(make_data(make_rows(3)), tmp_path / "d.pdf")
+    assert "Arkivexemplar" not in page_texts(default)[0]
+    assert 30 in _font_sizes(target) and 30 not in _font_sizes(default)
 
 
 def test_rejects_unknown_language_and_empty_attachment(tmp_path: Path) -> None:

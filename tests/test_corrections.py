@@ -14,8 +14,9 @@ from pipeline.cli import app as cli_app
 from pipeline.errors import AdminRequired, InvalidRequest
 from pipeline.intake.inbox import Inbox
 from pipeline.lifecycle import after_approval as lifecycle
-from pipeline.lifecycle import approval, archive
-from pipeline.lists import core as lists
+from pipeline.lifecycle import approval
+from pipeline.lifecycle import verify as archive_check
+from pipeline.lists.create import create_correction
 from pipeline.models import AuditEvent, FileOutcome, ListEntry, ListState, ResultList
 from pipeline.xlsx import workbook
 from tests.factories import fill, new_exam_list, seed, sent_code
@@ -46,8 +47,8 @@ def test_correction_path_leaves_the_original_untouched(app: App) -> None:
     package = next(app.settings.archive.glob(f"*/{original}"))
     before = {p.relative_to(package): p.read_bytes() for p in package.rglob("*") if p.is_file()}
     with pytest.raises(AdminRequired):
-        lists.create_correction(app, original, students=[pnrs[0]], admin=False)
-    new = lists.create_correction(app, original, students=[pnrs[0]], admin=True)
+        create_correction(app, original, students=[pnrs[0]], admin=False)
+    new = create_correction(app, original, students=[pnrs[0]], admin=True)
     issued = workbook.issue(app, new)
     ws = load_workbook(issued.path).worksheets[0]
     assert f"rättelse av lista {original}" in str(ws["A1"].value)
@@ -93,7 +94,7 @@ def test_correction_path_leaves_the_original_untouched(app: App) -> None:
     assert event.admin and event.details["corrects"] == original
     after = {p.relative_to(package): p.read_bytes() for p in package.rglob("*") if p.is_file()}
     assert after == before
-    assert archive.verify(app).ok
+    assert archive_check.verify(app).ok
     # status shows the link both ways
     runner = CliRunner()
     out = runner.invoke(cli_app, ["-w", str(app.root), "status"]).output
@@ -107,6 +108,6 @@ def test_correction_of_a_list_that_is_not_approved_is_refused(app: App) -> None:
     s = seed(app, students=2)
     listnr = new_exam_list(app)
     with pytest.raises(InvalidRequest):
-        lists.create_correction(app, listnr, admin=True)
+        create_correction(app, listnr, admin=True)
     with app.db.session() as session:
         assert session.query(ListEntry).count() == len(s.pnrs)

@@ -11,7 +11,8 @@ from pathlib import Path
 from pipeline.app import App
 from pipeline.intake.inbox import PROCESSING, FileResult, Inbox, StabilityTracker, claim
 from pipeline.intake.watcher import run_watch
-from pipeline.lists import core as lists
+from pipeline.lists.create import create_t33
+from pipeline.lists.students import StudentSources
 from pipeline.models import FileOutcome
 from pipeline.xlsx import workbook
 from tests.factories import TERM, fill, new_exam_list, seed
@@ -135,12 +136,12 @@ def test_process_with_several_workers_takes_each_file_once(
 
     s = seed(app, students=2)
     for _ in range(6):
-        listnr = lists.create_t33(
+        listnr = create_t33(
             app,
             course_code="DV1599",
             module_code="2010",
             term=TERM,
-            sources=lists.StudentSources(students=s.pnrs),
+            sources=StudentSources(students=s.pnrs),
             reporter="lärare1",
         )
         issued = workbook.issue(app, listnr)

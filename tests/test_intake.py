@@ -12,7 +12,9 @@ from sqlalchemy import select
 from pipeline.app import App
 from pipeline.errors import NotFound
 from pipeline.intake.inbox import Inbox
-from pipeline.lists import core as lists
+from pipeline.lists.create import create_t33
+from pipeline.lists.query import get_list_head, read_list_head
+from pipeline.lists.students import StudentSources
 from pipeline.models import AuditEvent, FileOutcome, InboxFile, ListEntry, ListState, ResultList
 from pipeline.xlsx import workbook
 from tests.factories import TERM, fill, new_exam_list, seed
@@ -202,12 +204,12 @@ def test_tampered_identity_and_roster_refused(app: App) -> None:
 
 def test_student_not_on_list_and_duplicate_rows(app: App) -> None:
     s = seed(app, students=4)
-    listnr = lists.create_t33(
+    listnr = create_t33(
         app,
         course_code="DV1599",
         module_code="2010",
         term=TERM,
-        sources=lists.StudentSources(students=s.pnrs[:3]),
+        sources=StudentSources(students=s.pnrs[:3]),
         reporter="lärare1",
     )
     issued = workbook.issue(app, listnr)
@@ -331,8 +333,8 @@ def test_a_lists_plain_head_holds_what_the_stored_list_holds(app: App) -> None:
     seed(app, students=2, teacher_lang="en")
     listnr = new_exam_list(app)
     with app.db.read_session() as session:
-        stored = lists.get_list_head(session, listnr)
-        head = lists.read_list_head(session, listnr)
+        stored = get_list_head(session, listnr)
+        head = read_list_head(session, listnr)
         assert stored.module is not None and head.module is not None
         assert (head.id, head.listnr, head.kind, head.state, head.version, head.reporter) == (
             stored.id,
@@ -355,8 +357,8 @@ def test_a_lists_plain_head_holds_what_the_stored_list_holds(app: App) -> None:
         assert workbook.ects_scale_code(head) == workbook.ects_scale_code(stored)
         assert head.reporter_language == "en"
         with pytest.raises(NotFound, match=str(listnr + 100)):
-            lists.read_list_head(session, listnr + 100)
+            read_list_head(session, listnr + 100)
     with app.db.session() as session:
-        lists.get_list_head(session, listnr).reporter = "gäst9"  # left the registry
+        get_list_head(session, listnr).reporter = "gäst9"  # left the registry
     with app.db.read_session() as session:
-        assert lists.read_list_head(session, listnr).reporter_language is None
+        assert read_list_head(session, listnr).reporter_language is None

@@ -21,8 +21,9 @@ from pipeline.domain.personnummer import generate
 from pipeline.domain.scales import get_scale
 from pipeline.intake import report
 from pipeline.intake.inbox import Inbox
-from pipeline.lists import core as lists
-from pipeline.lists.core import get_list
+from pipeline.lists.create import create_t33
+from pipeline.lists.query import get_list
+from pipeline.lists.students import StudentSources
 from pipeline.lms import exports as lms
 from pipeline.lms.merge import Conflict, MergeResult, listnr_from_name, merge_file, render_receipt
 from pipeline.models import FileOutcome, ListState
@@ -184,12 +185,12 @@ def test_canvas_column_must_be_chosen_and_scores_need_thresholds(app: App, tmp_p
 
 def test_canvas_pass_fail_on_ug_module(app: App, tmp_path: Path) -> None:
     s = seed(app)
-    listnr = lists.create_t33(
+    listnr = create_t33(
         app,
         course_code="DV1599",
         module_code="2020",
         term=TERM,
-        sources=lists.StudentSources(registered=True),
+        sources=StudentSources(registered=True),
         reporter=s.teacher,
     )
     export = materialize("canvas_comma_pass_fail.csv", s.pnrs, tmp_path)

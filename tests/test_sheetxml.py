@@ -27,8 +27,8 @@ from sqlalchemy import select
 
 from pipeline import files
 from pipeline.app import App
-from pipeline.lists import core as lists
-from pipeline.lists.core import get_list
+from pipeline.lists.create import create_t34
+from pipeline.lists.query import get_list
 from pipeline.models import Module, PriorResult, Student
 from pipeline.settings import create_workspace
 from pipeline.xlsx import sheetxml, workbook
@@ -100,7 +100,7 @@ def issued(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Issued]:
             first.comment = "Bra & <snyggt>\nrad två"
             second = by_pnr[pnrs[1]]
             second.grade, second.points, second.comment = "3", Decimal("28"), "=1+1"
-        t34 = lists.create_t34(app, course_code="DV1599", term=TERM)
+        t34 = create_t34(app, course_code="DV1599", term=TERM)
         folder = root / "issued"
         for listnr, name in ((t33, "t33.xlsx"), (t34, "t34.xlsx")):
             workbook.issue(app, listnr, target=folder / name)

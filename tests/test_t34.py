@@ -14,9 +14,11 @@ from sqlalchemy import select
 from pipeline.app import App
 from pipeline.intake.inbox import Inbox
 from pipeline.lifecycle import after_approval as lifecycle
-from pipeline.lifecycle import approval, archive
-from pipeline.lists import core as lists
+from pipeline.lifecycle import approval
+from pipeline.lifecycle import verify as archive_check
 from pipeline.lists import t34
+from pipeline.lists.create import create_t33, create_t34
+from pipeline.lists.students import StudentSources
 from pipeline.models import (
     AuditEvent,
     Course,
@@ -36,12 +38,12 @@ D2 = dt.date(2026, 11, 5)
 
 def _approved_t33(app: App, module: str, grades: dict[str, tuple[str, dt.date]]) -> int:
     """A T33 list through intake and SMS approval, the way its results come to count."""
-    listnr = lists.create_t33(
+    listnr = create_t33(
         app,
         course_code="DV1599",
         module_code=module,
         term=TERM,
-        sources=lists.StudentSources(students=list(grades)),
+        sources=StudentSources(students=list(grades)),
         reporter="exam1",
     )
     issued = workbook.issue(app, listnr)
@@ -97,7 +99,7 @@ def _rows(path: Path, sheet: int = 0, header_row: int = 15) -> dict[str, dict[st
 
 def test_eligibility_counts_t33_and_prior_results(app: App) -> None:
     p = _course_setup(app)
-    listnr = lists.create_t34(app, course_code="DV1599", term=TERM)
+    listnr = create_t34(app, course_code="DV1599", term=TERM)
     issued = workbook.issue(app, listnr)
     rows = _rows(issued.path)
     assert set(rows) == {p[0], p[3]}
@@ -193,7 +195,7 @@ def test_suggestion_column_uses_the_course_rule_from_config(app: App) -> None:
     )
     reopened = App.open(app.root, actor="exam1")
     try:
-        listnr = lists.create_t34(reopened, course_code="DV1599", term=TERM)
+        listnr = create_t34(reopened, course_code="DV1599", term=TERM)
         rows = _rows(workbook.issue(reopened, listnr).path)
     finally:
         reopened.close()
@@ -203,7 +205,7 @@ def test_suggestion_column_uses_the_course_rule_from_config(app: App) -> None:
 
 def test_marked_students_are_removed_on_draft_save(app: App) -> None:
     p = _course_setup(app)
-    listnr = lists.create_t34(app, course_code="DV1599", term=TERM)
+    listnr = create_t34(app, course_code="DV1599", term=TERM)
     issued = workbook.issue(app, listnr)
     fill(
         issued.path,
@@ -228,7 +230,7 @@ def test_marked_students_are_removed_on_draft_save(app: App) -> None:
 
 def test_final_grade_validation(app: App) -> None:
     p = _course_setup(app)
-    listnr = lists.create_t34(app, course_code="DV1599", term=TERM)
+    listnr = create_t34(app, course_code="DV1599", term=TERM)
     issued = workbook.issue(app, listnr)
     fill(
         issued.path,
@@ -255,7 +257,7 @@ def test_no_ects_column_without_an_ects_scale_and_incomplete_credits_warn(app: A
         course = session.execute(select(Course)).scalar_one()
         course.ects_scale = None
         course.credits = Decimal("9")
-    listnr = lists.create_t34(app, course_code="DV1599", term=TERM)
+    listnr = create_t34(app, course_code="DV1599", term=TERM)
     issued = workbook.issue(app, listnr)
     assert "ECTS-betyg" not in _rows(issued.path)[p[0]]
     fill(issued.path, {p[0]: {"grade": "5"}}, target=app.settings.inbox / "ok.xlsx")
@@ -275,7 +277,7 @@ def test_whole_t34_lifecycle_to_archived(app: App) -> None:
         encoding="utf-8",
     )
     app = App.open(app.root, actor="exam1")
-    listnr = lists.create_t34(app, course_code="DV1599", term=TERM)
+    listnr = create_t34(app, course_code="DV1599", term=TERM)
     issued = workbook.issue(app, listnr)
     fill(
         issued.path,
@@ -313,7 +315,7 @@ def test_whole_t34_lifecycle_to_archived(app: App) -> None:
     package = lifecycle.signed(app, listnr)
     assert (package / "data" / "ladok" / f"{listnr}.tsv").is_file()
     # A student with an approved final grade is not eligible again.
-    again = lists.create_t34(app, course_code="DV1599", term=TERM)
+    again = create_t34(app, course_code="DV1599", term=TERM)
     issued_again = workbook.issue(app, again)
     assert _rows(issued_again.path) == {}
     sheet = load_workbook(issued_again.path)["Ej behöriga"]
@@ -321,7 +323,7 @@ def test_whole_t34_lifecycle_to_archived(app: App) -> None:
         str(r[0]).replace("-", ""): r[3] for r in sheet.iter_rows(min_row=4, values_only=True)
     }
     assert reasons[p[0]] == f"har redan slutbetyg (lista {listnr})"
-    assert archive.verify(app, listnr).ok
+    assert archive_check.verify(app, listnr).ok
     with app.db.session() as session:
         state = session.execute(
             select(ResultList.state).where(ResultList.listnr == listnr)
@@ -339,7 +341,7 @@ def test_a_final_grade_workbook_checked_earlier_is_checked_again_under_the_lock(
     from pipeline.xlsx.reader import Limits, read_result_workbook
 
     p = _course_setup(app)
-    listnr = lists.create_t34(app, course_code="DV1599", term=TERM)
+    listnr = create_t34(app, course_code="DV1599", term=TERM)
     issued = workbook.issue(app, listnr)
     dropped = fill(issued.path, {p[0]: {"grade": "5"}}, action="Spara utkast")
     wb = read_result_workbook(dropped, Limits())

@@ -28,6 +28,7 @@ from pipeline import audit
 from pipeline.app import App
 from pipeline.intake.inbox import Inbox
 from pipeline.lifecycle import approval
+from pipeline.lists.content import content_hash
 from pipeline.models import (
     ApprovalChallenge,
     AuditEvent,
@@ -395,7 +396,7 @@ def test_approval_and_a_changed_workbook_at_the_same_moment(app: App) -> None:
         rl = session.execute(select(ResultList).where(ResultList.listnr == listnr)).scalar_one()
         grades = {e.student.pnr: e.grade for e in rl.entries}
         state, chash = rl.state, rl.content_hash
-        current = approval.content_hash(rl)
+        current = content_hash(rl)
         assert audit.verify_chain(session).ok
     if approved == "approved":
         assert outcome == FileOutcome.REJECTED

@@ -22,9 +22,11 @@ from pipeline.app import App
 from pipeline.demo import data as demodata
 from pipeline.intake.inbox import Inbox
 from pipeline.lifecycle import after_approval as lifecycle
-from pipeline.lifecycle import approval, archive
-from pipeline.lists import core as lists
-from pipeline.lists.core import ListSummary, StudentSources
+from pipeline.lifecycle import approval
+from pipeline.lifecycle import verify as archive_check
+from pipeline.lists.create import create_t33, create_t34
+from pipeline.lists.query import ListSummary, get_course, get_module, get_staff, summaries
+from pipeline.lists.students import StudentSources, add_students, select_students
 from pipeline.messages import outbox
 from pipeline.registry import importer as registry
 from pipeline.settings import create_workspace
@@ -125,7 +127,7 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
 
     echo("2. Nya T33-listor / new T33 lists (one per student source)")
     term = cal.term
-    dv_exam = lists.create_t33(
+    dv_exam = create_t33(
         app,
         course_code="DV1599",
         module_code="2010",
@@ -133,7 +135,7 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
         sources=StudentSources(exam_date=cal.exam_date),
         reporter=demodata.TEACHER,
     )
-    dv_lab = lists.create_t33(
+    dv_lab = create_t33(
         app,
         course_code="DV1599",
         module_code="2020",
@@ -141,7 +143,7 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
         sources=StudentSources(registered=True),
         reporter=demodata.TEACHER,
     )
-    pa_exam = lists.create_t33(
+    pa_exam = create_t33(
         app,
         course_code="PA1414",
         module_code="TEN1",
@@ -150,15 +152,15 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
         reporter=demodata.EXAMINERS["PA1414"],
     )
     with app.db.session() as session:
-        course = lists.get_course(session, "ME1003")
-        module = lists.get_module(session, course, "0010")
-        some = lists.select_students(
+        course = get_course(session, "ME1003")
+        module = get_module(session, course, "0010")
+        some = select_students(
             session, course, module, term, StudentSources(registered=True)
         ).student_ids[:12]
         from pipeline.models import Student
 
         pnrs = [session.get(Student, i).pnr for i in some]  # type: ignore[union-attr]
-    me_exam = lists.create_t33(
+    me_exam = create_t33(
         app,
         course_code="ME1003",
         module_code="0010",
@@ -166,7 +168,7 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
         sources=StudentSources(students=pnrs[:10]),
         reporter=demodata.EXAMINERS["ME1003"],
     )
-    lists.add_students(app, me_exam, StudentSources(students=pnrs[10:12]))
+    add_students(app, me_exam, StudentSources(students=pnrs[10:12]))
     issued = {n: workbook.issue(app, n) for n in (dv_exam, dv_lab, pa_exam, me_exam)}
     for n, wb in issued.items():
         echo(f"   lista {n}: {wb.rows} studenter, {wb.path.relative_to(app.root)}")
@@ -238,7 +240,7 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
     for done in Inbox(app).process_once():
         echo(f"   {done.outcome.value:9} {done.original_name} (granskningsfil / review workbook)")
     with app.db.session() as session:
-        examiner = lists.get_staff(session, demodata.EXAMINERS["PA1414"])
+        examiner = get_staff(session, demodata.EXAMINERS["PA1414"])
         mobile = examiner.mobile or ""
     answer = approval.sms_reply(app, mobile, f"{pa_exam} {sms_code(app, pa_exam)}")
     echo(f"   SMS-svar / SMS reply {pa_exam}: {answer}")
@@ -259,7 +261,7 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
     echo(f"   arkiverad / archived: {package.relative_to(app.root)}")
 
     echo("7. Slutbetyg DV1599 (T34) när modulerna är attesterade / final grades")
-    final = lists.create_t34(app, course_code="DV1599", term=term)
+    final = create_t34(app, course_code="DV1599", term=term)
     issued_final = workbook.issue(app, final)
     echo(
         f"   lista {final}: {issued_final.rows} studenter kan få slutbetyg, "
@@ -295,10 +297,10 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
     else:
         echo("   alla har redan slutbetyg / everyone already has a final grade")
 
-    report = archive.verify(app)
-    echo("8. " + archive.format_report(report, "sv", root=app.root).replace("\n", "\n   "))
+    report = archive_check.verify(app)
+    echo("8. " + archive_check.format_report(report, "sv", root=app.root).replace("\n", "\n   "))
     return DemoSummary(
-        lists=lists.summaries(app),
+        lists=summaries(app),
         receipts_dir=app.settings.receipts_dir,
         lists_dir=app.settings.lists_dir,
         files=outcomes,

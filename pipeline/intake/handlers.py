@@ -27,7 +27,8 @@ from pipeline.intake import checks
 from pipeline.intake.report import Problem, Report
 from pipeline.lifecycle import approval
 from pipeline.lists import t34
-from pipeline.lists.core import (
+from pipeline.lists.content import void_challenges
+from pipeline.lists.query import (
     ACCEPTS_RESULTS,
     EntryRow,
     ListHead,
@@ -35,6 +36,7 @@ from pipeline.lists.core import (
     load_entries,
     read_list_head,
 )
+from pipeline.lists.state import Role, transition
 from pipeline.models import ListEntry, ListKind, ListState, ResultList, Staff, utcnow
 from pipeline.xlsx.reader import ResultWorkbook
 from pipeline.xlsx.sheetxml import without_illegal
@@ -734,12 +736,12 @@ def _apply(
         )
         if waiting:
             # Any change voids the examiner's code; the list is reviewed again from scratch.
-            approval.void_challenges(
+            void_challenges(
                 session, result_list.listnr, reason="list changed", actor=result_list.reporter
             )
-            result_list.state = ListState.DRAFT
+            transition(result_list, ListState.DRAFT, role=Role.REPORTER)
     if submit:
-        result_list.state = ListState.SUBMITTED
+        transition(result_list, ListState.SUBMITTED, role=Role.REPORTER)
         result_list.submitted_at = utcnow()
         audit.record(
             session,

@@ -573,7 +573,7 @@ class Inbox:
     def _list_head(session: Session, listnr: int | None) -> ResultList | None:
         """The list with its course and module (one query), or ``None``."""
         from pipeline.errors import NotFound
-        from pipeline.lists.core import get_list_head
+        from pipeline.lists.query import get_list_head
 
         if not listnr:
             return None

@@ -23,10 +23,25 @@ from pipeline import audit
 from pipeline.app import App
 from pipeline.domain.scales import get_scale
 from pipeline.errors import InvalidRequest
-from pipeline.lifecycle import ladok
-from pipeline.lists.core import get_list
+from pipeline.lifecycle import archive, ladok
+from pipeline.lifecycle.pdf_data import ArchiveListData, ArchiveRow
+from pipeline.lists import state
+from pipeline.lists.content import content_rows, list_identity
+from pipeline.lists.query import get_list, previous_results
+from pipeline.lists.state import Role
 from pipeline.messages import outbox
-from pipeline.models import InboxFile, ListState, ResultList, Staff, utcnow
+from pipeline.models import (
+    ApprovalChallenge,
+    ChallengeStatus,
+    InboxFile,
+    ListState,
+    ResultList,
+    Staff,
+    utcnow,
+)
+from pipeline.sessions import session_of
+from pipeline.texts import t
+from pipeline.xlsx.cells import escape_cell
 
 DATA_FIELDS = ("pnr", "last_name", "first_name", "grade", "ects_grade", "grade_date", "points",
                "comment")  # fmt: skip
@@ -48,9 +63,6 @@ def _name(obj: Any, language: str) -> str:
 
 def approved_data(result_list: ResultList, chash: str) -> tuple[bytes, bytes]:
     """The approved rows as CSV and JSON (machine-readable; embedded in the archive PDF)."""
-    from pipeline.lifecycle.approval import content_rows, list_identity
-    from pipeline.xlsx.cells import escape_cell
-
     rows = content_rows(result_list)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -81,16 +93,15 @@ def render_pdf(
     preview: bool = False,
     approved_via: str | None = None,
 ) -> Path:
-    from pipeline.lifecycle.archive_pdf import ArchiveListData, ArchiveRow, render_archive_pdf
-    from pipeline.sessions import session_of
+    # Kept lazy for start-up time only: fpdf2 takes about half a second to import, and most
+    # commands never draw a PDF.
+    from pipeline.lifecycle.archive_pdf import render_archive_pdf
 
     session = session_of(result_list)
     course, module = result_list.course, result_list.module
     scale = get_scale(module.scale if module else course.scale, app.root)
-    from pipeline.lists.core import previous_results
-
     old = previous_results(session, result_list)
-    word = "Tidigare" if language == "sv" else "Previously"
+    word = t("lifecycle.previously", language, app.root)
 
     def comment(entry: Any) -> str | None:
         before = old.get(entry.student_id)
@@ -150,9 +161,6 @@ def _aware(moment: dt.datetime | None) -> dt.datetime | None:
 
 
 def ladok_results(result_list: ResultList) -> list[ladok.LadokResult]:
-    from pipeline.lists.core import previous_results
-    from pipeline.sessions import session_of
-
     component = result_list.module.code if result_list.module else result_list.course.code
     old = previous_results(session_of(result_list), result_list)
     return [
@@ -203,6 +211,7 @@ def after_approval(session: Session, app: App, result_list: ResultList) -> list[
         graders(session, result_list),
         language=language,
         corrects=result_list.corrects_listnr,
+        workspace=app.root,
     )
     via = _last_via(session, result_list.listnr)
     files.append(
@@ -251,8 +260,6 @@ def office_address(app: App, result_list: ResultList) -> str:
 
 
 def _last_via(session: Session, listnr: int) -> str | None:
-    from pipeline.models import ApprovalChallenge, ChallengeStatus
-
     return session.execute(
         select(ApprovalChallenge.used_via)
         .where(ApprovalChallenge.listnr == listnr, ApprovalChallenge.status == ChallengeStatus.USED)
@@ -267,10 +274,15 @@ def registered(app: App, listnr: int) -> int:
         result_list = get_list(session, listnr, lock=True)
         if result_list.state != ListState.APPROVED:
             raise InvalidRequest(
-                f"Lista {listnr} är inte attesterad ({result_list.state.value}). / "
-                f"List {listnr} is not approved ({result_list.state.value})."
+                t(
+                    "lifecycle.not-approved",
+                    app.settings.language,
+                    app.root,
+                    listnr=listnr,
+                    state=result_list.state.value,
+                )
             )
-        result_list.state = ListState.REGISTERED
+        state.transition(result_list, ListState.REGISTERED, role=Role.OFFICE)
         result_list.registered_at = utcnow()
         course, module = result_list.course, result_list.module
         queued = 0
@@ -309,14 +321,17 @@ def registered(app: App, listnr: int) -> int:
 
 def signed(app: App, listnr: int, *, scan: Path | None = None) -> Path:
     """The examiner signed the paper list: archive the list as a BagIt package."""
-    from pipeline.lifecycle import archive
-
     with app.db.session() as session:
         result_list = get_list(session, listnr)
         if result_list.state != ListState.REGISTERED:
             raise InvalidRequest(
-                f"Lista {listnr} måste vara registrerad i LADOK först ({result_list.state.value})."
-                f" / List {listnr} must be registered in LADOK first."
+                t(
+                    "lifecycle.not-registered",
+                    app.settings.language,
+                    app.root,
+                    listnr=listnr,
+                    state=result_list.state.value,
+                )
             )
         chash = result_list.content_hash or ""
         csv_bytes, json_bytes = approved_data(result_list, chash)
@@ -348,7 +363,8 @@ def signed(app: App, listnr: int, *, scan: Path | None = None) -> Path:
                             archive.PackageFile(f"receipts/{_safe(marked.name)}", source=marked)
                         )
         bag_info = {
-            "Source-Organization": "Blekinge Tekniska Högskola",
+            # Archive metadata, the same whoever reads it: always the Swedish name.
+            "Source-Organization": t("lifecycle.archive.source-organization", "sv", app.root),
             "External-Identifier": f"resultatlista-{listnr}",
             "External-Description": f"{result_list.kind.value.upper()} {result_list.course.code}"
             + (f" {result_list.module.code}" if result_list.module else "")
@@ -358,7 +374,7 @@ def signed(app: App, listnr: int, *, scan: Path | None = None) -> Path:
     package = archive.create_package(app, listnr, files, year=year, bag_info=bag_info)
     with app.db.session() as session:
         result_list = get_list(session, listnr, lock=True)
-        result_list.state = ListState.ARCHIVED
+        state.transition(result_list, ListState.ARCHIVED, role=Role.OFFICE)
         result_list.archived_at = utcnow()
         audit.record(
             session,

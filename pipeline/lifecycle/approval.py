@@ -1,132 +1,48 @@
-"""Examiner approval with a one-time code sent by SMS (the ``ApprovalChallenge``).
+"""Examiner approval with a one-time code sent by SMS.
 
-Owns the challenge's whole life: created when a list is submitted, for exactly the rows the
-examiner will see (its content hash) and the list's current version; a 6-digit code from
-``secrets``, stored only as a keyed hash; valid for a configurable time (default 72 h); single
-use; locked after ``max_attempts`` wrong tries; voided by any change to the list. Approving
-and rejecting go through :func:`decide`, whatever the channel (review workbook, CLI, SMS
-reply). What happens after approval (LADOK files, archive list, mails) is
+Owns the approval's course: when a list is submitted a code is issued for exactly the rows the
+examiner will see (its content hash) and the list's current version, and sent with the review
+files (:mod:`pipeline.lifecycle.review`); the code is single use, valid for a configurable
+time (default 72 h), locked after ``max_attempts`` wrong tries and voided by any change to the
+list. Approving (:func:`approve_in`) and rejecting (:func:`reject_in`) are the same whatever
+the channel (review workbook, CLI, SMS reply: :func:`sms_reply`). The code itself is
+:mod:`pipeline.lifecycle.challenge`'s; the state change :mod:`pipeline.lists.state`'s; what
+happens after approval (LADOK files, archive list, mails)
 :mod:`pipeline.lifecycle.after_approval`'s.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-import json
-import re
-import secrets
-from collections import Counter
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline import audit
 from pipeline.app import App
 from pipeline.errors import InvalidRequest
-from pipeline.lists.core import get_list, get_staff
-from pipeline.messages import outbox
-from pipeline.models import (
-    ApprovalChallenge,
-    ChallengeStatus,
-    ListState,
-    ResultList,
-    Staff,
-    utcnow,
+from pipeline.lifecycle import after_approval, review
+from pipeline.lifecycle.challenge import (
+    code_matches,
+    issue,
+    latest,
+    mobile_of,
+    normalize_number,
+    parse_reply,
 )
+from pipeline.lists import state
+from pipeline.lists.content import content_hash, content_rows, grade_counts, void_challenges
+from pipeline.lists.query import get_list, get_staff
+from pipeline.lists.state import Role
+from pipeline.messages import outbox
+from pipeline.models import ChallengeStatus, ListState, ResultList, Staff, utcnow
+from pipeline.texts import t
 
-CODE_DIGITS: Final = 6
 #: States from which a list can be sent for approval.
 SUBMITTABLE: Final = frozenset({ListState.DRAFT, ListState.SUBMITTED, ListState.AWAITING_APPROVAL})
-
-
-def content_rows(result_list: ResultList) -> list[dict[str, Any]]:
-    """Exactly the rows the examiner sees, in list order, as plain data."""
-    rows = []
-    for entry in result_list.entries:
-        if entry.removed:
-            continue
-        rows.append(
-            {
-                "pnr": entry.student.pnr,
-                "last_name": entry.student.last_name,
-                "first_name": entry.student.first_name,
-                "grade": entry.grade,
-                "ects_grade": entry.ects_grade,
-                "grade_date": entry.grade_date.isoformat() if entry.grade_date else None,
-                # Quantized: the database hands back 17.00 for the 17 that was stored.
-                "points": (
-                    str(Decimal(entry.points).quantize(Decimal("0.01")))
-                    if entry.points is not None
-                    else None
-                ),
-                "comment": entry.comment,
-            }
-        )
-    return rows
-
-
-def list_identity(result_list: ResultList) -> dict[str, Any]:
-    """What identifies a list version, as plain data (hashed, exported, archived)."""
-    return {
-        "listnr": result_list.listnr,
-        "kind": result_list.kind.value,
-        "course": result_list.course.code,
-        "module": result_list.module.code if result_list.module else None,
-        "term": result_list.term,
-        "version": result_list.version,
-    }
-
-
-def content_hash(result_list: ResultList) -> str:
-    """SHA-256 over the list identity and every row, as canonical JSON."""
-    body = {**list_identity(result_list), "rows": content_rows(result_list)}
-    data = json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    return hashlib.sha256(data).hexdigest()
-
-
-def _code_hash(key: bytes, challenge: ApprovalChallenge | None, code: str, **kw: Any) -> str:
-    listnr = challenge.listnr if challenge else kw["listnr"]
-    version = challenge.version if challenge else kw["version"]
-    chash = challenge.content_hash if challenge else kw["content_hash"]
-    message = f"approval:{listnr}:{version}:{chash}:{code}".encode()
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
-
-
-def grade_counts(result_list: ResultList) -> list[tuple[str, int]]:
-    from pipeline.domain.scales import get_scale
-
-    module = result_list.module
-    scale = get_scale(module.scale if module else result_list.course.scale)
-    counts = Counter(e.grade for e in result_list.entries if not e.removed and e.grade)
-    return [(grade, counts.get(grade, 0)) for grade in scale.grades]
-
-
-def void_challenges(session: Session, listnr: int, *, reason: str, actor: str) -> int:
-    """Void every active code of ``listnr`` (the list changed or was sent back)."""
-    result = session.execute(
-        update(ApprovalChallenge)
-        .where(
-            ApprovalChallenge.listnr == listnr,
-            ApprovalChallenge.status == ChallengeStatus.ACTIVE,
-        )
-        .values(status=ChallengeStatus.VOIDED)
-    )
-    count = int(getattr(result, "rowcount", 0) or 0)
-    if count:
-        audit.record(
-            session,
-            actor=actor,
-            action="approval.voided",
-            listnr=listnr,
-            details={"reason": reason, "codes": count},
-        )
-    return count
 
 
 def _language(staff: Staff | None, app: App) -> str:
@@ -152,9 +68,9 @@ def request_approval(
         if result_list.examiner
         else None
     )
-    problem = "no-examiner" if examiner is None else ("" if _mobile(examiner) else "no-mobile")
+    problem = "no-examiner" if examiner is None else ("" if mobile_of(examiner) else "no-mobile")
     if problem:
-        result_list.state = ListState.SUBMITTED
+        state.transition(result_list, ListState.SUBMITTED, role=Role.SYSTEM)
         audit.record(
             session,
             actor=actor,
@@ -165,29 +81,9 @@ def request_approval(
         return problem
     assert examiner is not None and examiner.mobile
     chash = content_hash(result_list)
-    code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
-    now = utcnow()
-    expires = now + dt.timedelta(hours=app.settings.approval.code_valid_hours)
-    challenge = ApprovalChallenge(
-        listnr=listnr,
-        version=result_list.version,
-        content_hash=chash,
-        code_hash=_code_hash(
-            app.settings.hmac_key(),
-            None,
-            code,
-            listnr=listnr,
-            version=result_list.version,
-            content_hash=chash,
-        ),
-        examiner=examiner.username,
-        status=ChallengeStatus.ACTIVE,
-        attempts=0,
-        created_at=now,
-        expires_at=expires,
-    )
-    session.add(challenge)
-    result_list.state = ListState.AWAITING_APPROVAL
+    challenge, code = issue(session, app, result_list, examiner, chash)
+    expires = challenge.expires_at
+    state.transition(result_list, ListState.AWAITING_APPROVAL, role=Role.SYSTEM)
     session.flush()
     audit.record(
         session,
@@ -202,10 +98,10 @@ def request_approval(
         },
     )
     language = _language(examiner, app)
-    files = review_files(app, result_list, chash, language=language)
+    files = review.review_files(app, result_list, chash, language=language)
     counts = grade_counts(result_list)
     graded = sum(n for _, n in counts)
-    context = _list_context(session, result_list, language)
+    context = review.list_context(session, result_list, language)
     expires_text = _local(expires)
     outbox.queue_email(
         session,
@@ -227,7 +123,7 @@ def request_approval(
     outbox.queue_sms(
         session,
         kind="code_resent" if resent else "approval_code",
-        to=_mobile(examiner),
+        to=mobile_of(examiner),
         language=language,
         context={
             "code": code,
@@ -252,7 +148,7 @@ def request_approval(
                 to=reporter.email,
                 language=_language(reporter, app),
                 context={
-                    **_list_context(session, result_list, _language(reporter, app)),
+                    **review.list_context(session, result_list, _language(reporter, app)),
                     "examiner_name": examiner.name,
                 },
                 listnr=listnr,
@@ -266,58 +162,6 @@ def _local(moment: dt.datetime) -> str:
     return moment.replace(tzinfo=dt.UTC).astimezone().strftime("%Y-%m-%d %H:%M")
 
 
-def _list_context(session: Session, result_list: ResultList, language: str) -> dict[str, Any]:
-    course, module = result_list.course, result_list.module
-    reporter = session.execute(
-        select(Staff).where(Staff.username == result_list.reporter)
-    ).scalar_one_or_none()
-
-    def name(obj: Any) -> str:
-        return str(obj.name_en if language == "en" and obj.name_en else obj.name_sv)
-
-    return {
-        "listnr": result_list.listnr,
-        "course_code": course.code,
-        "course_name": name(course),
-        "module_code": module.code if module else course.code,
-        "module_name": name(module) if module else name(course),
-        "term": result_list.term,
-        "reporter_name": reporter.name if reporter else result_list.reporter,
-    }
-
-
-def review_files(app: App, result_list: ResultList, chash: str, *, language: str) -> list[Path]:
-    """The review workbook, the PDF preview and the grade chart for the examiner's email."""
-    from pipeline.lifecycle import after_approval as lifecycle
-    from pipeline.lifecycle import chart
-    from pipeline.xlsx.workbook import build_review
-
-    folder = app.settings.outbox / "review"
-    stem = f"{result_list.listnr}_v{result_list.version}"
-    review_name = "granskning" if language == "sv" else "review"
-    workbook_path = build_review(
-        app,
-        result_list,
-        language=language,
-        content_hash=chash,
-        target=folder / f"{stem}_{review_name}.xlsx",
-    )
-    preview = lifecycle.render_pdf(
-        app,
-        result_list,
-        chash,
-        target=folder / f"{stem}_preview.pdf",
-        language=language,
-        preview=True,
-    )
-    counts = grade_counts(result_list)
-    title = f"{result_list.listnr} {result_list.course.code}"
-    if result_list.module:
-        title += f" {result_list.module.code}"
-    png = chart.grade_chart_png(counts, folder / f"{stem}_betyg.png", title=title)
-    return [workbook_path, preview, png]
-
-
 @dataclass
 class Decision:
     """The outcome of one approval attempt or rejection."""
@@ -327,16 +171,6 @@ class Decision:
     listnr: int
     attempts_left: int | None = None
     files: list[Path] = field(default_factory=list)
-
-
-def _active(session: Session, listnr: int) -> ApprovalChallenge | None:
-    return session.execute(
-        select(ApprovalChallenge)
-        .where(ApprovalChallenge.listnr == listnr)
-        .order_by(ApprovalChallenge.id.desc())
-        .limit(1)
-        .with_for_update()
-    ).scalar_one_or_none()
 
 
 def approve_in(
@@ -359,7 +193,7 @@ def approve_in(
     result_list = get_list(session, listnr, lock=True)
     if result_list.state != ListState.AWAITING_APPROVAL:
         return Decision(False, "approval-wrong-state", listnr)
-    challenge = _active(session, listnr)
+    challenge = latest(session, listnr)
     if challenge is None or challenge.status == ChallengeStatus.VOIDED:
         return Decision(False, "approval-no-code", listnr)
     if challenge.status == ChallengeStatus.LOCKED:
@@ -380,10 +214,7 @@ def approve_in(
             session, actor=actor, action="approval.expired", listnr=listnr, details={"via": via}
         )
         return Decision(False, "approval-expired", listnr)
-    clean = re.sub(r"\s+", "", str(code or ""))
-    expected = challenge.code_hash
-    given = _code_hash(app.settings.hmac_key(), challenge, clean)
-    if not (re.fullmatch(rf"\d{{{CODE_DIGITS}}}", clean) and hmac.compare_digest(given, expected)):
+    if not code_matches(app, challenge, code):
         challenge.attempts += 1
         left = max(0, app.settings.approval.max_attempts - challenge.attempts)
         if left == 0:
@@ -402,7 +233,7 @@ def approve_in(
     challenge.status = ChallengeStatus.USED
     challenge.used_at = now
     challenge.used_via = via
-    result_list.state = ListState.APPROVED
+    state.transition(result_list, ListState.APPROVED, role=Role.EXAMINER)
     result_list.approved_at = now
     result_list.approved_by = challenge.examiner
     result_list.content_hash = current
@@ -418,9 +249,7 @@ def approve_in(
             "examiner": challenge.examiner,
         },
     )
-    from pipeline.lifecycle import after_approval as lifecycle
-
-    files = lifecycle.after_approval(session, app, result_list)
+    files = after_approval.after_approval(session, app, result_list)
     return Decision(True, "approved", listnr, files=files)
 
 
@@ -435,12 +264,12 @@ def reject_in(
     """Send the list back to its reporter: ``draft`` again, codes voided, reporter emailed."""
     reason = " ".join(str(reason or "").split())
     if not reason:
-        raise InvalidRequest("Ange en orsak (--reason). / Give a reason (--reason).")
+        raise InvalidRequest(t("lifecycle.reason-required", app.settings.language, app.root))
     result_list = get_list(session, listnr, lock=True)
     if result_list.state not in (ListState.SUBMITTED, ListState.AWAITING_APPROVAL):
         return Decision(False, "approval-wrong-state", listnr)
     void_challenges(session, listnr, reason="rejected", actor=actor)
-    result_list.state = ListState.DRAFT
+    state.transition(result_list, ListState.DRAFT, role=Role.EXAMINER)
     result_list.updated_at = utcnow()
     audit.record(
         session,
@@ -463,7 +292,7 @@ def reject_in(
             to=reporter.email,
             language=language,
             context={
-                **_list_context(session, result_list, language),
+                **review.list_context(session, result_list, language),
                 "examiner_name": examiner.name if examiner else result_list.examiner,
                 "reason": reason,
             },
@@ -484,26 +313,16 @@ def resend_code(app: App, listnr: int) -> str:
         result_list = get_list(session, listnr, lock=True)
         if result_list.state not in (ListState.SUBMITTED, ListState.AWAITING_APPROVAL):
             raise InvalidRequest(
-                f"Lista {listnr} väntar inte på attestering ({result_list.state.value}). / "
-                f"List {listnr} is not waiting for approval."
+                t(
+                    "lifecycle.not-waiting",
+                    app.settings.language,
+                    app.root,
+                    listnr=listnr,
+                    state=result_list.state.value,
+                )
             )
         audit.record(session, actor=app.actor, action="approval.resend", listnr=listnr)
         return request_approval(session, app, result_list, actor=app.actor, resent=True)
-
-
-def normalize_number(number: str) -> str:
-    """International form of a number, or ``""`` when it is not a mobile number."""
-    try:
-        return outbox.e164(number or "")
-    except ValueError:
-        return ""
-
-
-def _mobile(staff: Staff) -> str:
-    return normalize_number(staff.mobile or "")
-
-
-_REPLY: Final = re.compile(r"^\s*(\d{3,9})\s+(\d[\d ]*)\s*$")
 
 
 def sms_reply(app: App, sender: str, body: str) -> str:
@@ -512,21 +331,17 @@ def sms_reply(app: App, sender: str, body: str) -> str:
     Only the examiner's registered mobile number may approve; anything else is refused
     without revealing whether the list exists.
     """
-    from pipeline.intake.report import messages
-
-    match = _REPLY.match(body or "")
+    reply = parse_reply(body)
     with app.db.session() as session:
         staff = [
             s
             for s in session.execute(select(Staff).where(Staff.mobile.is_not(None))).scalars()
-            if _mobile(s) and _mobile(s) == normalize_number(sender)
+            if mobile_of(s) and mobile_of(s) == normalize_number(sender)
         ]
         language = _language(staff[0], app) if staff else app.settings.language
-        texts = messages(language, app.root)["approval"]
-        if match is None:
-            return str(texts["sms-format"])
-        listnr = int(match.group(1))
-        code = match.group(2)
+        if reply is None:
+            return t("approval.sms-format", language, app.root)
+        listnr, code = reply
         result_list = session.execute(
             select(ResultList).where(ResultList.listnr == listnr)
         ).scalar_one_or_none()
@@ -538,17 +353,21 @@ def sms_reply(app: App, sender: str, body: str) -> str:
                 listnr=listnr if result_list else None,
                 details={"sender": sender[:4] + "…"},
             )
-            return str(texts["sms-refused"])
+            return t("approval.sms-refused", language, app.root)
         examiner = next(s for s in staff if s.username == result_list.examiner)
         decision = approve_in(session, app, listnr, code, via="sms", actor=examiner.username)
-        return str(texts[decision.slug]).format(listnr=listnr, left=decision.attempts_left)
+        return decision_text(decision, language, app.root)
 
 
 def decision_text(decision: Decision, language: str, workspace: Path | None = None) -> str:
-    from pipeline.intake.report import messages
-
-    text = messages(language, workspace)["approval"][decision.slug]
-    return str(text).format(listnr=decision.listnr, left=decision.attempts_left)
+    """The sentence telling a person what came of ``decision``, in ``language``."""
+    return t(
+        f"approval.{decision.slug}",
+        language,
+        workspace,
+        listnr=decision.listnr,
+        left=decision.attempts_left,
+    )
 
 
 def examiner_of(session: Session, result_list: ResultList) -> Staff:

@@ -21,6 +21,7 @@ BAR_COLOUR: Final = "#2a6f97"
 def grade_chart_png(counts: list[tuple[str, int]], target: Path, *, title: str) -> Path:
     """Draw ``counts`` (grade, number of students) in the given order as a bar chart and save
     it as PNG at ``target`` (written atomically). Returns ``target``."""
+    # Lazy for start-up time only: matplotlib is slow to import and only review mails need it.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator

@@ -17,11 +17,13 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from pipeline import files
+from pipeline.texts import t
 from pipeline.xlsx.cells import escape_cell
 
 
@@ -86,6 +88,7 @@ def write_files(
     *,
     language: str = "sv",
     corrects: int | None = None,
+    workspace: Path | None = None,
 ) -> list[Path]:
     """Write the TSV and the manual-entry workbook; returns their paths."""
     stem = file_stem(listnr, corrects)
@@ -93,37 +96,33 @@ def write_files(
     tsv = folder / f"{stem}.tsv"
     files.write_text(tsv, tsv_text(ordered, graders))
     xlsx = folder / f"{stem}_manuell.xlsx"
-    files.save(_manual_workbook(listnr, ordered, language, corrects), xlsx)
+    files.save(_manual_workbook(listnr, ordered, language, corrects, workspace), xlsx)
     return [tsv, xlsx]
 
 
-_HEADERS = {
-    "sv": ("Efternamn", "Förnamn", "Personnummer", "Kurskod", "Provkod", "Betyg", "Betygsdatum"),
-    "en": ("Surname", "Given name", "Personal identity number", "Course", "Component",
-           "Grade", "Grade date"),
-}  # fmt: skip
-
-
-_OLD_HEADERS = {
-    "sv": ("Tidigare betyg (lista {n})", "Tidigare datum"),
-    "en": ("Previous grade (list {n})", "Previous date"),
-}
-_CORRECTION_TITLE = {"sv": "Rättelse av {n}", "en": "Correction of {n}"}
+#: The manual-entry sheet's columns, as keys of ``lifecycle.ladok.headers`` in the catalogue.
+_COLUMNS: Final = ("last_name", "first_name", "pnr", "course", "component", "grade", "grade_date")
 
 
 def _manual_workbook(
-    listnr: int, results: Sequence[LadokResult], language: str, corrects: int | None = None
+    listnr: int,
+    results: Sequence[LadokResult],
+    language: str,
+    corrects: int | None = None,
+    workspace: Path | None = None,
 ) -> Workbook:
     wb = Workbook()
     ws = wb.active
     assert ws is not None
-    lang = language if language in _HEADERS else "sv"
     ws.title = f"LADOK {listnr}"
-    headers = list(_HEADERS[lang])
+    headers = [t(f"lifecycle.ladok.headers.{key}", language, workspace) for key in _COLUMNS]
     if corrects:
         # The sheet's name and two more columns say what is corrected: old beside new.
-        ws.title = _CORRECTION_TITLE[lang].format(n=corrects)
-        headers += [h.format(n=corrects) for h in _OLD_HEADERS[lang]]
+        ws.title = t("lifecycle.ladok.correction-title", language, workspace, n=corrects)
+        headers += [
+            t("lifecycle.ladok.old-grade", language, workspace, n=corrects),
+            t("lifecycle.ladok.old-date", language, workspace),
+        ]
     ws.append(headers)
     for cell in ws[1]:
         cell.font = Font(bold=True)

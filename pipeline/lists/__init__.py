@@ -1,1 +1,3 @@
-"""Result lists: creation, queries, content and hash, and the one state transition table."""
+"""Result lists: ``create`` (T33, T34, corrections), ``students`` (sources, adding students),
+``query`` (reading lists and their registry records), ``content`` (rows, identity, hash) and
+``state`` (the one transition table and the only writer of a list's state)."""

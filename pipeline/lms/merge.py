@@ -30,7 +30,7 @@ from pipeline.app import App
 from pipeline.domain.scales import get_scale
 from pipeline.errors import NotFound
 from pipeline.intake.report import Problem
-from pipeline.lists.core import ACCEPTS_RESULTS, get_list, get_staff
+from pipeline.lists.query import ACCEPTS_RESULTS, get_list, get_staff
 from pipeline.lms import exports as lms
 from pipeline.xlsx.reader import Limits, UnreadableFile
 from pipeline.xlsx.workbook import FIRST_ROW, build, layout

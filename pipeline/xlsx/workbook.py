@@ -27,7 +27,7 @@ from sqlalchemy.orm import object_session
 from pipeline import files, resources
 from pipeline.app import App
 from pipeline.domain.scales import get_scale
-from pipeline.lists.core import ListHead, get_list_head, get_staff, load_entries
+from pipeline.lists.query import ListHead, get_list_head, get_staff, load_entries
 from pipeline.models import ListEntry, ListKind, ResultList, Staff
 from pipeline.xlsx.cells import escape_cell
 from pipeline.xlsx.sheetxml import (
