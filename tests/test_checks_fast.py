@@ -28,6 +28,9 @@ from pipeline.domain import personnummer
 from pipeline.intake import checks
 from pipeline.intake.report import Problem
 
+# Equivalence of the fast path with pandera on generated input: minutes, not seconds.
+pytestmark = pytest.mark.slow
+
 TODAY = dt.date(2026, 11, 28)
 COURSE_START = dt.date(2026, 8, 31)
 QUICK = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

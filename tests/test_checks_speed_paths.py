@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -47,6 +48,9 @@ from tests.test_checks_fast import (
     with_check_digit,
     written,
 )
+
+# Equivalence of the fast path with pandera on generated input: minutes, not seconds.
+pytestmark = pytest.mark.slow
 
 
 class Text(str):
