@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
@@ -360,3 +361,96 @@ def test_a_lists_plain_head_holds_what_the_stored_list_holds(app: App) -> None:
         lists.get_list_head(session, listnr).reporter = "gäst9"  # left the registry
     with app.db.read_session() as session:
         assert lists.read_list_head(session, listnr).reporter_language is None
+
+
+def test_the_intake_is_a_literal_list_of_stages_in_order() -> None:
+    from pipeline.intake import stages
+
+    assert [stage.__name__ for stage in stages.STAGES] == [
+        "preflight",
+        "duplicate",
+        "identify",
+        "result_workbook",
+        "review_workbook",
+        "lms_export",
+        "unknown",
+    ]
+    source = Path(stages.__file__).read_text(encoding="utf-8")
+    literal = source.split("STAGES: Final[Sequence[Stage]] = (", 1)[1].split(")", 1)[0]
+    assert [line.strip().rstrip(",") for line in literal.strip().splitlines()] == [
+        stage.__name__ for stage in stages.STAGES
+    ]
+
+
+def test_a_new_kind_of_file_is_one_more_stage_before_unknown(app: App) -> None:
+    """A stage added to the list takes the files that are its kind; the others go on."""
+    from pipeline.intake import stages
+    from pipeline.intake.dropped import DroppedFile, Kind, record, relative
+    from pipeline.intake.outcomes import Accepted, Outcome, Refused
+    from pipeline.intake.receipts import ReceiptData, write_receipt
+
+    seen: list[str] = []
+
+    def note_file(ctx: DroppedFile) -> Outcome | None:
+        seen.append(ctx.claimed.original_name)
+        if not ctx.claimed.path.read_bytes().startswith(b"NOTE"):
+            return None
+        data = ReceiptData("accepted", ctx.claimed.original_name, ctx.received, "")
+        receipt = write_receipt(ctx.app.settings, ctx.stem(None), data)
+        with ctx.app.db.session() as session:
+            record(
+                session,
+                ctx,
+                status=FileOutcome.ACCEPTED,
+                kind=Kind.UNKNOWN,
+                listnr=None,
+                receipt=receipt,
+            )
+        return Accepted(None, receipt)
+
+    (app.settings.inbox / "a.txt").write_text("NOTE hello", encoding="utf-8")
+    (app.settings.inbox / "b.txt").write_text("hello", encoding="utf-8")
+    inbox = Inbox(app, stages=[*stages.STAGES[:-1], note_file, stages.STAGES[-1]])
+    results = {r.original_name: r for r in inbox.process_once()}
+    assert sorted(seen) == ["a.txt", "b.txt"]
+    assert isinstance(results["a.txt"].concluded, Accepted)
+    assert results["a.txt"].outcome == FileOutcome.ACCEPTED
+    assert results["a.txt"].kept_at is not None
+    assert results["a.txt"].kept_at.parent.name == ".processed"
+    refused = results["b.txt"]
+    assert refused.outcome == FileOutcome.REJECTED
+    assert isinstance(refused.concluded, Refused)
+    assert [p.slug for p in refused.problems] == ["unknown-kind"]
+    with app.db.session() as session:
+        kept = {
+            r.original_name: r.stored_path for r in session.execute(select(InboxFile)).scalars()
+        }
+    assert kept["a.txt"] == relative(app, results["a.txt"].kept_at)
+
+
+def test_each_outcome_is_its_own_type(app: App) -> None:
+    s = seed(app, students=2)
+    listnr = new_exam_list(app)
+    issued = workbook.issue(app, listnr)
+    fill(
+        issued.path,
+        {s.pnrs[0]: {"grade": "4", "grade_date": "2026-11-02"}},
+        target=app.settings.inbox / "ok.xlsx",
+    )
+    fill(issued.path, {s.pnrs[0]: {"grade": "Q"}}, target=app.settings.inbox / "bad.xlsx")
+    results = {r.original_name: r.concluded for r in Inbox(app).process_once()}
+    assert type(results["ok.xlsx"]).__name__ == "Accepted"
+    assert type(results["bad.xlsx"]).__name__ == "Refused"
+    shutil.copy(
+        app.settings.inbox
+        / ".processed"
+        / next(
+            p.name
+            for p in (app.settings.inbox / ".processed").iterdir()
+            if p.name.endswith("ok.xlsx")
+        ),
+        app.settings.inbox / "again.xlsx",
+    )
+    (again,) = Inbox(app).process_once()
+    assert type(again.concluded).__name__ == "Duplicate"
+    assert again.outcome == FileOutcome.DUPLICATE
