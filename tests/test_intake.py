@@ -15,6 +15,7 @@ from pipeline.errors import NotFound
 from pipeline.intake.inbox import Inbox
 from pipeline.lists import core as lists
 from pipeline.models import AuditEvent, FileOutcome, InboxFile, ListEntry, ListState, ResultList
+from pipeline.texts import t
 from pipeline.xlsx import workbook
 from tests.factories import TERM, fill, new_exam_list, seed
 
@@ -195,9 +196,18 @@ def test_tampered_identity_and_roster_refused(app: App) -> None:
     meta.cell(row=meta.max_row + 1, column=2, value="199001011239")
     wb.save(app.settings.inbox / "roster.xlsx")
     results = {r.original_name: r for r in Inbox(app).process_once()}
-    for name in ("meta.xlsx", "ident.xlsx", "roster.xlsx"):
+    expected = {
+        "meta.xlsx": "tampered-signature",
+        "ident.xlsx": "tampered-listnr",
+        "roster.xlsx": "tampered-signature",
+    }
+    for name, slug in expected.items():
         assert results[name].outcome == FileOutcome.REJECTED
-        assert [p.slug for p in results[name].problems] == ["tampered"], name
+        assert [p.slug for p in results[name].problems] == [slug], name
+        receipt = results[name].receipt
+        assert receipt is not None
+        text = receipt.read_text(encoding="utf-8")
+        assert t(f"problems.{slug}", "sv").split("{", 1)[0] in text
     assert results["ident.xlsx"].problems[0].row == 4
 
 
@@ -454,3 +464,34 @@ def test_each_outcome_is_its_own_type(app: App) -> None:
     (again,) = Inbox(app).process_once()
     assert type(again.concluded).__name__ == "Duplicate"
     assert again.outcome == FileOutcome.DUPLICATE
+
+
+def test_the_intake_catalogue_has_every_key_in_both_languages() -> None:
+    import yaml
+
+    root = Path(__file__).parents[1] / "templates" / "texts"
+
+    def flat(node: object, prefix: str = "") -> set[str]:
+        if isinstance(node, dict):
+            return {k for key, value in node.items() for k in flat(value, f"{prefix}{key}.")}
+        return {prefix[:-1]}
+
+    sv, en = (
+        flat(yaml.safe_load((root / f"intake.{lang}.yaml").read_text(encoding="utf-8")))
+        for lang in ("sv", "en")
+    )
+    assert sv == en and "problems.tampered-signature" in sv
+    for key in sv:
+        assert t(key, "sv") != t(key, "en"), key
+
+
+def test_no_swedish_literal_is_left_in_the_intake() -> None:
+    """People-facing words come from the catalogue: no Swedish letter in the intake's code."""
+    folder = Path(__file__).parents[1] / "pipeline" / "intake"
+    found = [
+        f"{path.name}:{number}"
+        for path in sorted(folder.glob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if any(letter in line for letter in "åäöÅÄÖ")
+    ]
+    assert found == []

@@ -21,6 +21,7 @@ from pipeline.lists.core import (
     EntryRow,
 )
 from pipeline.models import ListState, ResultList, Staff
+from pipeline.texts import LANGUAGES
 
 ACTION_DRAFT = "draft"
 ACTION_SUBMIT = "submit"
@@ -73,7 +74,7 @@ def _language(session: Session, username: str | None, default: str) -> str:
 
 
 def _preferred(language: str | None, default: str) -> str:
-    return language if language in ("sv", "en") else default
+    return language if language in LANGUAGES else default
 
 
 def _as_int(value: Any) -> int | None:

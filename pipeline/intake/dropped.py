@@ -25,6 +25,7 @@ from pipeline.intake.outcomes import Duplicate, Refused
 from pipeline.intake.receipts import ReceiptData, write_receipt
 from pipeline.intake.report import Problem
 from pipeline.models import FileOutcome, InboxFile, ResultList, utcnow
+from pipeline.texts import t
 from pipeline.xlsx.reader import Limits, ResultWorkbook
 
 log = logging.getLogger("resultat.inbox")
@@ -63,7 +64,8 @@ class DroppedFile:
 
     def stem(self, listnr: int | None) -> str:
         """The name of this file's receipts, without extension."""
-        return f"{self.claimed.claim_id}_{listnr or 'okand'}"
+        no_list = t("intake.no-list", self.app.settings.language, self.app.root)
+        return f"{self.claimed.claim_id}_{listnr or no_list}"
 
 
 def relative(app: App, path: Path) -> str:

@@ -1,10 +1,11 @@
-"""Checking a dropped result workbook and applying it: the heart of the T33 intake loop.
+"""Checking a dropped result workbook against its list: the heart of the T33 intake loop.
 
 Owns the cross-checks around the schema (list exists and accepts results, version not stale,
-identity and roster untouched, every row's student on the list, no duplicate rows) and applying
-a valid workbook in the caller's transaction: results stored, version incremented, audit event,
-state ``draft → submitted`` when the action cell says so. Claiming files, receipts and moving
-files are :mod:`pipeline.intake.inbox`'s; this module neither reads the disk nor prints.
+identity and roster untouched, every row's student on the list, no duplicate rows, a final
+grade's date) and when to apply: at once (:func:`check_and_apply`) or later under the list's
+lock (:func:`check`, then :func:`apply_checked`). Applying is :mod:`pipeline.intake.apply`'s;
+the order of work, receipts and records are :mod:`pipeline.intake.result_workbook`'s. This
+module neither reads the disk nor prints.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def check_and_apply(
     sheet = wb.sheet
 
     if not verify(app.settings.hmac_key(), wb.meta, wb.roster):
-        report.add(Problem("tampered", {"detail": "HMAC", "listnr": listnr or ""}, sheet=sheet))
+        report.add(Problem("tampered-signature", {"listnr": listnr or ""}, sheet=sheet))
         return outcome
     assert listnr is not None
     # Only checking: the list's head as plain values in one query. Applying: the ORM
@@ -106,13 +107,13 @@ def check_and_apply(
         report.add(Problem("stale-version", {"got": wb.version, "current": result_list.version}))
         return outcome
     if wb.version != result_list.version:
-        report.add(Problem("tampered", {"detail": "version", "listnr": listnr}, sheet=sheet))
+        report.add(Problem("tampered-version", {"listnr": listnr}, sheet=sheet))
         return outcome
     if _as_int(wb.identity_listnr) != listnr:
         report.add(
             Problem(
-                "tampered",
-                {"detail": "listnr", "listnr": listnr},
+                "tampered-listnr",
+                {"listnr": listnr},
                 sheet=sheet,
                 row=4,
                 column="B",

@@ -17,6 +17,7 @@ from pipeline.intake.dropped import DroppedFile, Kind, record
 from pipeline.intake.outcomes import Merged, Refused
 from pipeline.lms import merge
 from pipeline.models import FileOutcome, ResultList, Staff
+from pipeline.texts import LANGUAGES
 
 log = logging.getLogger("resultat.inbox")
 
@@ -38,7 +39,7 @@ def lms_export(ctx: DroppedFile) -> Merged | Refused | None:
         ).scalar_one_or_none()
         language = (
             reporter.language
-            if reporter is not None and reporter.language in ("sv", "en")
+            if reporter is not None and reporter.language in LANGUAGES
             else app.settings.language
         )
     text = merge.render_receipt(

@@ -9,6 +9,7 @@ the file. Approving, rejecting and what follows are approval's.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,7 @@ from pipeline.intake.report import Problem, Report
 from pipeline.intake.workbook_receipt import conclude
 from pipeline.lifecycle import approval
 from pipeline.lists.core import get_list_head
+from pipeline.texts import has
 from pipeline.xlsx.reader import ResultWorkbook
 from pipeline.xlsx.workbook import verify
 
@@ -37,13 +39,13 @@ def check_review(
     report = Report()
     outcome = WorkbookCheck(False, listnr, wb.meta.get("language") or app.settings.language, report)
     if not verify(app.settings.hmac_key(), wb.meta, wb.roster) or listnr is None:
-        report.add(Problem("tampered", {"detail": "HMAC", "listnr": listnr or ""}, sheet=wb.sheet))
+        report.add(Problem("tampered-signature", {"listnr": listnr or ""}, sheet=wb.sheet))
         return outcome, None
     if _as_int(wb.identity_listnr) != listnr:
         report.add(
             Problem(
-                "tampered",
-                {"detail": "listnr", "listnr": listnr},
+                "tampered-listnr",
+                {"listnr": listnr},
                 sheet=wb.sheet,
                 row=4,
                 column="B",
@@ -84,10 +86,17 @@ def check_review(
     outcome.state = result_list.state.value
     outcome.version = result_list.version
     if not decision.ok:
+        # Each reason approval gives has its own slug; one without a text of ours is named
+        # in approval's words.
+        slug = decision.slug
+        params: dict[str, Any] = {"listnr": listnr, "left": decision.attempts_left}
+        if not has(f"problems.{slug}", outcome.language, app.root):
+            slug = "approval-failed"
+            params = {"detail": approval.decision_text(decision, outcome.language, app.root)}
         report.add(
             Problem(
-                "approval-failed",
-                {"detail": approval.decision_text(decision, outcome.language, app.root)},
+                slug,
+                params,
                 sheet=wb.sheet,
                 row=int(code_ref[1:]),
                 column=code_ref[0],

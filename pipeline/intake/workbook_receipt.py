@@ -22,6 +22,7 @@ from pipeline.intake.report import messages
 from pipeline.lists.core import get_list_head
 from pipeline.messages import outbox
 from pipeline.models import FileOutcome, ResultList, Staff
+from pipeline.texts import LANGUAGES
 from pipeline.xlsx.reader import ResultWorkbook
 
 _STAFF: Final = Staff.__table__
@@ -126,7 +127,7 @@ def _copy_receipt(
     staff = session.execute(_RECEIPT_COPIES, {"username": username}).one_or_none()
     if staff is None or not staff.receipt_copies:
         return
-    language = staff.language if staff.language in ("sv", "en") else data.language
+    language = staff.language if staff.language in LANGUAGES else data.language
     outbox.queue_email(
         session,
         kind="receipt_copy",
