@@ -495,3 +495,62 @@ def test_no_swedish_literal_is_left_in_the_intake() -> None:
         if any(letter in line for letter in "åäöÅÄÖ")
     ]
     assert found == []
+
+
+def _sent_to_examiner(app: App) -> int:
+    s = seed(app, students=3)
+    listnr = new_exam_list(app)
+    issued = workbook.issue(app, listnr)
+    fill(
+        issued.path,
+        {s.pnrs[0]: {"grade": "4", "grade_date": "2026-11-02"}},
+        action="Skicka till examinator",
+        target=app.settings.inbox / "betyg.xlsx",
+    )
+    [result] = Inbox(app).process_once()
+    assert result.outcome == FileOutcome.ACCEPTED
+    return listnr
+
+
+def test_review_workbook_outcomes_approved_refused_and_sent_back(app: App) -> None:
+    from pipeline.intake.outcomes import Approved, Refused
+    from tests.factories import sent_code
+
+    listnr = _sent_to_examiner(app)
+    code = sent_code(app, listnr)
+    review = app.settings.outbox / "review" / f"{listnr}_v2_granskning.xlsx"
+    wb = load_workbook(review)
+    wb.worksheets[0]["B13"] = f"{(int(code) + 1) % 1_000_000:06d}"
+    wb.save(app.settings.inbox / "wrong.xlsx")
+    [wrong] = Inbox(app).process_once()
+    assert isinstance(wrong.concluded, Refused)
+    assert [p.slug for p in wrong.problems] == ["approval-wrong-code"]
+    text = wrong.receipt.read_text(encoding="utf-8") if wrong.receipt else ""
+    assert t("problems.approval-wrong-code", "sv", listnr=listnr, left=4) in text
+    wb.worksheets[0]["B13"] = code
+    wb.save(app.settings.inbox / "right.xlsx")
+    [right] = Inbox(app).process_once()
+    assert isinstance(right.concluded, Approved) and right.outcome == FileOutcome.ACCEPTED
+
+
+def test_review_workbook_with_a_reason_sends_the_list_back(app: App) -> None:
+    from pipeline.intake.outcomes import SentBack
+
+    listnr = _sent_to_examiner(app)
+    review = app.settings.outbox / "review" / f"{listnr}_v2_granskning.xlsx"
+    wb = load_workbook(review)
+    reason_cell = next(
+        row[1].value
+        for row in wb["_resultat"].iter_rows(min_col=1, max_col=2)
+        if row[0].value == "reason_cell"
+    )
+    wb.worksheets[0][str(reason_cell)] = "Fel datum"
+    wb.save(app.settings.inbox / "back.xlsx")
+    [back] = Inbox(app).process_once()
+    assert isinstance(back.concluded, SentBack)
+    assert "SKICKAD TILLBAKA" in (back.receipt.read_text(encoding="utf-8") if back.receipt else "")
+    with app.db.session() as session:
+        state = session.execute(
+            select(ResultList.state).where(ResultList.listnr == listnr)
+        ).scalar_one()
+    assert state == ListState.DRAFT
