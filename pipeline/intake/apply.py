@@ -29,7 +29,7 @@ from pipeline.xlsx.reader import ResultWorkbook
 from pipeline.xlsx.sheetxml import without_illegal
 
 
-def _apply_prepared(
+def apply_prepared(
     session: Session,
     app: App,
     wb: ResultWorkbook,

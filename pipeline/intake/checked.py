@@ -63,21 +63,23 @@ class Prepared:
     latest: dict[str, dt.date]
 
 
-def _language(session: Session, username: str | None, default: str) -> str:
+def staff_language(session: Session, username: str | None, default: str) -> str:
     """The staff member's language from the registry, else ``default``."""
     if not username:
         return default
     language = session.execute(
         select(Staff.language).where(Staff.username == username)
     ).scalar_one_or_none()
-    return _preferred(language, default)
+    return preferred_language(language, default)
 
 
-def _preferred(language: str | None, default: str) -> str:
+def preferred_language(language: str | None, default: str) -> str:
+    """``language`` when it is one the catalogue has, else ``default``."""
     return language if language in LANGUAGES else default
 
 
-def _as_int(value: Any) -> int | None:
+def as_int(value: Any) -> int | None:
+    """A cell's whole number (``"1234"``, ``1234.0``), or ``None``."""
     try:
         return int(float(str(value).strip()))
     except (TypeError, ValueError):

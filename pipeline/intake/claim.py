@@ -155,7 +155,7 @@ class Claimed:
             self.lock = None
 
 
-def _lock(path: Path) -> int | None:
+def try_lock(path: Path) -> int | None:
     """An exclusive, non-blocking lock on ``path`` (never following a symlink)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
@@ -175,7 +175,7 @@ def claim(inbox: Path, path: Path) -> Claimed | None:
     seen unlocked while its worker lives."""
     area = inbox / PROCESSING
     area.mkdir(exist_ok=True)
-    fd = _lock(path)
+    fd = try_lock(path)
     if fd is None:
         return None
     claim_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"

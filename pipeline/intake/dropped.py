@@ -159,7 +159,7 @@ def _conclude(
 def refuse(ctx: DroppedFile, problem: Problem, kind: Kind) -> Refused:
     """Reject a file that could not be read or identified (nothing to apply)."""
     data = ReceiptData(
-        status="rejected",
+        status=Refused.receipt_status,
         file_name=ctx.claimed.original_name,
         received=ctx.received,
         kept_at="",
@@ -173,7 +173,7 @@ def refuse(ctx: DroppedFile, problem: Problem, kind: Kind) -> Refused:
 def duplicate(ctx: DroppedFile, listnr: int | None, earlier: str) -> Duplicate:
     """The same bytes were accepted before: a receipt saying so, nothing applied."""
     data = ReceiptData(
-        status="duplicate",
+        status=Duplicate.receipt_status,
         file_name=ctx.claimed.original_name,
         received=ctx.received,
         kept_at="",

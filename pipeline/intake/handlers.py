@@ -22,15 +22,15 @@ from pipeline.domain import personnummer
 from pipeline.domain.scales import GradeScale, get_scale
 from pipeline.errors import NotFound
 from pipeline.intake import checks
-from pipeline.intake.apply import _apply_prepared
+from pipeline.intake.apply import apply_prepared
 from pipeline.intake.cell_values import to_date
 from pipeline.intake.checked import (
     ACTION_DRAFT,
     Prepared,
     WorkbookCheck,
-    _as_int,
-    _language,
-    _preferred,
+    as_int,
+    preferred_language,
+    staff_language,
 )
 from pipeline.intake.report import Problem, Report
 from pipeline.lists import t34
@@ -83,10 +83,10 @@ def check_and_apply(
     try:
         if apply:
             result_list = get_list_head(session, listnr, lock=True)
-            outcome.language = _language(session, result_list.reporter, default_language)
+            outcome.language = staff_language(session, result_list.reporter, default_language)
         else:
             result_list = read_list_head(session, listnr)
-            outcome.language = _preferred(result_list.reporter_language, default_language)
+            outcome.language = preferred_language(result_list.reporter_language, default_language)
     except NotFound:
         report.add(Problem("list-not-found", {"listnr": listnr}, sheet=sheet))
         return outcome
@@ -109,7 +109,7 @@ def check_and_apply(
     if wb.version != result_list.version:
         report.add(Problem("tampered-version", {"listnr": listnr}, sheet=sheet))
         return outcome
-    if _as_int(wb.identity_listnr) != listnr:
+    if as_int(wb.identity_listnr) != listnr:
         report.add(
             Problem(
                 "tampered-listnr",
@@ -174,7 +174,7 @@ def check_and_apply(
     )
     if apply:
         assert isinstance(result_list, ResultList)
-        _apply_prepared(session, app, wb, result_list, entries, outcome)
+        apply_prepared(session, app, wb, result_list, entries, outcome)
     return outcome
 
 
@@ -242,7 +242,7 @@ def apply_checked(
     active = {e.student.pnr for e in entries if not e.removed}
     if not set(prepared.digits_by_row.values()) <= active:
         return check_and_apply(session, app, wb)
-    _apply_prepared(session, app, wb, result_list, entries, checked)
+    apply_prepared(session, app, wb, result_list, entries, checked)
     return checked
 
 

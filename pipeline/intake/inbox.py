@@ -32,10 +32,10 @@ from pipeline.intake.claim import (
     SEPARATOR,
     Claimed,
     StabilityTracker,
-    _lock,
     candidates,
     claim,
     destination,
+    try_lock,
 )
 from pipeline.intake.outcomes import Outcome
 from pipeline.intake.report import Problem
@@ -129,7 +129,7 @@ class Inbox:
         for path in sorted((self.dir / PROCESSING).iterdir()):
             if path.is_symlink() or not path.is_file() or SEPARATOR not in path.name:
                 continue
-            fd = _lock(path)
+            fd = try_lock(path)
             if fd is None:
                 continue  # a living worker is on it
             if not path.exists():  # finished by its worker between listing and locking

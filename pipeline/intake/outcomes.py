@@ -22,6 +22,8 @@ class _Concluded:
     receipt: Path | None
     problems: tuple[Problem, ...] = ()
     kept_as: ClassVar[FileOutcome] = FileOutcome.ACCEPTED
+    #: Which section of ``templates/receipt.<lang>.txt`` the receipt shows.
+    receipt_status: ClassVar[str] = "accepted"
 
 
 @dataclass(frozen=True)
@@ -33,10 +35,14 @@ class Accepted(_Concluded):
 class Approved(_Concluded):
     """A review workbook whose approval code the examiner entered: the list is approved."""
 
+    receipt_status: ClassVar[str] = "approved"
+
 
 @dataclass(frozen=True)
 class SentBack(_Concluded):
     """A review workbook with the examiner's reason: the list goes back to its reporter."""
+
+    receipt_status: ClassVar[str] = "sent_back"
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,7 @@ class Refused(_Concluded):
     """Nothing applied: unreadable, of no known kind, or failing its checks (``problems``)."""
 
     kept_as: ClassVar[FileOutcome] = FileOutcome.REJECTED
+    receipt_status: ClassVar[str] = "rejected"
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,7 @@ class Duplicate(_Concluded):
 
     earlier: str = ""
     kept_as: ClassVar[FileOutcome] = FileOutcome.DUPLICATE
+    receipt_status: ClassVar[str] = "duplicate"
 
 
 @dataclass(frozen=True)

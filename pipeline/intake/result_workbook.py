@@ -46,12 +46,13 @@ def result_workbook(ctx: DroppedFile) -> Accepted | Refused | Duplicate | None:
         else:
             # Refused: checked again under the lock, so the receipt is the final word.
             outcome = handlers.check_and_apply(session, app, wb)
+        concluded_as = Accepted if outcome.accepted else Refused
         concluded = conclude(
             session,
             ctx,
             wb,
             outcome,
-            receipt_status="accepted" if outcome.accepted else "rejected",
+            receipt_status=concluded_as.receipt_status,
             kind=Kind.RESULT_WORKBOOK,
         )
         # The fresh workbook is built after the commit, from the list as applied here.
@@ -78,7 +79,4 @@ def result_workbook(ctx: DroppedFile) -> Accepted | Refused | Duplicate | None:
         ctx.claimed.original_name,
         len(outcome.report.problems),
     )
-    problems = tuple(concluded.data.problems)
-    if outcome.accepted:
-        return Accepted(outcome.listnr, concluded.receipt, problems)
-    return Refused(outcome.listnr, concluded.receipt, problems)
+    return concluded_as(outcome.listnr, concluded.receipt, tuple(concluded.data.problems))

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.app import App
 from pipeline.errors import NotFound
-from pipeline.intake.checked import WorkbookCheck, _as_int, _language
+from pipeline.intake.checked import WorkbookCheck, as_int, staff_language
 from pipeline.intake.dropped import DroppedFile, Kind, accepted_copy, duplicate
 from pipeline.intake.outcomes import Approved, Duplicate, Refused, SentBack
 from pipeline.intake.report import Problem, Report
@@ -41,7 +41,7 @@ def check_review(
     if not verify(app.settings.hmac_key(), wb.meta, wb.roster) or listnr is None:
         report.add(Problem("tampered-signature", {"listnr": listnr or ""}, sheet=wb.sheet))
         return outcome, None
-    if _as_int(wb.identity_listnr) != listnr:
+    if as_int(wb.identity_listnr) != listnr:
         report.add(
             Problem(
                 "tampered-listnr",
@@ -59,7 +59,7 @@ def check_review(
         report.add(Problem("list-not-found", {"listnr": listnr}, sheet=wb.sheet))
         return outcome, None
     examiner = result_list.examiner
-    outcome.language = _language(session, examiner, outcome.language)
+    outcome.language = staff_language(session, examiner, outcome.language)
     code = wb.cells.get("code_cell")
     reason = wb.cells.get("reason_cell")
     code_ref = wb.meta.get("code_cell", "B13")
@@ -120,24 +120,22 @@ def review_workbook(ctx: DroppedFile) -> Approved | SentBack | Refused | Duplica
             session.rollback()
             return duplicate(ctx, wb.listnr, earlier)
         outcome, decision = check_review(session, app, wb)
-        approved = decision == "approved"
+        concluded_as: type[Approved | SentBack | Refused] = Refused
         if outcome.accepted:
-            receipt_status = "approved" if approved else "sent_back"
-        else:
-            receipt_status = "rejected"
+            concluded_as = Approved if decision == "approved" else SentBack
         concluded = conclude(
-            session, ctx, wb, outcome, receipt_status=receipt_status, kind=Kind.REVIEW_WORKBOOK
+            session,
+            ctx,
+            wb,
+            outcome,
+            receipt_status=concluded_as.receipt_status,
+            kind=Kind.REVIEW_WORKBOOK,
         )
     log.info(
         "list %s: review %s from %s (%d problems)",
         outcome.listnr,
-        receipt_status,
+        concluded_as.receipt_status,
         ctx.claimed.original_name,
         len(outcome.report.problems),
     )
-    problems = tuple(concluded.data.problems)
-    if not outcome.accepted:
-        return Refused(outcome.listnr, concluded.receipt, problems)
-    if approved:
-        return Approved(outcome.listnr, concluded.receipt, problems)
-    return SentBack(outcome.listnr, concluded.receipt, problems)
+    return concluded_as(outcome.listnr, concluded.receipt, tuple(concluded.data.problems))
