@@ -554,3 +554,17 @@ def test_review_workbook_with_a_reason_sends_the_list_back(app: App) -> None:
             select(ResultList.state).where(ResultList.listnr == listnr)
         ).scalar_one()
     assert state == ListState.DRAFT
+
+
+def test_a_workbook_for_an_approved_list_is_refused_naming_its_state_in_words(app: App) -> None:
+    from pipeline.lifecycle import approval
+    from tests.factories import sent_code
+
+    listnr = _sent_to_examiner(app)
+    assert approval.approve(app, listnr, sent_code(app, listnr)).ok
+    issued = workbook.issue(app, listnr, target=app.settings.var / "after.xlsx")
+    fill(issued.path, {}, target=app.settings.inbox / "after.xlsx")
+    [result] = Inbox(app).process_once()
+    assert [p.slug for p in result.problems] == ["list-wrong-state"]
+    text = result.receipt.read_text(encoding="utf-8") if result.receipt else ""
+    assert '"attesterad"' in text and "approved" not in text

@@ -283,4 +283,4 @@ def _apply(
     outcome.graded = sum(1 for e in active if e.grade is not None)
     outcome.students = len(active)
     outcome.version = result_list.version
-    outcome.state = result_list.state.value
+    outcome.state = result_list.state

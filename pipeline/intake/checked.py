@@ -39,7 +39,7 @@ class WorkbookCheck:
     graded: int = 0
     students: int = 0
     version: int | None = None
-    state: str | None = None
+    state: ListState | None = None
     reissue: bool = False
     notes: list[str] = field(default_factory=list)
     #: The list's entries as they are after applying (for the fresh workbook).

@@ -44,6 +44,7 @@ from pipeline.lists.core import (
 )
 from pipeline.lms import exports as lms
 from pipeline.models import ListKind, ResultList
+from pipeline.texts import t
 from pipeline.xlsx.reader import ResultWorkbook
 from pipeline.xlsx.workbook import ects_scale_code, layout, verify
 
@@ -90,14 +91,19 @@ def check_and_apply(
     except NotFound:
         report.add(Problem("list-not-found", {"listnr": listnr}, sheet=sheet))
         return outcome
-    outcome.state = result_list.state.value
+    outcome.state = result_list.state
     outcome.version = result_list.version
 
     if result_list.state not in ACCEPTS_RESULTS:
         report.add(
             Problem(
                 "list-wrong-state",
-                {"listnr": listnr, "state": result_list.state.value},
+                {
+                    "listnr": listnr,
+                    "state": t(
+                        f"intake.states.{result_list.state.value}", outcome.language, app.root
+                    ),
+                },
                 sheet=sheet,
             )
         )

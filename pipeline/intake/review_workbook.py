@@ -83,7 +83,7 @@ def check_review(
             Problem("review-empty", sheet=wb.sheet, row=int(code_ref[1:]), column=code_ref[0])
         )
         return outcome, None
-    outcome.state = result_list.state.value
+    outcome.state = result_list.state
     outcome.version = result_list.version
     if not decision.ok:
         # Each reason approval gives has its own slug; one without a text of ours is named

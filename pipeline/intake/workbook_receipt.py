@@ -21,10 +21,12 @@ from pipeline.intake.receipts import ReceiptData, mark_workbook, write_receipt
 from pipeline.intake.report import messages
 from pipeline.lists.core import get_list_head
 from pipeline.messages import outbox
-from pipeline.models import FileOutcome, ResultList, Staff
+from pipeline.models import FileOutcome, ListState, ResultList, Staff
 from pipeline.texts import LANGUAGES
 from pipeline.xlsx.reader import ResultWorkbook
 
+#: States in which an accepted workbook's receipt says the list went to the examiner.
+_SUBMITTED: Final = (ListState.SUBMITTED, ListState.AWAITING_APPROVAL)
 _STAFF: Final = Staff.__table__
 _RECEIPT_COPIES: Final = select(
     _STAFF.c.receipt_copies, _STAFF.c.language, _STAFF.c.notify_email, _STAFF.c.email
@@ -80,7 +82,7 @@ def conclude(
         students=outcome.students,
         changed=outcome.changed,
         version=outcome.version,
-        submitted=outcome.state in ("submitted", "awaiting_approval") and outcome.accepted,
+        submitted=outcome.accepted and outcome.state in _SUBMITTED,
         examiner=result_list.examiner if result_list else None,
         notes=[str(messages(outcome.language, app.root)["notes"].get(n, n)) for n in outcome.notes],
         fresh_workbook=(
