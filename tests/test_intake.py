@@ -568,3 +568,29 @@ def test_a_workbook_for_an_approved_list_is_refused_naming_its_state_in_words(ap
     assert [p.slug for p in result.problems] == ["list-wrong-state"]
     text = result.receipt.read_text(encoding="utf-8") if result.receipt else ""
     assert '"attesterad"' in text and "approved" not in text
+
+
+def test_a_missing_column_is_named_in_the_readers_language() -> None:
+    import pandas as pd
+
+    from pipeline.intake import checks
+
+    loaded = checks.load_schema(
+        "t33_workbook",
+        params={
+            "grades": ["U", "3", "4", "5"],
+            "failing": ["U"],
+            "ects_grades": [],
+            "ects_failing": [],
+            "today": "2026-12-01",
+            "course_start": "2026-01-01",
+            "remove_marks": ["X"],
+        },
+    )
+    frame = pd.DataFrame(
+        {"pnr": ["19900101-1239"], "grade_date": [None], "points": [None], "comment": [None]}
+    )
+    [problem] = checks.run_schema(loaded, frame, sheet="S", letters={})
+    assert (problem.slug, problem.field) == ("missing-column", "grade")
+    assert problem.message("sv") == t("problems.missing-column", "sv", field="Betyg")
+    assert problem.message("en") == t("problems.missing-column", "en", field="Grade")

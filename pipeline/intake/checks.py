@@ -206,7 +206,9 @@ def _problems(
         slug = loaded.slugs.get(name, name.replace("_", "-"))
         cases = getattr(error, "failure_cases", None)
         if name in ("column_in_dataframe", "column_not_in_dataframe"):
-            problems.append(Problem(slug="missing-column", sheet=sheet, field=str(error)))
+            # pandera names the missing column as its failure case (its error text is English).
+            missing = cases if isinstance(cases, str) else str(error)
+            problems.append(Problem(slug="missing-column", sheet=sheet, field=missing))
             continue
         if not isinstance(cases, pd.DataFrame) or "index" not in cases:
             rows: list[tuple[Any, Any]] = []

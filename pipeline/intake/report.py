@@ -46,9 +46,12 @@ class Problem:
         return ", ".join(parts)
 
     def message(self, language: str = DEFAULT_LANGUAGE, workspace: Path | None = None) -> str:
-        templates = messages(language, workspace)["problems"]
+        texts_of = messages(language, workspace)
+        templates = texts_of["problems"]
         template = templates.get(self.slug) or templates["unknown-problem"]
-        params = _Defaults(value=_show(self.value), field=self.field or "", **self.params)
+        # A field is named as the reader's workbook names its column.
+        name = texts_of.get("fields", {}).get(self.field, self.field) if self.field else ""
+        params = _Defaults(value=_show(self.value), field=name, **self.params)
         try:
             return str(template).format_map(params)
         except (IndexError, ValueError):
