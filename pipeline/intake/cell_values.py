@@ -23,7 +23,7 @@ _ISO_DATE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def _is_blank(value: Any) -> bool:
-    """A blank cell: ``None``, a float NaN or whitespace-only text (``_Cells.blank`` answers
+    """A blank cell: ``None``, a float NaN or whitespace-only text (``Cells.blank`` answers
     for a whole column)."""
     if value is None:
         return True
@@ -90,13 +90,13 @@ _ISO_WEIGHTS: Final = np.array(
 ).T
 
 
-def _iso_ordinals(texts: ObjectArray) -> tuple[BoolArray, IntArray]:
+def iso_ordinals(texts: ObjectArray) -> tuple[BoolArray, IntArray]:
     """Which ten-character texts are ``YYYY-MM-DD`` real dates, and their ordinals.
 
     ``date.fromisoformat`` takes ASCII digits only, so the Unicode digits that ``_ISO_DATE``
     lets through are refused here directly."""
     if len(texts) <= _FEW_ISO_TEXTS:
-        return _iso_ordinals_each(texts)
+        return iso_ordinals_each(texts)
     codes = np.asarray(texts.astype("U10")).view(np.uint32).reshape(-1, 10)
     shifted = codes - _ISO_OFFSETS
     form: BoolArray = np.asarray((shifted <= _ISO_LIMITS).all(axis=1))
@@ -106,8 +106,8 @@ def _iso_ordinals(texts: ObjectArray) -> tuple[BoolArray, IntArray]:
     return valid, np.where(valid, personnummer.date_ordinals(year, month, day), 0)
 
 
-def _iso_ordinals_each(texts: ObjectArray) -> tuple[BoolArray, IntArray]:
-    """:func:`_iso_ordinals`, one text at a time."""
+def iso_ordinals_each(texts: ObjectArray) -> tuple[BoolArray, IntArray]:
+    """:func:`iso_ordinals`, one text at a time."""
     valid = np.zeros(len(texts), dtype=bool)
     ordinals = np.zeros(len(texts), dtype=np.int64)
     for i, text in enumerate(texts):
@@ -123,7 +123,7 @@ def _iso_ordinals_each(texts: ObjectArray) -> tuple[BoolArray, IntArray]:
     return valid, ordinals
 
 
-def _floats(texts: ObjectArray) -> tuple[FloatArray, BoolArray]:
+def parse_floats(texts: ObjectArray) -> tuple[FloatArray, BoolArray]:
     """``float(text)`` of every text (numpy's object-to-float cast calls ``float``) and which
     parsed; when one does not, they are looked at one by one (rare: an invalid cell)."""
     with contextlib.suppress(ValueError):

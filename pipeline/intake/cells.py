@@ -1,6 +1,6 @@
 """A column's cells split by kind, computed once: what the vectorised checks look at.
 
-Owns :class:`_Cells` (a column as an object array, by kind, with its texts stripped, its
+Owns :class:`Cells` (a column as an object array, by kind, with its texts stripped, its
 blanks, dates and numbers) and the context in which the checks of one column share it while
 the fast path runs. The checks themselves are :mod:`pipeline.intake.column_checks`'.
 """
@@ -22,12 +22,12 @@ from pipeline.intake.cell_values import (
     Column,
     FloatArray,
     ObjectArray,
-    _floats,
-    _iso_ordinals,
+    iso_ordinals,
+    parse_floats,
 )
 
 # ---------------------------------------------------------------------------------------------
-# The checks, over a whole column at once. ``_Cells`` gives the same answers as _is_blank,
+# The checks, over a whole column at once. ``Cells`` gives the same answers as _is_blank,
 # to_date and to_number above, cell by cell, with array operations; looking at the type of
 # each cell (one C-level call per cell) is what lets mixed object columns be split by kind.
 
@@ -41,11 +41,9 @@ _DATE: Final = 6
 _NAT: Final = 7
 _OTHER: Final = 8
 _KIND_OF: dict[type, int] = {}
-# Types whose values never equal a text (``one_of`` skips them without asking).
-_NEVER_TEXT: Final = frozenset({type(None), bool, int, float, dt.datetime, dt.date})
 
 
-def _objects(column: Column) -> ObjectArray:
+def as_objects(column: Column) -> ObjectArray:
     if isinstance(column, pd.Series):
         return column.to_numpy(dtype=object)
     return column
@@ -57,7 +55,7 @@ def _ufunc(method: Callable[..., Any], nin: int) -> np.ufunc:
     return ufunc
 
 
-def _each(method: Callable[..., Any], values: ObjectArray, *args: Any) -> ObjectArray:
+def apply_each(method: Callable[..., Any], values: ObjectArray, *args: Any) -> ObjectArray:
     """``method(value, *args)`` of every value: a numpy ufunc over a C-level builtin."""
     out: ObjectArray = _ufunc(method, 1 + len(args))(values, *args)
     return out
@@ -94,9 +92,9 @@ def _frozen(array: npt.NDArray[Any]) -> npt.NDArray[Any]:
     return array
 
 
-# While the fast path of run_schema runs, the checks of one column share its _Cells (the
+# While the fast path of run_schema runs, the checks of one column share its Cells (the
 # column is not changed in between); elsewhere every call starts afresh.
-_SHARED_CELLS: ContextVar[dict[int, tuple[Column, _Cells]] | None] = ContextVar(
+SHARED_CELLS: ContextVar[dict[int, tuple[Column, Cells]] | None] = ContextVar(
     "shared_cells", default=None
 )
 # Exact cell types whose only nulls (pandas' ``isna``) are None and a NaN float, and which an
@@ -106,8 +104,8 @@ _NOWHERE: Final = _frozen(np.zeros(0, dtype=np.intp))
 
 
 class _Text:
-    """The text cells of a column, in order, and what is derived from them. A column's _Cells
-    and the _Cells of its cells without nulls share one (a text is never null)."""
+    """The text cells of a column, in order, and what is derived from them. A column's Cells
+    and the Cells of its cells without nulls share one (a text is never null)."""
 
     __slots__ = ("_blank", "_stripped", "cells")
 
@@ -120,7 +118,7 @@ class _Text:
         """``str.strip`` of every text."""
         if self._stripped is None:
             self._stripped = (
-                _frozen(_each(str.strip, self.cells)) if self.cells.size else self.cells[:0]
+                _frozen(apply_each(str.strip, self.cells)) if self.cells.size else self.cells[:0]
             )
         return self._stripped
 
@@ -136,7 +134,7 @@ class _Text:
             self._blank = _frozen(np.zeros(self.cells.size, dtype=bool))
 
 
-class _Cells:
+class Cells:
     """A column's cells as an object array, split by kind, with the text cells stripped.
 
     The conversions are computed once and returned read-only; callers combine them into new
@@ -175,19 +173,19 @@ class _Cells:
         self._numbers: tuple[BoolArray, FloatArray] | None = None
 
     @classmethod
-    def of(cls, column: Column) -> _Cells:
-        shared = _SHARED_CELLS.get()
+    def of(cls, column: Column) -> Cells:
+        shared = SHARED_CELLS.get()
         if shared is None:
-            return cls(_objects(column))
+            return cls(as_objects(column))
         hit = shared.get(id(column))
         if hit is None or hit[0] is not column:
-            hit = shared[id(column)] = (column, cls(_objects(column)))
+            hit = shared[id(column)] = (column, cls(as_objects(column)))
         return hit[1]
 
-    def without(self, nulls: BoolArray) -> _Cells:
+    def without(self, nulls: BoolArray) -> Cells:
         """The cells that are not null (marked in ``nulls``), sharing what is known of them."""
         keep = ~nulls
-        cells = object.__new__(_Cells)
+        cells = object.__new__(Cells)
         cells.values = self.values[keep]
         cells.kinds = self.kinds[keep]
         cells._type_of = None if self._type_of is None else self._type_of[keep]
@@ -214,6 +212,11 @@ class _Cells:
                 table[_kind(cls)] = i
             self._type_of = table[self.kinds]
         return self._type_of
+
+    @property
+    def has_nat(self) -> bool:
+        """Whether some cell is pandas' ``NaT``."""
+        return _NAT in self.kind_set
 
     def only(self, cls: type) -> bool:
         """Whether every cell is exactly of type ``cls`` (and there is at least one)."""
@@ -280,7 +283,7 @@ class _Cells:
                 sizes = np.fromiter(map(len, stripped), dtype=np.int64, count=self.text.size)
                 sized = sizes == 10
                 if sized.any():
-                    valid, ordinal = _iso_ordinals(stripped[sized])
+                    valid, ordinal = iso_ordinals(stripped[sized])
                     where = self.text[sized][valid]
                     ok[where] = True
                     ordinals[where] = ordinal[valid]
@@ -303,9 +306,9 @@ class _Cells:
                 numbers[floats] = self.values[floats].astype(np.float64)
                 ok[floats] = ~np.isnan(numbers[floats])
             if self.text.size:
-                text = _each(str.replace, self._text.stripped(), ",", ".")
-                text = _each(str.replace, _each(str.replace, text, "\u00a0", ""), " ", "")
-                parsed, valid = _floats(text)
+                text = apply_each(str.replace, self._text.stripped(), ",", ".")
+                text = apply_each(str.replace, apply_each(str.replace, text, "\u00a0", ""), " ", "")
+                parsed, valid = parse_floats(text)
                 numbers[self.text] = parsed
                 ok[self.text] = valid
             self._numbers = _frozen(ok), _frozen(numbers)
@@ -317,5 +320,5 @@ class _Cells:
         out[self.text] = self._text.stripped()
         rest = np.flatnonzero(self.kinds != _STR) if self.kind_set != {_STR} else _NOWHERE
         if rest.size:
-            out[rest] = _each(str.strip, _each(str, self.values[rest]))
+            out[rest] = apply_each(str.strip, apply_each(str, self.values[rest]))
         return out

@@ -26,9 +26,9 @@ import yaml
 from pipeline import resources
 from pipeline.domain import personnummer
 from pipeline.intake.cell_values import BoolArray
-from pipeline.intake.cells import _Cells, _objects
+from pipeline.intake.cells import Cells, as_objects
 from pipeline.intake.column_checks import ensure_registered
-from pipeline.intake.fastpath import _fast_cells, _loaded_plan
+from pipeline.intake.fastpath import fast_cells, plan_of
 from pipeline.intake.report import Problem
 
 
@@ -125,7 +125,7 @@ def run_schema(
     """
     df_check_fields = df_check_fields or {}
     problems: list[Problem] = []
-    cells = None if force_pandera else _fast_cells(_loaded_plan(loaded.schema), frame)
+    cells = None if force_pandera else fast_cells(plan_of(loaded.schema), frame)
     if cells is None:
         try:
             loaded.schema.validate(frame, lazy=True)
@@ -138,7 +138,7 @@ def run_schema(
 
 
 def _blank_mask(column: pd.Series) -> BoolArray:
-    return _Cells(_objects(column)).blank()
+    return Cells(as_objects(column)).blank()
 
 
 def _row_rule_problems(
@@ -147,9 +147,9 @@ def _row_rule_problems(
     sheet: str | None,
     letters: dict[str, str],
     row_of: dict[Any, int] | None,
-    cells: dict[str, _Cells],
+    cells: dict[str, Cells],
 ) -> list[Problem]:
-    """The ``requires`` rules' problems; ``cells`` holds the _Cells of columns of ``frame``
+    """The ``requires`` rules' problems; ``cells`` holds the Cells of columns of ``frame``
     already looked at (by :func:`passes_fast`), whose blanks are known."""
     problems: list[Problem] = []
     blanks: dict[str, BoolArray] = {}

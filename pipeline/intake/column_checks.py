@@ -18,7 +18,10 @@ import pandera.extensions as extensions
 
 from pipeline.domain import personnummer
 from pipeline.intake.cell_values import BoolArray, Column, ObjectArray, Passed
-from pipeline.intake.cells import _NAT, _NEVER_TEXT, _Cells, _each
+from pipeline.intake.cells import Cells, apply_each
+
+# Types whose values never equal a text (``one_of`` skips them without asking).
+_NEVER_TEXT: Final = frozenset({type(None), bool, int, float, dt.datetime, dt.date})
 
 
 def _texts_only(allowed: Any) -> bool:
@@ -38,7 +41,7 @@ def _member(values: ObjectArray, allowed: Any) -> BoolArray:
     subclass may define its own equality) is asked cell by cell."""
     if not _texts_only(allowed):
         return np.fromiter((v in allowed for v in values), dtype=bool, count=len(values))
-    cells = _Cells(values)
+    cells = Cells(values)
     found = np.zeros(len(values), dtype=bool)
     # The types in order of first appearance, so that which cell is asked first is fixed.
     for cls in sorted(cells.present, key=lambda c: int(cells.where_type(c)[0])):
@@ -60,11 +63,11 @@ def _result(column: Column, passed: BoolArray) -> Passed:
 
 def _within(column: Column, day: str, *, latest: bool) -> Passed:
     """Not a date, or a date on or before (``latest``) or on or after ``day``."""
-    cells = _Cells.of(column)
+    cells = Cells.of(column)
     ok, ordinals = cells.dates()
     if not ok.any():
         return _result(column, ~ok)
-    if _NAT in cells.kind_set:
+    if cells.has_nat:
         raise TypeError("Cannot compare NaT with datetime.date object")  # as to_date's NaT does
     bound = dt.date.fromisoformat(day).toordinal()
     return _result(column, ~ok | ((ordinals <= bound) if latest else (ordinals >= bound)))
@@ -72,7 +75,7 @@ def _within(column: Column, day: str, *, latest: bool) -> Passed:
 
 def is_personnummer(column: Column) -> Passed:
     """Blank, or a valid personnummer in any accepted form (:func:`personnummer.is_valid`)."""
-    cells = _Cells.of(column)
+    cells = Cells.of(column)
     values = cells.values
     # The canonical forms are never blank: they answer with array operations (and together,
     # so that the roster's look at the same column finds them computed).
@@ -90,7 +93,7 @@ def is_personnummer(column: Column) -> Passed:
 
 def iso_date(column: Column) -> Passed:
     """Blank, or a date: a date cell or ``YYYY-MM-DD`` text that is a real date."""
-    cells = _Cells.of(column)
+    cells = Cells.of(column)
     return _result(column, cells.blank() | cells.dates()[0])
 
 
@@ -106,19 +109,19 @@ def date_not_before(column: Column, *, earliest: str) -> Passed:
 
 def is_number(column: Column) -> Passed:
     """Blank, or a number: a numeric cell (not a boolean) or text with ``.`` or ``,``."""
-    cells = _Cells.of(column)
+    cells = Cells.of(column)
     return _result(column, cells.blank() | cells.numbers()[0])
 
 
 def non_negative(column: Column) -> Passed:
     """Not a number, or a number that is zero or more (a NaN is neither)."""
-    ok, numbers = _Cells.of(column).numbers()
+    ok, numbers = Cells.of(column).numbers()
     return _result(column, ~ok | (numbers >= 0))
 
 
 def one_of(column: Column, *, allowed: list[str]) -> Passed:
     """Blank, or exactly one of ``allowed``."""
-    cells = _Cells.of(column)
+    cells = Cells.of(column)
     if cells.only(str) and _texts_only(allowed):
         # Texts all, as a grade column without its gaps: when every one is allowed, the
         # blanks need no looking for.
@@ -136,12 +139,12 @@ def one_of(column: Column, *, allowed: list[str]) -> Passed:
 
 def mark_of(column: Column, *, allowed: list[str]) -> Passed:
     """A mark cell: blank, or one of ``allowed`` in any case (surrounding spaces ignored)."""
-    cells = _Cells.of(column)
+    cells = Cells.of(column)
     passed = cells.blank().copy()
     filled = np.flatnonzero(~passed)
     if filled.size:
         marks = list(dict.fromkeys(a.upper() for a in allowed))
-        passed[filled] = _member(_each(str.upper, cells.texts()[filled]), marks)
+        passed[filled] = _member(apply_each(str.upper, cells.texts()[filled]), marks)
     return _result(column, passed)
 
 

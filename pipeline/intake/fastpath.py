@@ -17,7 +17,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from pipeline.intake.cell_values import Column
-from pipeline.intake.cells import _SHARED_CELLS, _Cells
+from pipeline.intake.cells import SHARED_CELLS, Cells
 from pipeline.intake.column_checks import CHECKS
 
 _DEFAULT_SCHEMA_OPTIONS: Final[dict[str, Any]] = {
@@ -86,7 +86,7 @@ def passes_fast(schema: pa.DataFrameSchema, frame: pd.DataFrame) -> bool:
     columns present, no nulls (pandera's notion: None, NaN, NaT, NA) where not nullable, and
     each check (on the column without nulls, as pandera gives it) true everywhere. ``False``
     means "ask pandera": a failure, an error, or anything else in the schema."""
-    return _fast_cells(_plan(schema), frame) is not None
+    return fast_cells(_plan(schema), frame) is not None
 
 
 _Plan = list[tuple[str, pa.Column, list[Any]]]
@@ -116,7 +116,7 @@ def _plan(schema: pa.DataFrameSchema) -> _Plan | None:
 _PLANS: dict[int, tuple[pa.DataFrameSchema, _Plan | None]] = {}
 
 
-def _loaded_plan(schema: pa.DataFrameSchema) -> _Plan | None:
+def plan_of(schema: pa.DataFrameSchema) -> _Plan | None:
     hit = _PLANS.get(id(schema))
     if hit is None or hit[0] is not schema:
         if len(_PLANS) > 256:
@@ -125,8 +125,8 @@ def _loaded_plan(schema: pa.DataFrameSchema) -> _Plan | None:
     return hit[1]
 
 
-def _fast_cells(plan: _Plan | None, frame: pd.DataFrame) -> dict[str, _Cells] | None:
-    """:func:`passes_fast` of the schema of ``plan``, answering with the _Cells of the
+def fast_cells(plan: _Plan | None, frame: pd.DataFrame) -> dict[str, Cells] | None:
+    """:func:`passes_fast` of the schema of ``plan``, answering with the Cells of the
     columns it looked at when the frame passes (``None`` when not)."""
     if plan is None:
         return None
@@ -134,9 +134,9 @@ def _fast_cells(plan: _Plan | None, frame: pd.DataFrame) -> dict[str, _Cells] | 
         return None
     if not frame.columns.is_unique:
         return None
-    looked_at: dict[str, _Cells] = {}
-    shared: dict[int, tuple[Column, _Cells]] = {}
-    token = _SHARED_CELLS.set(shared)
+    looked_at: dict[str, Cells] = {}
+    shared: dict[int, tuple[Column, Cells]] = {}
+    token = SHARED_CELLS.set(shared)
     try:
         for name, column, fns in plan:
             if name not in frame:
@@ -145,7 +145,7 @@ def _fast_cells(plan: _Plan | None, frame: pd.DataFrame) -> dict[str, _Cells] | 
                 continue
             if column.nullable and not fns:
                 continue
-            cells = looked_at[name] = _Cells(frame[name].to_numpy(dtype=object))
+            cells = looked_at[name] = Cells(frame[name].to_numpy(dtype=object))
             nulls = cells.nulls()
             if nulls.any():
                 if not column.nullable:
@@ -165,5 +165,5 @@ def _fast_cells(plan: _Plan | None, frame: pd.DataFrame) -> dict[str, _Cells] | 
     except Exception:  # a check that raises is pandera's to report
         return None
     finally:
-        _SHARED_CELLS.reset(token)
+        SHARED_CELLS.reset(token)
     return looked_at
