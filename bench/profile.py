@@ -29,7 +29,7 @@ from bench import measure
 #: (module, function) pairs timed as stages, in the order they run for one file.
 STAGES: tuple[tuple[str, str], ...] = (
     ("pipeline.intake.inbox", "process_claimed"),
-    ("pipeline.intake.inbox", "_sha256"),
+    ("pipeline.intake.stages", "_sha256"),
     ("pipeline.xlsx.reader", "read_result_workbook"),
     ("pipeline.intake.handlers", "check_and_apply"),
     ("pipeline.lists.query", "get_list"),
@@ -39,10 +39,10 @@ STAGES: tuple[tuple[str, str], ...] = (
     ("pipeline.intake.checks", "load_schema"),
     ("pipeline.intake.checks", "run_schema"),
     ("pipeline.intake.handlers", "_roster_checks"),
-    ("pipeline.intake.handlers", "_apply"),
+    ("pipeline.intake.apply", "_apply"),
     ("pipeline.audit", "record"),
-    ("pipeline.intake.inbox", "_accepted_copy"),
-    ("pipeline.intake.inbox", "_copy_receipt"),
+    ("pipeline.intake.dropped", "accepted_copy"),
+    ("pipeline.intake.workbook_receipt", "_copy_receipt"),
     ("pipeline.intake.inbox", "_finish"),
     ("pipeline.intake.receipts", "write_receipt"),
     ("pipeline.xlsx.workbook", "issue"),

@@ -1,6 +1,6 @@
 """The special paths the vectorised checks take for speed, each against an oracle.
 
-- ``_Cells`` splits a column by kind in one of three ways (one type; ``None`` and one plain
+- ``Cells`` splits a column by kind in one of three ways (one type; ``None`` and one plain
   type; anything else), derives pandera's nulls from the kinds for plain types, and gives the
   cells without nulls by slicing (``without``), sharing its text cells: every answer is the
   scalar helpers' (``_is_blank``, ``to_date``, ``to_number``, ``pd.isna``), and a slice
@@ -23,11 +23,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from pipeline.domain import personnummer
-from pipeline.intake import checks
+from pipeline.intake import cell_values, checks, column_checks, fastpath
+from pipeline.intake import cells as cells_module
 from tests.test_checks_fast import (
     CELLS,
     COURSE_START,
@@ -47,6 +49,9 @@ from tests.test_checks_fast import (
     with_check_digit,
     written,
 )
+
+# Equivalence of the fast path with pandera on generated input: minutes, not seconds.
+pytestmark = pytest.mark.slow
 
 
 class Text(str):
@@ -69,7 +74,7 @@ NUMPY_SCALARS = st.sampled_from(
 MISSING = st.sampled_from([None, float("nan"), pd.NaT, pd.NA, np.datetime64("NaT")])
 TEXTS = st.one_of(WHITESPACE, st.sampled_from(TH), st.text(max_size=8))
 
-# Columns shaped for each way _Cells splits them, and mixtures.
+# Columns shaped for each way Cells splits them, and mixtures.
 COLUMNS = st.one_of(
     st.lists(TEXTS, max_size=30),  # text only
     st.lists(st.none(), max_size=30),  # None only
@@ -90,7 +95,7 @@ def array(values: list[Any]) -> npt.NDArray[np.object_]:
 
 
 def expected_date(value: Any) -> tuple[bool, float]:
-    day = checks.to_date(value)
+    day = cell_values.to_date(value)
     if day is None:
         return False, float("nan")
     if pd.isna(day):  # NaT
@@ -99,12 +104,12 @@ def expected_date(value: Any) -> tuple[bool, float]:
 
 
 def expected_number(value: Any) -> tuple[bool, float]:
-    number = checks.to_number(value)
+    number = cell_values.to_number(value)
     return (False, float("nan")) if number is None else (True, number)
 
 
-def answers(cells: checks._Cells) -> dict[str, Any]:
-    """Everything a _Cells tells, in comparable form."""
+def answers(cells: cells_module.Cells) -> dict[str, Any]:
+    """Everything a Cells tells, in comparable form."""
     ok, ordinals = cells.dates()
     is_number, values = cells.numbers()
     return {
@@ -139,16 +144,16 @@ def comparable(pairs: list[tuple[bool, float]]) -> tuple[list[bool], list[str]]:
 @QUICK
 def test_cells_answer_as_the_scalar_helpers(values: list[Any]) -> None:
     column = array(values)
-    cells = checks._Cells(column)
+    cells = cells_module.Cells(column)
     got = answers(cells)
     assert got["values"] == values
     assert got["present"] == {type(v) for v in values}
-    assert got["kind_set"] == {checks._kind(type(v)) for v in values}
-    assert got["kinds"] == [checks._kind(type(v)) for v in values]
+    assert got["kind_set"] == {cells_module._kind(type(v)) for v in values}
+    assert got["kinds"] == [cells_module._kind(type(v)) for v in values]
     for cls, where in got["by_type"].items():
         assert where == [i for i, v in enumerate(values) if type(v) is cls]
     assert got["text"] == [i for i, v in enumerate(values) if isinstance(v, str)]
-    assert got["blank"] == [checks._is_blank(v) for v in values]
+    assert got["blank"] == [cell_values._is_blank(v) for v in values]
     assert got["nulls"] == pd.isna(column).tolist()
     assert got["dates"] == comparable([expected_date(v) for v in values])
     assert got["numbers"] == comparable([expected_number(v) for v in values])
@@ -163,42 +168,42 @@ def test_cells_without_nulls_answer_as_a_column_of_those_cells(
     values: list[Any], mark_filled: bool
 ) -> None:
     column = array(values)
-    cells = checks._Cells(column)
+    cells = cells_module.Cells(column)
     nulls = cells.nulls()
     rest = cells.without(nulls)
-    fresh = checks._Cells(column[~nulls])
+    fresh = cells_module.Cells(column[~nulls])
     if mark_filled:
         # What one_of does when every text is an allowed grade: the column's blanks follow.
         with checks_shared(rest):
-            passed = checks.one_of(rest.values, allowed=TH)
-        assert passed.tolist() == checks.one_of(fresh.values, allowed=TH).tolist()
+            passed = column_checks.one_of(rest.values, allowed=TH)
+        assert passed.tolist() == column_checks.one_of(fresh.values, allowed=TH).tolist()
     assert answers(rest) == answers(fresh)
-    assert cells.blank().tolist() == [checks._is_blank(v) for v in values]
+    assert cells.blank().tolist() == [cell_values._is_blank(v) for v in values]
 
 
 @contextmanager
-def checks_shared(cells: checks._Cells) -> Iterator[None]:
+def checks_shared(cells: cells_module.Cells) -> Iterator[None]:
     """Let the checks find ``cells`` for its values, as in run_schema's fast path."""
-    token = checks._SHARED_CELLS.set({id(cells.values): (cells.values, cells)})
+    token = cells_module.SHARED_CELLS.set({id(cells.values): (cells.values, cells)})
     try:
         yield
     finally:
-        checks._SHARED_CELLS.reset(token)
+        cells_module.SHARED_CELLS.reset(token)
 
 
 def test_a_text_column_all_of_the_scale_marks_its_texts_filled() -> None:
     column = array([None, "3", "U", None, "5"])
-    cells = checks._Cells(column)
+    cells = cells_module.Cells(column)
     rest = cells.without(cells.nulls())
     assert rest.only(str) and rest._text is cells._text
     with checks_shared(rest):
-        assert checks.one_of(rest.values, allowed=TH).all()
+        assert column_checks.one_of(rest.values, allowed=TH).all()
     assert cells._text._blank is not None and not cells._text._blank.any()
     assert cells.blank().tolist() == [True, False, False, True, False]
     # A blank among the allowed texts: nothing is concluded.
-    cells = checks._Cells(array(["3", " "]))
+    cells = cells_module.Cells(array(["3", " "]))
     with checks_shared(cells):
-        assert checks.one_of(cells.values, allowed=["3", " "]).all()
+        assert column_checks.one_of(cells.values, allowed=["3", " "]).all()
     assert cells.blank().tolist() == [False, True]
 
 
@@ -208,16 +213,16 @@ def test_a_text_column_all_of_the_scale_marks_its_texts_filled() -> None:
 @contextmanager
 def iso_texts_as_arrays(few: int) -> Iterator[None]:
     """Read ISO date texts one by one up to ``few`` of them (-1: always as arrays)."""
-    before = checks._FEW_ISO_TEXTS
-    checks._FEW_ISO_TEXTS = few  # type: ignore[misc]
+    before = cell_values._FEW_ISO_TEXTS
+    cell_values._FEW_ISO_TEXTS = few  # type: ignore[misc]
     try:
         yield
     finally:
-        checks._FEW_ISO_TEXTS = before  # type: ignore[misc]
+        cell_values._FEW_ISO_TEXTS = before  # type: ignore[misc]
 
 
 def iso_reference(text: str) -> int | None:
-    if not (checks._ISO_DATE.match(text) and text.isascii()):
+    if not (cell_values._ISO_DATE.match(text) and text.isascii()):
         return None
     try:
         return dt.date.fromisoformat(text).toordinal()
@@ -243,7 +248,7 @@ def test_iso_texts_read_one_by_one_and_as_arrays_alike(texts: list[str]) -> None
     expected = [iso_reference(t) for t in texts]
     for few in (-1, 10**6):
         with iso_texts_as_arrays(few):
-            valid, ordinals = checks._iso_ordinals(array(texts))
+            valid, ordinals = cell_values.iso_ordinals(array(texts))
         assert [int(o) if v else None for v, o in zip(valid, ordinals, strict=True)] == expected
 
 
@@ -359,9 +364,9 @@ def test_large_frames_get_the_problems_pandera_gives(frame: pd.DataFrame) -> Non
 def test_the_plan_of_a_loaded_schema_is_its_own() -> None:
     loaded = checks.load_schema("t33_workbook", params=T33_PARAMS)
     t34 = checks.load_schema("t34_workbook", params=T34_PARAMS)
-    assert checks._loaded_plan(loaded) is checks._loaded_plan(loaded)
-    assert checks._loaded_plan(loaded) is not None
-    assert checks._loaded_plan(t34) is None  # pandera's own checks: no fast path
+    assert fastpath.plan_of(loaded.schema) is fastpath.plan_of(loaded.schema)
+    assert fastpath.plan_of(loaded.schema) is not None
+    assert fastpath.plan_of(t34.schema) is None  # pandera's own checks: no fast path
     frame = pd.DataFrame(
         {"pnr": ["19900101-1239"], "grade": ["3"], "grade_date": [None], "comment": [None]},
         index=[7],

@@ -551,7 +551,7 @@ def dropped_submission(
 
 #: Points inside the processing of one workbook: (function, before/after).
 POINTS = [
-    ("pipeline.intake.inbox:_sha256", "after"),  # claimed, nothing else done
+    ("pipeline.intake.stages:_sha256", "after"),  # claimed, nothing else done
     ("pipeline.lifecycle.review:review_files", "after"),  # review files written, not committed
     ("pipeline.intake.receipts:write_receipt", "after"),  # receipt written, not committed
     ("sqlalchemy.orm:Session.commit", "after"),  # committed; fresh workbook not yet written

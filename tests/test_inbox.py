@@ -9,7 +9,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from pipeline.app import App
-from pipeline.intake.inbox import PROCESSING, FileResult, Inbox, StabilityTracker, claim
+from pipeline.intake.claim import PROCESSING, StabilityTracker, claim
+from pipeline.intake.inbox import FileResult, Inbox
 from pipeline.intake.watcher import run_watch
 from pipeline.lists.create import create_t33
 from pipeline.lists.students import StudentSources

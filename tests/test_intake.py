@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
@@ -16,6 +17,7 @@ from pipeline.lists.create import create_t33
 from pipeline.lists.query import get_list_head, read_list_head
 from pipeline.lists.students import StudentSources
 from pipeline.models import AuditEvent, FileOutcome, InboxFile, ListEntry, ListState, ResultList
+from pipeline.texts import t
 from pipeline.xlsx import workbook
 from tests.factories import TERM, fill, new_exam_list, seed
 
@@ -196,9 +198,18 @@ def test_tampered_identity_and_roster_refused(app: App) -> None:
     meta.cell(row=meta.max_row + 1, column=2, value="199001011239")
     wb.save(app.settings.inbox / "roster.xlsx")
     results = {r.original_name: r for r in Inbox(app).process_once()}
-    for name in ("meta.xlsx", "ident.xlsx", "roster.xlsx"):
+    expected = {
+        "meta.xlsx": "tampered-signature",
+        "ident.xlsx": "tampered-listnr",
+        "roster.xlsx": "tampered-signature",
+    }
+    for name, slug in expected.items():
         assert results[name].outcome == FileOutcome.REJECTED
-        assert [p.slug for p in results[name].problems] == ["tampered"], name
+        assert [p.slug for p in results[name].problems] == [slug], name
+        receipt = results[name].receipt
+        assert receipt is not None
+        text = receipt.read_text(encoding="utf-8")
+        assert t(f"problems.{slug}", "sv").split("{", 1)[0] in text
     assert results["ident.xlsx"].problems[0].row == 4
 
 
@@ -362,3 +373,226 @@ def test_a_lists_plain_head_holds_what_the_stored_list_holds(app: App) -> None:
         get_list_head(session, listnr).reporter = "gäst9"  # left the registry
     with app.db.read_session() as session:
         assert read_list_head(session, listnr).reporter_language is None
+
+
+def test_the_intake_is_a_literal_list_of_stages_in_order() -> None:
+    from pipeline.intake import stages
+
+    assert [stage.__name__ for stage in stages.STAGES] == [
+        "preflight",
+        "duplicate",
+        "identify",
+        "result_workbook",
+        "review_workbook",
+        "lms_export",
+        "unknown",
+    ]
+    source = Path(stages.__file__).read_text(encoding="utf-8")
+    literal = source.split("STAGES: Final[Sequence[Stage]] = (", 1)[1].split(")", 1)[0]
+    assert [line.strip().rstrip(",") for line in literal.strip().splitlines()] == [
+        stage.__name__ for stage in stages.STAGES
+    ]
+
+
+def test_a_new_kind_of_file_is_one_more_stage_before_unknown(app: App) -> None:
+    """A stage added to the list takes the files that are its kind; the others go on."""
+    from pipeline.intake import stages
+    from pipeline.intake.dropped import DroppedFile, Kind, record, relative
+    from pipeline.intake.outcomes import Accepted, Outcome, Refused
+    from pipeline.intake.receipts import ReceiptData, write_receipt
+
+    seen: list[str] = []
+
+    def note_file(ctx: DroppedFile) -> Outcome | None:
+        seen.append(ctx.claimed.original_name)
+        if not ctx.claimed.path.read_bytes().startswith(b"NOTE"):
+            return None
+        data = ReceiptData("accepted", ctx.claimed.original_name, ctx.received, "")
+        receipt = write_receipt(ctx.app.settings, ctx.stem(None), data)
+        with ctx.app.db.session() as session:
+            record(
+                session,
+                ctx,
+                status=FileOutcome.ACCEPTED,
+                kind=Kind.UNKNOWN,
+                listnr=None,
+                receipt=receipt,
+            )
+        return Accepted(None, receipt)
+
+    (app.settings.inbox / "a.txt").write_text("NOTE hello", encoding="utf-8")
+    (app.settings.inbox / "b.txt").write_text("hello", encoding="utf-8")
+    inbox = Inbox(app, stages=[*stages.STAGES[:-1], note_file, stages.STAGES[-1]])
+    results = {r.original_name: r for r in inbox.process_once()}
+    assert sorted(seen) == ["a.txt", "b.txt"]
+    assert isinstance(results["a.txt"].concluded, Accepted)
+    assert results["a.txt"].outcome == FileOutcome.ACCEPTED
+    assert results["a.txt"].kept_at is not None
+    assert results["a.txt"].kept_at.parent.name == ".processed"
+    refused = results["b.txt"]
+    assert refused.outcome == FileOutcome.REJECTED
+    assert isinstance(refused.concluded, Refused)
+    assert [p.slug for p in refused.problems] == ["unknown-kind"]
+    with app.db.session() as session:
+        kept = {
+            r.original_name: r.stored_path for r in session.execute(select(InboxFile)).scalars()
+        }
+    assert kept["a.txt"] == relative(app, results["a.txt"].kept_at)
+
+
+def test_each_outcome_is_its_own_type(app: App) -> None:
+    s = seed(app, students=2)
+    listnr = new_exam_list(app)
+    issued = workbook.issue(app, listnr)
+    fill(
+        issued.path,
+        {s.pnrs[0]: {"grade": "4", "grade_date": "2026-11-02"}},
+        target=app.settings.inbox / "ok.xlsx",
+    )
+    fill(issued.path, {s.pnrs[0]: {"grade": "Q"}}, target=app.settings.inbox / "bad.xlsx")
+    results = {r.original_name: r.concluded for r in Inbox(app).process_once()}
+    assert type(results["ok.xlsx"]).__name__ == "Accepted"
+    assert type(results["bad.xlsx"]).__name__ == "Refused"
+    shutil.copy(
+        app.settings.inbox
+        / ".processed"
+        / next(
+            p.name
+            for p in (app.settings.inbox / ".processed").iterdir()
+            if p.name.endswith("ok.xlsx")
+        ),
+        app.settings.inbox / "again.xlsx",
+    )
+    (again,) = Inbox(app).process_once()
+    assert type(again.concluded).__name__ == "Duplicate"
+    assert again.outcome == FileOutcome.DUPLICATE
+
+
+def test_the_intake_catalogue_has_every_key_in_both_languages() -> None:
+    import yaml
+
+    root = Path(__file__).parents[1] / "templates" / "texts"
+
+    def flat(node: object, prefix: str = "") -> set[str]:
+        if isinstance(node, dict):
+            return {k for key, value in node.items() for k in flat(value, f"{prefix}{key}.")}
+        return {prefix[:-1]}
+
+    sv, en = (
+        flat(yaml.safe_load((root / f"intake.{lang}.yaml").read_text(encoding="utf-8")))
+        for lang in ("sv", "en")
+    )
+    assert sv == en and "problems.tampered-signature" in sv
+    for key in sv:
+        assert t(key, "sv") != t(key, "en"), key
+
+
+def test_no_swedish_literal_is_left_in_the_intake() -> None:
+    """People-facing words come from the catalogue: no Swedish letter in the intake's code."""
+    folder = Path(__file__).parents[1] / "pipeline" / "intake"
+    found = [
+        f"{path.name}:{number}"
+        for path in sorted(folder.glob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if any(letter in line for letter in "åäöÅÄÖ")
+    ]
+    assert found == []
+
+
+def _sent_to_examiner(app: App) -> int:
+    s = seed(app, students=3)
+    listnr = new_exam_list(app)
+    issued = workbook.issue(app, listnr)
+    fill(
+        issued.path,
+        {s.pnrs[0]: {"grade": "4", "grade_date": "2026-11-02"}},
+        action="Skicka till examinator",
+        target=app.settings.inbox / "betyg.xlsx",
+    )
+    [result] = Inbox(app).process_once()
+    assert result.outcome == FileOutcome.ACCEPTED
+    return listnr
+
+
+def test_review_workbook_outcomes_approved_refused_and_sent_back(app: App) -> None:
+    from pipeline.intake.outcomes import Approved, Refused
+    from tests.factories import sent_code
+
+    listnr = _sent_to_examiner(app)
+    code = sent_code(app, listnr)
+    review = app.settings.outbox / "review" / f"{listnr}_v2_granskning.xlsx"
+    wb = load_workbook(review)
+    wb.worksheets[0]["B13"] = f"{(int(code) + 1) % 1_000_000:06d}"
+    wb.save(app.settings.inbox / "wrong.xlsx")
+    [wrong] = Inbox(app).process_once()
+    assert isinstance(wrong.concluded, Refused)
+    assert [p.slug for p in wrong.problems] == ["approval-wrong-code"]
+    text = wrong.receipt.read_text(encoding="utf-8") if wrong.receipt else ""
+    assert t("problems.approval-wrong-code", "sv", listnr=listnr, left=4) in text
+    wb.worksheets[0]["B13"] = code
+    wb.save(app.settings.inbox / "right.xlsx")
+    [right] = Inbox(app).process_once()
+    assert isinstance(right.concluded, Approved) and right.outcome == FileOutcome.ACCEPTED
+
+
+def test_review_workbook_with_a_reason_sends_the_list_back(app: App) -> None:
+    from pipeline.intake.outcomes import SentBack
+
+    listnr = _sent_to_examiner(app)
+    review = app.settings.outbox / "review" / f"{listnr}_v2_granskning.xlsx"
+    wb = load_workbook(review)
+    reason_cell = next(
+        row[1].value
+        for row in wb["_resultat"].iter_rows(min_col=1, max_col=2)
+        if row[0].value == "reason_cell"
+    )
+    wb.worksheets[0][str(reason_cell)] = "Fel datum"
+    wb.save(app.settings.inbox / "back.xlsx")
+    [back] = Inbox(app).process_once()
+    assert isinstance(back.concluded, SentBack)
+    assert "SKICKAD TILLBAKA" in (back.receipt.read_text(encoding="utf-8") if back.receipt else "")
+    with app.db.session() as session:
+        state = session.execute(
+            select(ResultList.state).where(ResultList.listnr == listnr)
+        ).scalar_one()
+    assert state == ListState.DRAFT
+
+
+def test_a_workbook_for_an_approved_list_is_refused_naming_its_state_in_words(app: App) -> None:
+    from pipeline.lifecycle import approval
+    from tests.factories import sent_code
+
+    listnr = _sent_to_examiner(app)
+    assert approval.approve(app, listnr, sent_code(app, listnr)).ok
+    issued = workbook.issue(app, listnr, target=app.settings.var / "after.xlsx")
+    fill(issued.path, {}, target=app.settings.inbox / "after.xlsx")
+    [result] = Inbox(app).process_once()
+    assert [p.slug for p in result.problems] == ["list-wrong-state"]
+    text = result.receipt.read_text(encoding="utf-8") if result.receipt else ""
+    assert '"attesterad"' in text and "approved" not in text
+
+
+def test_a_missing_column_is_named_in_the_readers_language() -> None:
+    import pandas as pd
+
+    from pipeline.intake import checks
+
+    loaded = checks.load_schema(
+        "t33_workbook",
+        params={
+            "grades": ["U", "3", "4", "5"],
+            "failing": ["U"],
+            "ects_grades": [],
+            "ects_failing": [],
+            "today": "2026-12-01",
+            "course_start": "2026-01-01",
+            "remove_marks": ["X"],
+        },
+    )
+    frame = pd.DataFrame(
+        {"pnr": ["19900101-1239"], "grade_date": [None], "points": [None], "comment": [None]}
+    )
+    [problem] = checks.run_schema(loaded, frame, sheet="S", letters={})
+    assert (problem.slug, problem.field) == ("missing-column", "grade")
+    assert problem.message("sv") == t("problems.missing-column", "sv", field="Betyg")
+    assert problem.message("en") == t("problems.missing-column", "en", field="Grade")

@@ -25,7 +25,8 @@ from pipeline.app import App
 from pipeline.domain import personnummer
 from pipeline.domain.personnummer import Personnummer, PersonnummerError
 from pipeline.domain.scales import load_scales
-from pipeline.intake.inbox import PROCESSING, Inbox
+from pipeline.intake.claim import PROCESSING
+from pipeline.intake.inbox import Inbox
 from pipeline.models import FileOutcome
 from pipeline.settings import create_workspace
 from pipeline.xlsx import workbook

@@ -112,7 +112,7 @@ def test_a_long_roster_is_split_into_cells_of_a_hundred(app: App) -> None:
 
 
 def test_a_comment_is_stored_without_characters_xml_cannot_hold() -> None:
-    from pipeline.intake.handlers import _stored_comment
+    from pipeline.intake.apply import _stored_comment
 
     # Excel writes a vertical tab as _x000B_ and calamine reads it back; the fresh workbook
     # cannot hold it, so it is not stored (a re-drop of that workbook is no change).

@@ -352,7 +352,7 @@ def test_a_final_grade_workbook_checked_earlier_is_checked_again_under_the_lock(
     again: list[int] = []
     real = intake.check_and_apply
 
-    def spy(*args: Any, **kwargs: Any) -> intake.IntakeOutcome:
+    def spy(*args: Any, **kwargs: Any) -> intake.WorkbookCheck:
         again.append(1)
         return real(*args, **kwargs)
 

@@ -21,6 +21,7 @@ from openpyxl.utils import column_index_from_string, get_column_letter
 from pipeline import files, resources
 from pipeline.intake.report import Problem
 from pipeline.settings import Settings
+from pipeline.texts import DEFAULT_LANGUAGE, LANGUAGES
 from pipeline.xlsx.cells import escape_cell
 from pipeline.xlsx.workbook import layout
 
@@ -33,7 +34,7 @@ class ReceiptData:
     file_name: str
     received: str
     kept_at: str
-    language: str = "sv"
+    language: str = DEFAULT_LANGUAGE
     listnr: int | None = None
     course: str | None = None
     module: str | None = None
@@ -59,7 +60,7 @@ def _compiled(path: str, mtime: int) -> jinja2.Template:
 
 
 def render(settings: Settings, data: ReceiptData) -> str:
-    language = data.language if data.language in ("sv", "en") else "sv"
+    language = data.language if data.language in LANGUAGES else DEFAULT_LANGUAGE
     path = resources.find("templates", f"receipt.{language}.txt", settings.root)
     template = _compiled(str(path), path.stat().st_mtime_ns)
     problems = [

@@ -2,7 +2,7 @@
 
 Modelled on frictionless: a :class:`Report` is ``valid`` or not, has ``stats``, and a list of
 :class:`Problem`, each with a stable type slug, a position (file, sheet, row, column) and a
-message rendered from ``templates/messages.<lang>.yaml``.
+message rendered from the text catalogue (:mod:`pipeline.texts`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pipeline import resources
+from pipeline import texts
+from pipeline.texts import DEFAULT_LANGUAGE
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Problem:
     field: str | None = None
     value: Any = None
 
-    def position(self, language: str = "sv", workspace: Path | None = None) -> str:
+    def position(self, language: str = DEFAULT_LANGUAGE, workspace: Path | None = None) -> str:
         words = messages(language, workspace)["position"]
         parts = []
         if self.sheet:
@@ -44,10 +45,13 @@ class Problem:
             parts.append(words["column"].format(column=label))
         return ", ".join(parts)
 
-    def message(self, language: str = "sv", workspace: Path | None = None) -> str:
-        templates = messages(language, workspace)["problems"]
+    def message(self, language: str = DEFAULT_LANGUAGE, workspace: Path | None = None) -> str:
+        texts_of = messages(language, workspace)
+        templates = texts_of["problems"]
         template = templates.get(self.slug) or templates["unknown-problem"]
-        params = _Defaults(value=_show(self.value), field=self.field or "", **self.params)
+        # A field is named as the reader's workbook names its column.
+        name = texts_of.get("fields", {}).get(self.field, self.field) if self.field else ""
+        params = _Defaults(value=_show(self.value), field=name, **self.params)
         try:
             return str(template).format_map(params)
         except (IndexError, ValueError):
@@ -72,23 +76,10 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-MESSAGE_FILES = ("messages", "messages-registry", "messages-lms")
-
-
 def messages(language: str, workspace: Path | None = None) -> dict[str, Any]:
-    """Problem texts for ``language``: ``templates/messages*.<lang>.yaml`` merged."""
-    merged: dict[str, Any] = {"position": {}, "problems": {}}
-    for stem in MESSAGE_FILES:
-        try:
-            data = resources.load_yaml("templates", f"{stem}.{language}.yaml", workspace)
-        except FileNotFoundError:
-            continue
-        for key, value in (data or {}).items():
-            if isinstance(value, dict):
-                merged.setdefault(key, {}).update(value)
-            else:
-                merged[key] = value
-    return merged
+    """Problem texts for ``language``: the text catalogue's tree (:mod:`pipeline.texts`,
+    ``templates/messages*.<lang>.yaml`` and ``templates/texts/*.<lang>.yaml`` merged)."""
+    return {"position": {}, "problems": {}, **texts.catalogue(language, workspace)}
 
 
 @dataclass

@@ -9,6 +9,7 @@ SIGTERM and SIGINT stop it between files.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import signal
 import threading
@@ -17,13 +18,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func, select
 from watchdog.events import FileClosedEvent, FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from pipeline import files
 from pipeline.app import App
-from pipeline.intake.inbox import FileResult, Inbox, StabilityTracker, candidates
+from pipeline.intake.claim import StabilityTracker, candidates
+from pipeline.intake.inbox import FileResult, Inbox
+from pipeline.messages import outbox, reminders
+from pipeline.models import AuditEvent
 
 log = logging.getLogger("resultat.watch")
 #: Seconds between runs of the message dispatcher inside the daemon.
@@ -110,8 +115,6 @@ def run_watch(
 
 def _dispatch(app: App) -> None:
     """Send queued mail and SMS; a failing backend must not stop the inbox."""
-    from pipeline.messages import outbox
-
     try:
         outbox.drain(app)
     except Exception:
@@ -120,10 +123,6 @@ def _dispatch(app: App) -> None:
 
 def _remind(app: App) -> None:
     """The daily reminders (sent once a day from the configured hour)."""
-    import datetime as dt
-
-    from pipeline.messages import reminders
-
     try:
         reminders.send_reminders(app, now=dt.datetime.now(dt.UTC))
     except Exception:
@@ -135,10 +134,6 @@ OVERVIEW_MARK = ".status.xlsx.last-event"
 
 
 def _last_event_id(app: App) -> int:
-    from sqlalchemy import func, select
-
-    from pipeline.models import AuditEvent
-
     with app.db.read_session() as session:
         return int(session.execute(select(func.max(AuditEvent.id))).scalar() or 0)
 
@@ -149,8 +144,6 @@ def overview_outdated(app: App) -> bool:
     was committed after the last one it shows. Lets a pass that took nothing skip rewriting
     it (and importing openpyxl). Event ids, not times: an event's time is taken before its
     commit, and appends to the chain commit in id order."""
-    import datetime as dt
-
     path = app.settings.outbox / "status.xlsx"
     try:
         written = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
@@ -164,6 +157,8 @@ def overview_outdated(app: App) -> bool:
 
 def write_overview_safely(app: App) -> None:
     """Rewrite ``outbox/status.xlsx``; a refused rename (file share) must not stop the daemon."""
+    # Lazy for start-up time: the overview workbook needs openpyxl, which a pass that
+    # changed nothing never imports.
     from pipeline.messages import overview
 
     try:

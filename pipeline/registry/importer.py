@@ -36,6 +36,8 @@ from pipeline import audit
 from pipeline.app import App, require_admin
 from pipeline.domain import personnummer, scales, terms
 from pipeline.intake import checks, report
+from pipeline.intake.cell_values import to_date, to_number
+from pipeline.intake.column_checks import ensure_registered
 from pipeline.intake.report import Problem
 from pipeline.models import (
     Base,
@@ -314,16 +316,16 @@ def detect_kind(headers: Sequence[str]) -> tuple[str | None, dict[str, int]]:
 
 def _register_checks() -> None:
     """Checks only registry schemas use (registered with pandera once)."""
-    checks.ensure_registered()
+    ensure_registered()
     if "one_decimal" in pa.Check.REGISTERED_CUSTOM_CHECKS:
         return
 
     def one_decimal(value: Any) -> bool:
-        number = checks.to_number(value)
+        number = to_number(value)
         return number is None or abs(number * 10 - round(number * 10)) < 1e-6
 
     def number_at_most(value: Any, *, limit: float) -> bool:
-        number = checks.to_number(value)
+        number = to_number(value)
         return number is None or number <= limit
 
     register_check_method(statistics=[], check_type="element_wise")(one_decimal)
@@ -456,9 +458,9 @@ def _typed_value(column: str, value: Any) -> Any:
     if column == "personnummer":
         return personnummer.normalize(value)
     if column in _DATES:
-        return checks.to_date(value)
+        return to_date(value)
     if column == "credits":
-        number = checks.to_number(value)
+        number = to_number(value)
         return None if number is None else Decimal(str(number)).quantize(Decimal("0.1"))
     return value
 

@@ -1,0 +1,141 @@
+"""The stage for a review workbook back from the examiner: the code approves, a reason
+sends the list back to its reporter.
+
+Owns checking the review workbook (signed, for this list, one of the two filled in) and
+handing the decision to :mod:`pipeline.lifecycle.approval` in the transaction that records
+the file. Approving, rejecting and what follows are approval's.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from pipeline.app import App
+from pipeline.errors import NotFound
+from pipeline.intake.checked import WorkbookCheck, as_int, staff_language
+from pipeline.intake.dropped import DroppedFile, Kind, accepted_copy, duplicate
+from pipeline.intake.outcomes import Approved, Duplicate, Refused, SentBack
+from pipeline.intake.report import Problem, Report
+from pipeline.intake.workbook_receipt import conclude
+from pipeline.lifecycle import approval
+from pipeline.lists.query import get_list_head
+from pipeline.texts import has
+from pipeline.xlsx.reader import ResultWorkbook
+from pipeline.xlsx.workbook import verify
+
+log = logging.getLogger("resultat.inbox")
+
+
+def check_review(
+    session: Session, app: App, wb: ResultWorkbook
+) -> tuple[WorkbookCheck, str | None]:
+    """A review workbook back from the examiner: the code approves, a reason rejects.
+
+    Returns the check and the slug of approval's decision (``None`` when none was made)."""
+    listnr = wb.listnr
+    report = Report()
+    outcome = WorkbookCheck(False, listnr, wb.meta.get("language") or app.settings.language, report)
+    if not verify(app.settings.hmac_key(), wb.meta, wb.roster) or listnr is None:
+        report.add(Problem("tampered-signature", {"listnr": listnr or ""}, sheet=wb.sheet))
+        return outcome, None
+    if as_int(wb.identity_listnr) != listnr:
+        report.add(
+            Problem(
+                "tampered-listnr",
+                {"listnr": listnr},
+                sheet=wb.sheet,
+                row=4,
+                column="B",
+                value=wb.identity_listnr,
+            )
+        )
+        return outcome, None
+    try:
+        result_list = get_list_head(session, listnr)
+    except NotFound:
+        report.add(Problem("list-not-found", {"listnr": listnr}, sheet=wb.sheet))
+        return outcome, None
+    examiner = result_list.examiner
+    outcome.language = staff_language(session, examiner, outcome.language)
+    code = wb.cells.get("code_cell")
+    reason = wb.cells.get("reason_cell")
+    code_ref = wb.meta.get("code_cell", "B13")
+    if code not in (None, ""):
+        decision = approval.approve_in(
+            session,
+            app,
+            listnr,
+            str(code),
+            via="workbook",
+            actor=examiner or app.actor,
+            expect_hash=wb.meta.get("content_hash"),
+            expect_version=wb.version,
+        )
+    elif reason not in (None, ""):
+        decision = approval.reject_in(
+            session, app, listnr, str(reason), via="workbook", actor=examiner or app.actor
+        )
+    else:
+        report.add(
+            Problem("review-empty", sheet=wb.sheet, row=int(code_ref[1:]), column=code_ref[0])
+        )
+        return outcome, None
+    outcome.state = result_list.state
+    outcome.version = result_list.version
+    if not decision.ok:
+        # Each reason approval gives has its own slug; one without a text of ours is named
+        # in approval's words.
+        slug = decision.slug
+        params: dict[str, Any] = {"listnr": listnr, "left": decision.attempts_left}
+        if not has(f"problems.{slug}", outcome.language, app.root):
+            slug = "approval-failed"
+            params = {"detail": approval.decision_text(decision, outcome.language, app.root)}
+        report.add(
+            Problem(
+                slug,
+                params,
+                sheet=wb.sheet,
+                row=int(code_ref[1:]),
+                column=code_ref[0],
+            )
+        )
+        return outcome, decision.slug
+    outcome.accepted = True
+    return outcome, decision.slug
+
+
+def review_workbook(ctx: DroppedFile) -> Approved | SentBack | Refused | Duplicate | None:
+    """Hand a review workbook's decision to approval; ``None`` for any other kind of file."""
+    wb = ctx.workbook
+    if ctx.kind is not Kind.REVIEW_WORKBOOK or wb is None:
+        return None
+    app = ctx.app
+    with app.db.session() as session:
+        earlier = accepted_copy(session, ctx.sha, wb.listnr)
+        if earlier is not None:
+            # Another worker took the same bytes while this copy waited for the lock.
+            session.rollback()
+            return duplicate(ctx, wb.listnr, earlier)
+        outcome, decision = check_review(session, app, wb)
+        concluded_as: type[Approved | SentBack | Refused] = Refused
+        if outcome.accepted:
+            concluded_as = Approved if decision == "approved" else SentBack
+        concluded = conclude(
+            session,
+            ctx,
+            wb,
+            outcome,
+            receipt_status=concluded_as.receipt_status,
+            kind=Kind.REVIEW_WORKBOOK,
+        )
+    log.info(
+        "list %s: review %s from %s (%d problems)",
+        outcome.listnr,
+        concluded_as.receipt_status,
+        ctx.claimed.original_name,
+        len(outcome.report.problems),
+    )
+    return concluded_as(outcome.listnr, concluded.receipt, tuple(concluded.data.problems))
