@@ -29,7 +29,15 @@ DEFAULT_LANGUAGE: Final = "sv"
 
 
 class Key(str):
-    """A catalogue key passed as a parameter: filled in as its text in the same language."""
+    """A catalogue key (with its own parameters) passed as a parameter: filled in as its
+    text in the same language as the text it is part of."""
+
+    params: dict[str, Any]
+
+    def __new__(cls, key: str, **params: Any) -> Key:
+        made = super().__new__(cls, key)
+        made.params = params
+        return made
 
 
 class MissingText(KeyError):
@@ -114,7 +122,7 @@ def t(key: str, lang: str = DEFAULT_LANGUAGE, workspace: Path | None = None, **p
     if not params and "{" not in node:
         return node
     filled = {
-        name: t(value, lang, workspace) if isinstance(value, Key) else value
+        name: t(value, lang, workspace, **value.params) if isinstance(value, Key) else value
         for name, value in params.items()
     }
     return node.format_map(_Params(filled))

@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from openpyxl.utils import get_column_letter
 
-from pipeline import resources
+from pipeline import resources, texts
 from pipeline.domain import personnummer
 from pipeline.domain.scales import GradeScale
 from pipeline.errors import InvalidRequest
@@ -59,9 +59,9 @@ CANVAS_NO_RESULT: Final = frozenset({"ex", "n/a", "-"})
 _CANVAS_ASSIGNMENT: Final = re.compile(r"^(?P<label>.+?)\s*\((?P<id>\d+)\)$")
 
 # Moodle: the grade export (csv, xlsx, ods), profile labels in English or Swedish.
-MOODLE_FIRST: Final = frozenset({"first name", "förnamn"})
-MOODLE_LAST: Final = frozenset({"last name", "surname", "efternamn"})
-MOODLE_IDENTIFIERS: Final = {
+MOODLE_FIRST: Final = frozenset({"first name", "förnamn"})  # i18n: not people-facing
+MOODLE_LAST: Final = frozenset({"last name", "surname", "efternamn"})  # i18n: not people-facing
+MOODLE_IDENTIFIERS: Final = {  # i18n: not people-facing: headers read in exports
     "id number": "any",
     "id-nummer": "any",
     "idnummer": "any",
@@ -73,7 +73,7 @@ MOODLE_IDENTIFIERS: Final = {
     "email": "email",
 }
 #: The display type in "Kind: Name (Type)"; feedback columns carry no grade.
-MOODLE_TYPES: Final = {
+MOODLE_TYPES: Final = {  # i18n: not people-facing: types read in exports
     "real": "auto",
     "verklig": "auto",
     "verkligt": "auto",
@@ -85,20 +85,23 @@ MOODLE_TYPES: Final = {
     "bokstav": "grade",
     "bokstavsbetyg": "grade",
 }
-MOODLE_FEEDBACK: Final = frozenset({"feedback", "återkoppling"})
+MOODLE_FEEDBACK: Final = frozenset({"feedback", "återkoppling"})  # i18n: not people-facing
 MOODLE_NO_RESULT: Final = frozenset({"-"})
 _MOODLE_GRADE: Final = re.compile(
     r"^(?:(?P<item>[^:()]+):\s*)?(?P<name>.+?)\s*\((?P<type>[^()]+)\)$"
 )
 
-# Words for pass and fail that platforms write instead of a scale's own grades.
-PASS_WORDS: Final = frozenset(
+# Words for pass and fail that platforms write instead of a scale's own grades (read in
+# exports, never shown).
+PASS_WORDS: Final = frozenset(  # i18n: not people-facing
     {"P", "PASS", "PASSED", "GODKÄND", "GODKAND", "GODKÄNT", "COMPLETE", "GK"}
 )
-FAIL_WORDS: Final = frozenset(
+FAIL_WORDS: Final = frozenset(  # i18n: not people-facing
     {"F", "FAIL", "FAILED", "UNDERKÄND", "UNDERKAND", "UNDERKÄNT", "INCOMPLETE", "UK"}
 )
-DISTINCTION_WORDS: Final = frozenset({"VÄL GODKÄND", "VAL GODKAND", "PASS WITH DISTINCTION"})
+DISTINCTION_WORDS: Final = frozenset(  # i18n: not people-facing
+    {"VÄL GODKÄND", "VAL GODKAND", "PASS WITH DISTINCTION"}
+)
 #: A grade missing from the scale is read as its twin when the scale has that one.
 TWINS: Final = {"P": "G", "G": "P", "F": "U", "U": "F"}
 
@@ -630,7 +633,12 @@ def _shown(row: ExportRow, identifier: str) -> str:
 
 class ThresholdError(InvalidRequest, ValueError):
     """Thresholds that cannot be used; the message says why (shown in the receipt, and by
-    the CLI as a refused command)."""
+    the CLI as a refused command). ``detail`` is the reason as a catalogue key with its
+    parameters, for a text that renders it in the reader's language."""
+
+    @property
+    def detail(self) -> texts.Key:
+        return texts.Key(self.key or "", **self.params)
 
 
 @dataclass(frozen=True)
@@ -660,11 +668,13 @@ def parse_thresholds_text(text: str) -> list[tuple[str, float]]:
             continue
         grade, sep, minimum = part.replace(":", "=").partition("=")
         if not sep:
-            raise ThresholdError(f"{part!r}: skriv BETYG=MINIMUM / write GRADE=MINIMUM")
+            raise ThresholdError.text("lms.thresholds.syntax", part=repr(part))
         try:
             pairs.append((grade.strip(), float(minimum)))
         except ValueError:
-            raise ThresholdError(f"{part!r}: {minimum!r} är inget tal / is not a number") from None
+            raise ThresholdError.text(
+                "lms.thresholds.not-a-number", part=repr(part), minimum=repr(minimum)
+            ) from None
     return pairs
 
 
@@ -681,28 +691,26 @@ def parse_thresholds(raw: Any, scale: GradeScale) -> Thresholds:
             grade_value, minimum_value = item
             minimum = float(minimum_value)
         except (TypeError, ValueError):
-            raise ThresholdError(f"{item!r}") from None
+            raise ThresholdError.text("lms.thresholds.bad-item", item=repr(item)) from None
         if not math.isfinite(minimum):
-            raise ThresholdError(f"{item!r}")
+            raise ThresholdError.text("lms.thresholds.bad-item", item=repr(item))
         grade = _on_scale(grade_value, scale)
         if grade is None:
-            raise ThresholdError(
-                f"{grade_value!r} finns inte i skalan / is not on the scale {scale.code}"
+            raise ThresholdError.text(
+                "lms.thresholds.not-on-scale", grade=repr(grade_value), scale=scale.code
             )
         steps.append((grade, minimum))
     if not steps:
-        raise ThresholdError("inga gränser / no thresholds")
+        raise ThresholdError.text("lms.thresholds.empty")
     grades = [g for g, _ in steps]
     minimums = [m for _, m in steps]
     if len(set(grades)) != len(grades) or len(set(minimums)) != len(minimums):
-        raise ThresholdError("samma betyg eller gräns två gånger / a grade or minimum twice")
+        raise ThresholdError.text("lms.thresholds.twice")
     steps.sort(key=lambda s: s[1])
     quality = _quality(scale)
     ranks = [quality[g] for g, _ in steps]
     if ranks != sorted(ranks):
-        raise ThresholdError(
-            "ett bättre betyg behöver en högre gräns / a better grade needs a higher minimum"
-        )
+        raise ThresholdError.text("lms.thresholds.order")
     return Thresholds(tuple(steps))
 
 
