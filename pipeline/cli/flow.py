@@ -218,7 +218,7 @@ def merge(
 ) -> None:
     # Lazy imports, kept for start-up time.
     from pipeline.lms import merge as merging
-    from pipeline.lms.exports import parse_thresholds_text
+    from pipeline.lms.grades import parse_thresholds_text
 
     limits = parse_thresholds_text(thresholds) if thresholds else None
     application = open_app()
