@@ -23,12 +23,11 @@ from pipeline import texts
 from pipeline.app import App
 from pipeline.demo import data as demodata
 from pipeline.intake.inbox import Inbox
-from pipeline.lifecycle import after_approval as lifecycle
-from pipeline.lifecycle import approval, archive
+from pipeline.lifecycle import after_approval, approval, archive
 from pipeline.lists import core as lists
 from pipeline.lists.core import ListSummary, StudentSources
 from pipeline.messages import outbox
-from pipeline.registry import importer as registry
+from pipeline.registry import importer
 from pipeline.settings import create_workspace
 from pipeline.xlsx import workbook
 from pipeline.xlsx.reader import META_SHEET
@@ -125,7 +124,7 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
     registry_dir = app.settings.var / "demo" / "registry"
     files = demodata.write_registry(registry_dir, seed=seed, today=cal.today)
     say("registry", count=len(files), folder=registry_dir)
-    results = registry.import_files(app, list(files.values()), admin=True)
+    results = importer.import_files(app, list(files.values()), admin=True)
     for result in results:
         say(
             "registry-file",
@@ -267,10 +266,10 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
         ladok=ladok_dir / f"{dv_exam}.tsv",
         archive_list=app.settings.outbox / "print" / f"{dv_exam}_arkivlista.pdf",
     )
-    mails = lifecycle.registered(app, dv_exam)
+    mails = after_approval.registered(app, dv_exam)
     outbox.drain(app)
     say("students-mailed", count=mails)
-    package = lifecycle.signed(app, dv_exam)
+    package = after_approval.signed(app, dv_exam)
     say("archived", path=package.relative_to(app.root))
 
     say("final-grades")
@@ -305,9 +304,9 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
     if issued_final.rows:
         decision = approval.approve(app, final, sms_code(app, final))
         echo(f"   {approval.decision_text(decision, lang, app.root)}")
-        lifecycle.registered(app, final)
+        after_approval.registered(app, final)
         outbox.drain(app)
-        package = lifecycle.signed(app, final)
+        package = after_approval.signed(app, final)
         say("archived", path=package.relative_to(app.root))
     else:
         say("everyone-graded")
