@@ -298,9 +298,14 @@ def test_help_headings_in_both_languages() -> None:
     swedish = runner.invoke(cli_app, ["--help"], env={"RESULTAT_LANG": "sv", "COLUMNS": "200"})
     assert "Flaggor" in swedish.output and "Kommandon" in swedish.output
     assert "Skapa en arbetsyta" in swedish.output
+    assert "Visa den här hjälpen och avsluta." in swedish.output
     english = runner.invoke(cli_app, ["--help"], env={"RESULTAT_LANG": "en", "COLUMNS": "200"})
     assert "Options" in english.output and "Commands" in english.output
     assert "Create a workspace" in english.output
+    assert "Show this message and exit." in english.output
+    demo = runner.invoke(cli_app, ["demo", "--help"], env={"RESULTAT_LANG": "sv", "COLUMNS": "200"})
+    assert "Slumpfrö för demodata" in demo.output and "Visa den här hjälpen" in demo.output
+    assert "--workspace" in demo.output  # the global options are the command's too
 
 
 def test_console_script_takes_options_after_the_command(tmp_path: Path) -> None:

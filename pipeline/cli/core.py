@@ -103,7 +103,7 @@ class ResultatGroup(TyperGroup):
                 raise
             if message:
                 typer.echo(message, err=True)
-            sys.exit(getattr(exc, "exit_code", 2))
+            sys.exit(getattr(exc, "exit_code", 1))  # Abort has none: 1, as click gives it
         sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -98,6 +98,11 @@ def translate_help(group: Any, lang: str) -> None:
         for param in command.params:
             if hasattr(param, "help"):
                 param.help = _translated(param.help, lang)
+        # The --help option is made on demand and kept by the command (typer >= 0.26); made
+        # here once, it is the one the help then shows.
+        help_option = command.get_help_option(command.context_class(command))
+        if help_option is not None:
+            help_option.help = texts.t("cli.parser.help-option", lang)
     try:
         from typer import rich_utils  # lazy: only when help is shown, and rich may be absent
     except ImportError:
