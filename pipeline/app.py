@@ -48,7 +48,4 @@ class App:
 def require_admin(admin: bool, what: str) -> None:
     """Refuse an administration-mode action unless ``--admin`` was given on this call."""
     if not admin:
-        raise AdminRequired(
-            f"{what} kräver administrationsläge: kör kommandot igen med --admin. / "
-            f"{what} needs administration mode: run the command again with --admin."
-        )
+        raise AdminRequired.text("errors.admin-required", what=what)

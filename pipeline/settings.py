@@ -21,6 +21,7 @@ CONFIG_NAME: Final = "resultat.toml"
 KEY_FILE: Final = "var/secret.key"
 HOME_ENV: Final = "RESULTAT_HOME"
 DATABASE_ENV: Final = "RESULTAT_DATABASE_URL"
+LANG_ENV: Final = "RESULTAT_LANG"
 KEY_ENV: Final = "RESULTAT_HMAC_KEY"
 RUNTIME_DIRS: Final = ("inbox", "outbox", "archive", "var")
 
@@ -199,12 +200,9 @@ class Settings:
         try:
             return bytes.fromhex(self.key_path.read_text(encoding="ascii").strip())
         except FileNotFoundError:
-            raise WorkspaceError(
-                f"Nyckelfilen {self.key_path} saknas; kör `resultat init`. / "
-                f"The key file {self.key_path} is missing; run `resultat init`."
-            ) from None
+            raise WorkspaceError.text("errors.workspace.no-key-file", path=self.key_path) from None
         except ValueError:
-            raise WorkspaceError(f"The key file {self.key_path} is not valid hex.") from None
+            raise WorkspaceError.text("errors.workspace.bad-key-file", path=self.key_path) from None
 
 
 def _resolve_url(url: str, root: Path) -> str:
@@ -225,26 +223,43 @@ def workspace_root(explicit: Path | None = None, env: dict[str, str] | None = No
     return Path.cwd().resolve()
 
 
+def interface_language(root: Path, env: dict[str, str] | None = None) -> str:
+    """The language of the command line's own messages for a workspace at ``root``.
+
+    ``RESULTAT_LANG`` (sv or en) if set, else the workspace's ``[language] default``, else
+    Swedish. Never raises: it is asked before (and when) the arguments fail to parse, when
+    the workspace may be missing or broken.
+    """
+    env = dict(os.environ) if env is None else env
+    if env.get(LANG_ENV) in ("sv", "en"):
+        return env[LANG_ENV]
+    try:
+        raw = tomllib.loads((root / CONFIG_NAME).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return "sv"
+    language = raw.get("language", {}).get("default", "sv")
+    return language if language in ("sv", "en") else "sv"
+
+
 def load(root: Path, env: dict[str, str] | None = None) -> Settings:
     """Parse ``root/resultat.toml`` (and the few environment overrides) into :class:`Settings`."""
     env = dict(os.environ) if env is None else env
     config_path = root / CONFIG_NAME
     if not config_path.is_file():
-        raise WorkspaceError(
-            f"Ingen arbetsyta i {root} (resultat.toml saknas); kör `resultat init {root}`. / "
-            f"No workspace at {root} (no resultat.toml); run `resultat init {root}`."
-        )
+        raise WorkspaceError.text("errors.workspace.missing", root=root)
     try:
         raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise WorkspaceError(f"{config_path}: {exc}") from exc
+        raise WorkspaceError.text(
+            "errors.workspace.bad-toml", path=config_path, detail=exc
+        ) from exc
     db = raw.get("database", {})
     url = env.get(DATABASE_ENV) or db.get("url") or "sqlite:///var/resultat.db"
     inbox = raw.get("inbox", {})
     contacts = raw.get("contacts", {})
     language = raw.get("language", {}).get("default", "sv")
     if language not in ("sv", "en"):
-        raise WorkspaceError(f"{config_path}: language.default must be 'sv' or 'en'")
+        raise WorkspaceError.text("errors.workspace.bad-language", path=config_path)
     return Settings(
         root=root,
         database_url=_resolve_url(str(url), root),
@@ -279,7 +294,7 @@ def load(root: Path, env: dict[str, str] | None = None) -> Settings:
 def _mail(section: dict[str, Any], env: dict[str, str]) -> MailSettings:
     backend = str(section.get("backend", "file"))
     if backend not in ("file", "smtp"):
-        raise WorkspaceError(f"mail.backend must be 'file' or 'smtp', not {backend!r}")
+        raise WorkspaceError.text("errors.workspace.bad-mail-backend", value=backend)
     return MailSettings(
         backend=backend,
         sender=str(section.get("sender", MailSettings.sender)),
@@ -294,7 +309,7 @@ def _mail(section: dict[str, Any], env: dict[str, str]) -> MailSettings:
 def _sms(section: dict[str, Any], env: dict[str, str]) -> SmsSettings:
     backend = str(section.get("backend", "file"))
     if backend not in ("file", "twilio"):
-        raise WorkspaceError(f"sms.backend must be 'file' or 'twilio', not {backend!r}")
+        raise WorkspaceError.text("errors.workspace.bad-sms-backend", value=backend)
     return SmsSettings(
         backend=backend,
         from_number=str(section.get("from_number", SmsSettings.from_number)),

@@ -28,6 +28,18 @@ LANGUAGES: Final = ("sv", "en")
 DEFAULT_LANGUAGE: Final = "sv"
 
 
+class Key(str):
+    """A catalogue key (with its own parameters) passed as a parameter: filled in as its
+    text in the same language as the text it is part of."""
+
+    params: dict[str, Any]
+
+    def __new__(cls, key: str, **params: Any) -> Key:
+        made = super().__new__(cls, key)
+        made.params = params
+        return made
+
+
 class MissingText(KeyError):
     """A key that is not in the catalogue of a language: a defect of ours, not of the input."""
 
@@ -98,6 +110,7 @@ def t(key: str, lang: str = DEFAULT_LANGUAGE, workspace: Path | None = None, **p
 
     A missing key raises :class:`MissingText` (a test checks both languages hold every key);
     a placeholder without a value is left as written, so a text never fails for want of one.
+    A parameter that is a :class:`Key` is filled in as its own text in ``lang``.
     """
     node: Any = catalogue(lang, workspace)
     for part in key.split("."):
@@ -106,7 +119,13 @@ def t(key: str, lang: str = DEFAULT_LANGUAGE, workspace: Path | None = None, **p
         node = node[part]
     if not isinstance(node, str):
         raise MissingText(f"{key} ({lang}) is not a text")
-    return node.format_map(_Params(params)) if params or "{" in node else node
+    if not params and "{" not in node:
+        return node
+    filled = {
+        name: t(value, lang, workspace, **value.params) if isinstance(value, Key) else value
+        for name, value in params.items()
+    }
+    return node.format_map(_Params(filled))
 
 
 def keys(lang: str, workspace: Path | None = None) -> set[str]:

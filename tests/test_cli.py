@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from pipeline.app import App
 from pipeline.cli import app as cli_app
+from pipeline.cli import state as cli_state
 from pipeline.models import Course
 from tests.factories import seed
 
@@ -51,10 +52,16 @@ def test_every_command_is_expected() -> None:
 
 
 @pytest.mark.parametrize("command", ALL_COMMANDS, ids=" ".join)
-def test_every_command_has_help_with_example(command: tuple[str, ...]) -> None:
-    result = runner.invoke(cli_app, [*command, "--help"])
+@pytest.mark.parametrize(("lang", "example"), [("sv", "Exempel"), ("en", "Example")])
+def test_every_command_has_help_with_example(
+    command: tuple[str, ...], lang: str, example: str, tmp_path: Path
+) -> None:
+    result = runner.invoke(
+        cli_app, [*command, "--help"], env={"RESULTAT_LANG": lang, "COLUMNS": "200"}
+    )
     assert result.exit_code == 0, result.output
-    assert "example: resultat " + command[0] in result.output
+    assert f"{example}: resultat {command[0]}" in result.output
+    assert "cli.help." not in result.output  # every help key was translated
 
 
 def test_init_creates_workspace_with_private_key(tmp_path: Path) -> None:
@@ -166,10 +173,15 @@ def test_new_issue_add_and_status_json(app: App, workspace: Path) -> None:
     assert result.exit_code == 4 and "19900101-1234" not in result.output
 
 
-def test_demo_runs_the_whole_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_demo_runs_the_whole_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
     monkeypatch.delenv("RESULTAT_DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)  # a workspace ignored by -w would land here
     root = tmp_path / "demo"
-    result = runner.invoke(cli_app, ["-w", str(root), "demo"])
+    args = ["-w", str(root), "demo"] if where == "before" else ["demo", "-w", str(root)]
+    result = runner.invoke(cli_app, args)
     assert result.exit_code == 0, result.output
     assert "rejected  " in result.output and "duplicate " in result.output
     status = runner.invoke(cli_app, ["-w", str(root), "status", "--json"])
@@ -188,3 +200,125 @@ def test_demo_runs_the_whole_loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     import re
 
     assert not re.search(r"\d{8}-?\d{4}", log)
+
+
+def _import_courses(workspace: Path, tmp_path: Path, args: list[str]) -> str | None:
+    """Run a registry import with ``args`` around it; the actor its audit event names."""
+    courses = tmp_path / "kurser.csv"
+    courses.write_text(
+        "course_code,name_sv,name_en,credits,scale,ects_scale,start_date\n"
+        "DV1599,Programmering,Programming,7.5,TH,AF,2026-08-31\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(cli_app, [a if a != "FILE" else str(courses) for a in args])
+    assert result.exit_code == 0, result.output
+    from pipeline.models import AuditEvent
+
+    app = App.open(workspace)
+    with app.db.session() as session:
+        event = session.query(AuditEvent).filter(AuditEvent.action == "registry.import").one()
+        actor = event.actor
+    app.close()
+    return actor
+
+
+def test_global_options_after_the_command(workspace: Path, tmp_path: Path) -> None:
+    ws = str(workspace)
+    args = ["registry", "import", "--admin", "FILE", "-w", ws, "--as", "admin2", "-v"]
+    assert _import_courses(workspace, tmp_path, args) == "admin2"
+    assert cli_state.workspace == workspace and cli_state.verbose is True
+
+
+def test_global_option_after_the_command_wins(workspace: Path, tmp_path: Path) -> None:
+    args = ["--as", "first", "registry", "import", "FILE", "--admin", "--as", "second"]
+    assert _import_courses(workspace, tmp_path, ["-w", str(workspace), *args]) == "second"
+
+
+def test_workspace_after_the_command_is_the_one_used(workspace: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "not-a-workspace"
+    elsewhere.mkdir()
+    result = runner.invoke(
+        cli_app, ["-w", str(elsewhere), "status", "--json", "-w", str(workspace)]
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == []
+    result = runner.invoke(cli_app, ["status", "-w", str(elsewhere)], env={"RESULTAT_LANG": "en"})
+    assert result.exit_code == 1
+    assert f"No workspace at {elsewhere}" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "sv", "en"),
+    [
+        (["demo", "--bogus"], "Okänd flagga: --bogus", "No such option: --bogus"),
+        (["issue"], "Argument saknas: LISTNR", "Missing argument: LISTNR"),
+        (["issue", "abc"], "LISTNR: ett heltal behövs", "LISTNR: a whole number is needed"),
+        (["new", "t34", "-t", "HT2026"], "Flagga saknas: --course", "Missing option: --course"),
+        (["status", "-w"], "Flaggan -w behöver ett värde", "Option -w requires a value"),
+        (["nosuch"], "Okänt kommando: nosuch", "No such command: nosuch"),
+        (["status", "1", "2"], "Oväntade argument: 2", "Unexpected extra arguments: 2"),
+    ],
+)
+def test_parser_errors_in_both_languages(args: list[str], sv: str, en: str) -> None:
+    swedish = runner.invoke(cli_app, args, env={"RESULTAT_LANG": "sv"})
+    assert swedish.exit_code == 2
+    assert sv in swedish.output
+    assert "Usage" not in swedish.output and "No such" not in swedish.output
+    english = runner.invoke(cli_app, args, env={"RESULTAT_LANG": "en"})
+    assert english.exit_code == 2
+    assert en in english.output and "Fel" not in english.output
+
+
+def test_parser_error_shows_usage_and_help_hint() -> None:
+    swedish = runner.invoke(cli_app, ["issue"], env={"RESULTAT_LANG": "sv"})
+    assert swedish.output.splitlines()[:2] == [
+        "Användning: root issue [OPTIONS] {listnr}",
+        "Se 'root issue --help' för hjälp.",
+    ]
+    english = runner.invoke(cli_app, ["issue"], env={"RESULTAT_LANG": "en"})
+    assert english.output.splitlines()[:2] == [
+        "Usage: root issue [OPTIONS] {listnr}",
+        "Try 'root issue --help' for help.",
+    ]
+
+
+def test_parser_language_is_the_workspace_default(workspace: Path) -> None:
+    config = workspace / "resultat.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace('default = "sv"', 'default = "en"'),
+        encoding="utf-8",
+    )
+    result = runner.invoke(cli_app, ["issue", "-w", str(workspace)], env={"RESULTAT_LANG": None})
+    assert "Missing argument: LISTNR" in result.output
+    result = runner.invoke(cli_app, ["issue", "-w", str(workspace)], env={"RESULTAT_LANG": "sv"})
+    assert "Argument saknas: LISTNR" in result.output
+
+
+def test_help_headings_in_both_languages() -> None:
+    swedish = runner.invoke(cli_app, ["--help"], env={"RESULTAT_LANG": "sv", "COLUMNS": "200"})
+    assert "Flaggor" in swedish.output and "Kommandon" in swedish.output
+    assert "Skapa en arbetsyta" in swedish.output
+    assert "Visa den här hjälpen och avsluta." in swedish.output
+    english = runner.invoke(cli_app, ["--help"], env={"RESULTAT_LANG": "en", "COLUMNS": "200"})
+    assert "Options" in english.output and "Commands" in english.output
+    assert "Create a workspace" in english.output
+    assert "Show this message and exit." in english.output
+    demo = runner.invoke(cli_app, ["demo", "--help"], env={"RESULTAT_LANG": "sv", "COLUMNS": "200"})
+    assert "Slumpfrö för demodata" in demo.output and "Visa den här hjälpen" in demo.output
+    assert "--workspace" in demo.output  # the global options are the command's too
+
+
+def test_console_script_takes_options_after_the_command(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "RESULTAT_LANG": "en", "RESULTAT_DATABASE_URL": ""}
+    done = subprocess.run(
+        [sys.executable, "-m", "pipeline.cli", "status", "-w", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert f"resultat: No workspace at {tmp_path / 'none'}" in done.stderr

@@ -628,7 +628,7 @@ def test_message_accepted_by_the_provider_just_before_a_crash_is_sent_again_with
     try:
         assert run_cli(root, env, "process").returncode == 0
         # The first email goes to the SMTP server; the process dies before marking it sent.
-        _killed_at(root, env, "pipeline.messages.outbox:_mark_sent", "before", "dispatch")
+        _killed_at(root, env, "pipeline.messages.dispatch:_mark_sent", "before", "dispatch")
         assert len(smtp_server.received) == 1
         with app.db.session() as session:
             statuses = Counter(m.status for m in session.execute(select(Message)).scalars())
@@ -667,7 +667,7 @@ def _sms_twice(root: Path, env: dict[str, str], app: App, twilio: FakeTwilio) ->
             ).scalars()
         ]
     nth = queued.index("code_resent") + 1
-    _killed_at(root, env, "pipeline.messages.outbox:_mark_sent", "before", "dispatch", nth=nth)
+    _killed_at(root, env, "pipeline.messages.dispatch:_mark_sent", "before", "dispatch", nth=nth)
     assert len(twilio.messages) == before + 1
     outbox.drain(app, now=utcnow() + STALE_AFTER)
     texts = Counter(r.form["Body"] for r in twilio.messages[before:])

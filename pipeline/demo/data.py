@@ -44,7 +44,7 @@ TEACHER: Final = "jobe"  # teaches DV1599 and reports its results, but is not it
 ENGLISH_SPEAKER: Final = "dast"
 
 # username, name, mobile (blank: none registered), language
-STAFF: Final = (
+STAFF: Final = (  # i18n: not people-facing: generated registry data
     ("anlq", "Anna Lindqvist", "+46701740605", "sv"),
     ("jobe", "Johan Bergström", "+46701740606", "sv"),
     ("masd", "Maria Södergren", "+46701740607", "sv"),
@@ -55,13 +55,13 @@ STAFF: Final = (
 STAFF_USERNAMES: Final = tuple(row[0] for row in STAFF)
 
 # code, name_sv, name_en, credits, scale, ects_scale
-COURSES: Final = (
+COURSES: Final = (  # i18n: not people-facing: generated registry data
     ("DV1599", "Programmering i Python", "Programming in Python", "7.5", "TH", "AF"),
     ("PA1414", "Programvaruutveckling", "Software Development", "7.5", "UG", ""),
     ("ME1003", "Mekanik för ingenjörer", "Mechanics for Engineers", "6", "AF", ""),
 )
 # course, code, name_sv, name_en, credits, scale, ects_scale
-MODULES: Final = (
+MODULES: Final = (  # i18n: not people-facing: generated registry data
     ("DV1599", "2010", "Tentamen", "Written examination", "4.5", "TH", ""),
     ("DV1599", "2020", "Laborationer", "Laboratory work", "3", "UG", ""),
     ("PA1414", "TEN1", "Tentamen", "Written examination", "5", "UV", ""),
@@ -69,12 +69,12 @@ MODULES: Final = (
     ("ME1003", "0010", "Tentamen", "Written examination", "6", "AF", ""),
 )
 
-FIRST_NAMES: Final = (
+FIRST_NAMES: Final = (  # i18n: not people-facing: generated registry data
     "Åsa", "Björn", "Märta", "Örjan", "Göran", "Linnéa", "Sören", "Åke", "Ingrid", "Elin",
     "Måns", "Tove", "Ylva", "Jöns", "Hampus", "Lovisa", "Ebba", "Axel", "Saga", "Oskar",
     "Wilma", "Nils", "Stina", "Kåre", "Signe", "Mårten", "Frida", "Gösta", "Klara", "Viggo",
 )  # fmt: skip
-LAST_NAMES: Final = (
+LAST_NAMES: Final = (  # i18n: not people-facing: generated registry data
     "Åberg", "Öberg", "Ström", "Lindqvist", "Näslund", "Sjöström", "Bäckström", "Ekström",
     "Hägglund", "Åkesson", "Lövgren", "Söderlund", "Nyström", "Björklund", "Wästberg", "Fröjd",
     "Håkansson", "Jönsson", "Blom", "Dahl", "Grönvall", "Holmér", "Kärrman", "Ljungqvist",
@@ -280,7 +280,7 @@ def write_registry(
         ),
         "students": _write_xlsx(
             folder / "students.xlsx",
-            "Studenter",
+            "Studenter",  # i18n: not people-facing: the sheet name of a registry export
             ["personnummer", "first_name", "last_name", "email", "lms_username"],
             [[s.pnr.long(), s.first_name, s.last_name, s.email, s.lms_username] for s in people],
         ),

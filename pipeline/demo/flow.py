@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,17 +19,17 @@ from typing import Any
 
 from openpyxl import load_workbook
 
+from pipeline import texts
 from pipeline.app import App
 from pipeline.demo import data as demodata
 from pipeline.intake.inbox import Inbox
-from pipeline.lifecycle import after_approval as lifecycle
-from pipeline.lifecycle import approval
+from pipeline.lifecycle import after_approval, approval
 from pipeline.lifecycle import verify as archive_check
 from pipeline.lists.create import create_t33, create_t34
 from pipeline.lists.query import ListSummary, get_course, get_module, get_staff, summaries
 from pipeline.lists.students import StudentSources, add_students, select_students
 from pipeline.messages import outbox
-from pipeline.registry import importer as registry
+from pipeline.registry import importer
 from pipeline.settings import create_workspace
 from pipeline.xlsx import workbook
 from pipeline.xlsx.reader import META_SHEET
@@ -78,7 +79,8 @@ def suggestions(path: Path) -> dict[str, str]:
     ws = wb.worksheets[0]
     rows = ws.iter_rows(min_row=15, values_only=True)
     headers = [str(h) for h in next(rows)]
-    column = next(i for i, h in enumerate(headers) if h.startswith(("Förslag", "Suggested")))
+    prefixes = ("Förslag", "Suggested")  # i18n: not people-facing: the workbook's headers
+    column = next(i for i, h in enumerate(headers) if h.startswith(prefixes))
     found = {str(r[0]).replace("-", ""): str(r[column]) for r in rows if r[0] and r[column]}
     wb.close()
     return found
@@ -86,8 +88,6 @@ def suggestions(path: Path) -> dict[str, str]:
 
 def sms_code(app: App, listnr: int) -> str:
     """The newest approval code for ``listnr`` from the SMS file sink (as a phone shows it)."""
-    import re
-
     outbox.drain(app)
     for path in sorted((app.settings.var / "sms").glob("*.json"), key=lambda p: -int(p.stem)):
         body = json.loads(path.read_text("utf-8"))["body"]
@@ -113,19 +113,31 @@ def run_demo(
 
 
 def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
+    lang = app.settings.language
+
+    def t(key: str, **params: Any) -> str:
+        return texts.t(f"demo.{key}", lang, app.root, **params)
+
+    def say(key: str, **params: Any) -> None:
+        echo(t(key, **params))
+
     rng = random.Random(seed)
     cal = demodata.demo_calendar()
     registry_dir = app.settings.var / "demo" / "registry"
     files = demodata.write_registry(registry_dir, seed=seed, today=cal.today)
-    echo(f"1. Registerdata / registry: {len(files)} filer i {registry_dir}")
-    results = registry.import_files(app, list(files.values()), admin=True)
+    say("registry", count=len(files), folder=registry_dir)
+    results = importer.import_files(app, list(files.values()), admin=True)
     for result in results:
-        echo(
-            f"   {result.kind}: +{result.added} ~{result.changed} ={result.unchanged}"
-            f" avvisade/rejected {result.rejected_rows}"
+        say(
+            "registry-file",
+            kind=result.kind,
+            added=result.added,
+            changed=result.changed,
+            unchanged=result.unchanged,
+            rejected=result.rejected_rows,
         )
 
-    echo("2. Nya T33-listor / new T33 lists (one per student source)")
+    say("new-lists")
     term = cal.term
     dv_exam = create_t33(
         app,
@@ -171,9 +183,9 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
     add_students(app, me_exam, StudentSources(students=pnrs[10:12]))
     issued = {n: workbook.issue(app, n) for n in (dv_exam, dv_lab, pa_exam, me_exam)}
     for n, wb in issued.items():
-        echo(f"   lista {n}: {wb.rows} studenter, {wb.path.relative_to(app.root)}")
+        say("new-list", listnr=n, rows=wb.rows, path=wb.path.relative_to(app.root))
 
-    echo("3. Lärarna fyller i och lägger i inkorgen / teachers fill in and drop in inbox/")
+    say("fill-in")
     exam_day = cal.exam_date.isoformat()
     lab_day = cal.lab_date
 
@@ -200,7 +212,8 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
         return mistakes.get(i, {"grade": rng.choice("ABCDEF"), "grade_date": exam_day})
 
     inbox = app.settings.inbox
-    submit_sv, draft_sv = "Skicka till examinator", "Spara utkast"
+    # What a teacher picks in the workbook's action cell (its Swedish choices).
+    submit_sv, draft_sv = "Skicka till examinator", "Spara utkast"  # i18n: not people-facing
     fill_issued(
         issued[dv_exam].path, inbox / f"{dv_exam}_tentamen.xlsx", th_grades, action=submit_sv
     )
@@ -215,11 +228,11 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
     shutil.copy(inbox / f"{pa_exam}.xlsx", app.settings.var / "demo" / "copy.xlsx")
     (inbox / "~$betyg.xlsx").write_bytes(b"lock file of an open Excel window: ignored")
 
-    echo("4. Inkorgen behandlas / processing the inbox")
+    say("process")
     outcomes: dict[str, str] = {}
     for done in Inbox(app).process_once():
         outcomes[done.original_name] = done.outcome.value
-        extra = f" ({len(done.problems)} problem)" if done.problems else ""
+        extra = t("problems", count=len(done.problems)) if done.problems else ""
         echo(f"   {done.outcome.value:9} {done.original_name}{extra}")
     # The same bytes again: a duplicate receipt, nothing applied twice.
     shutil.copy(app.settings.var / "demo" / "copy.xlsx", inbox / f"{pa_exam} igen.xlsx")
@@ -228,9 +241,9 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
         echo(f"   {done.outcome.value:9} {done.original_name}")
     (inbox / "~$betyg.xlsx").unlink(missing_ok=True)
 
-    echo("5. Examinatorerna attesterar / examiners approve with the code from the SMS")
+    say("approve")
     sent = outbox.drain(app)
-    echo(f"   mejl och SMS skickade till filer / mail and SMS written: {sent.sent}")
+    say("messages-written", count=sent.sent)
     code = sms_code(app, dv_exam)
     review = app.settings.outbox / "review"
     review_book = max(review.glob(f"{dv_exam}_v*_granskning.xlsx"), key=lambda p: p.stat().st_mtime)
@@ -238,34 +251,37 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
     wb.worksheets[0][CODE_CELL] = code
     wb.save(inbox / f"{dv_exam} attest.xlsx")
     for done in Inbox(app).process_once():
-        echo(f"   {done.outcome.value:9} {done.original_name} (granskningsfil / review workbook)")
+        echo(f"   {done.outcome.value:9} {done.original_name}{t('review-workbook')}")
     with app.db.session() as session:
         examiner = get_staff(session, demodata.EXAMINERS["PA1414"])
         mobile = examiner.mobile or ""
     answer = approval.sms_reply(app, mobile, f"{pa_exam} {sms_code(app, pa_exam)}")
-    echo(f"   SMS-svar / SMS reply {pa_exam}: {answer}")
+    say("sms-reply", listnr=pa_exam, answer=answer)
     decision = approval.approve(app, dv_lab, sms_code(app, dv_lab))
-    echo(f"   resultat approve {dv_lab}: {approval.decision_text(decision, 'sv', app.root)}")
+    echo(f"   resultat approve {dv_lab}: {approval.decision_text(decision, lang, app.root)}")
     outbox.drain(app)
 
-    echo("6. Utbildningsstöd registrerar i LADOK, examinator signerar / registered, signed")
+    say("registered")
     ladok_dir = app.settings.outbox / "ladok"
-    echo(
-        f"   LADOK: {ladok_dir / f'{dv_exam}.tsv'}  arkivlista: "
-        f"{app.settings.outbox / 'print' / f'{dv_exam}_arkivlista.pdf'}"
+    say(
+        "ladok-files",
+        ladok=ladok_dir / f"{dv_exam}.tsv",
+        archive_list=app.settings.outbox / "print" / f"{dv_exam}_arkivlista.pdf",
     )
-    mails = lifecycle.registered(app, dv_exam)
+    mails = after_approval.registered(app, dv_exam)
     outbox.drain(app)
-    echo(f"   {mails} studenter fick sitt resultat per mejl / students mailed their result")
-    package = lifecycle.signed(app, dv_exam)
-    echo(f"   arkiverad / archived: {package.relative_to(app.root)}")
+    say("students-mailed", count=mails)
+    package = after_approval.signed(app, dv_exam)
+    say("archived", path=package.relative_to(app.root))
 
     echo("7. Slutbetyg DV1599 (T34) när modulerna är attesterade / final grades")
     final = create_t34(app, course_code="DV1599", term=term)
     issued_final = workbook.issue(app, final)
-    echo(
-        f"   lista {final}: {issued_final.rows} studenter kan få slutbetyg, "
-        f"{issued_final.path.relative_to(app.root)}"
+    say(
+        "final-list",
+        listnr=final,
+        rows=issued_final.rows,
+        path=issued_final.path.relative_to(app.root),
     )
     suggested = suggestions(issued_final.path)
     ects = {"5": "A", "4": "C", "3": "E"}
@@ -278,7 +294,7 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
 
     fill_issued(issued_final.path, inbox / f"{final} slutbetyg.xlsx", final_grades, action=draft_sv)
     for done in Inbox(app).process_once():
-        echo(f"   {done.outcome.value:9} {done.original_name} (utkast, en borttagen / draft)")
+        echo(f"   {done.outcome.value:9} {done.original_name}{t('draft-one-removed')}")
     fill_issued(
         app.settings.lists_dir / f"{final}.xlsx",
         inbox / f"{final} skicka.xlsx",
@@ -286,16 +302,16 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
         action=submit_sv,
     )
     for done in Inbox(app).process_once():
-        echo(f"   {done.outcome.value:9} {done.original_name} (till examinator / submitted)")
+        echo(f"   {done.outcome.value:9} {done.original_name}{t('submitted')}")
     if issued_final.rows:
         decision = approval.approve(app, final, sms_code(app, final))
-        echo(f"   {approval.decision_text(decision, 'sv', app.root)}")
-        lifecycle.registered(app, final)
+        echo(f"   {approval.decision_text(decision, lang, app.root)}")
+        after_approval.registered(app, final)
         outbox.drain(app)
-        package = lifecycle.signed(app, final)
-        echo(f"   arkiverad / archived: {package.relative_to(app.root)}")
+        package = after_approval.signed(app, final)
+        say("archived", path=package.relative_to(app.root))
     else:
-        echo("   alla har redan slutbetyg / everyone already has a final grade")
+        say("everyone-graded")
 
     report = archive_check.verify(app)
     echo("8. " + archive_check.format_report(report, "sv", root=app.root).replace("\n", "\n   "))

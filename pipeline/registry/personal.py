@@ -27,7 +27,7 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pipeline import audit, resources
+from pipeline import audit, resources, texts
 from pipeline.app import App, require_admin
 from pipeline.errors import InvalidRequest, NotFound
 from pipeline.models import Staff
@@ -69,7 +69,7 @@ class PersonalSettings:
 
 def show(app: App, username: str, *, admin: bool = False) -> PersonalSettings:
     """``username``'s settings; someone else's need ``admin``."""
-    _check_access(app, username, admin=admin, what="Andras inställningar / other people's settings")
+    _check_access(app, username, admin=admin, what=texts.Key("errors.what.others-settings"))
     with app.db.session() as session:
         return _settings(_staff(session, username))
 
@@ -94,7 +94,7 @@ def change(
         app,
         username,
         admin=admin,
-        what="Att ändra andras inställningar / changing others' settings",
+        what=texts.Key("errors.what.change-others-settings"),
     )
     wanted: dict[str, Any] = {}
     if language is not None:
@@ -134,10 +134,7 @@ def _staff(session: Session, username: str, *, lock: bool = False) -> Staff:
         stmt = stmt.with_for_update()
     person = session.execute(stmt).scalar_one_or_none()
     if person is None:
-        raise NotFound(
-            f"{username} finns inte i personalkatalogen. / "
-            f"{username} is not in the staff directory."
-        )
+        raise NotFound.text("errors.no-staff", username=username)
     return person
 
 
@@ -155,9 +152,7 @@ def _settings(person: Staff) -> PersonalSettings:
 def _language(value: str) -> str:
     language = value.strip().lower()
     if language not in LANGUAGES:
-        raise InvalidRequest(
-            f"Okänt språk {value!r}: välj sv eller en. / Unknown language {value!r}: sv or en."
-        )
+        raise InvalidRequest.text("errors.bad-language", value=repr(value))
     return language
 
 
@@ -174,7 +169,5 @@ def _email(value: str, app: App) -> str | None:
         or _NOT_IN_ADDRESS.search(address)
         or not re.fullmatch(pattern, address)
     ):
-        raise InvalidRequest(
-            f"{value!r} är ingen e-postadress. / {value!r} is not an email address."
-        )
+        raise InvalidRequest.text("errors.bad-email", value=repr(value))
     return address

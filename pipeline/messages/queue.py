@@ -1,0 +1,198 @@
+"""Queueing messages: rendering ``templates/mail/<kind>.<lang>.txt`` and adding the
+:class:`~pipeline.models.Message` rows to the caller's session.
+
+A message exists if and only if the state change that causes it is committed (a
+transactional outbox): the caller commits. Left to callers: who gets what, the language,
+writing attachments before queueing. Sending is :mod:`pipeline.messages.dispatch`'s.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+import jinja2
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from pipeline import resources
+from pipeline.models import Message
+
+if TYPE_CHECKING:
+    pass
+
+log = logging.getLogger("resultat.outbox")
+
+EMAIL: Final = "email"
+SMS: Final = "sms"
+LANGUAGES: Final = ("sv", "en")
+TEMPLATE_DIR: Final = "mail"
+_SUBJECT_PREFIX: Final = "Subject:"
+_EMAIL_ADDRESS: Final = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
+_E164: Final = re.compile(r"^\+[1-9]\d{6,14}$")
+
+# --------------------------------------------------------------------------- rendering
+
+
+def render(
+    kind: str, language: str, context: dict[str, Any], workspace: Path | None = None
+) -> tuple[str | None, str]:
+    """``(subject, body)`` of template ``templates/mail/<kind>.<language>.txt``.
+
+    An email template starts with a ``Subject: ...`` line; an SMS template has no subject and
+    ``None`` is returned for it. A missing context key is an error (``jinja2.UndefinedError``),
+    so a caller's mistake shows when the message is queued, not when someone reads it.
+    """
+    if language not in LANGUAGES:
+        raise ValueError(f"language must be one of {LANGUAGES}, not {language!r}")
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", kind):
+        raise ValueError(f"not a message kind: {kind!r}")
+    source = resources.read_text("templates", f"{TEMPLATE_DIR}/{kind}.{language}.txt", workspace)
+    text = _environment().from_string(source).render(**context)
+    first, _, rest = text.partition("\n")
+    if first.startswith(_SUBJECT_PREFIX):
+        # One line only: a newline in a subject would be a header injection.
+        subject = " ".join(first[len(_SUBJECT_PREFIX) :].split())
+        return subject, rest.strip("\n").rstrip() + "\n"
+    return None, text.strip()
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+
+
+# --------------------------------------------------------------------------- queueing
+
+
+def queue_email(
+    session: Session,
+    *,
+    kind: str,
+    to: str,
+    language: str,
+    context: dict[str, Any],
+    attachments: Sequence[Path] = (),
+    listnr: int | None = None,
+    dedupe_key: str | None = None,
+    workspace: Path | None = None,
+) -> Message:
+    """Queue an email in ``session`` (committed with the caller's transaction).
+
+    Attachments must exist now; they are stored relative to ``workspace`` when under it and are
+    read when the message is sent, so keep them in place. A ``dedupe_key`` already queued
+    returns the existing message and adds nothing.
+    """
+    to = to.strip()
+    if not _EMAIL_ADDRESS.match(to):
+        raise ValueError(f"not an email address: {to!r}")
+    subject, body = render(kind, language, context, workspace)
+    if subject is None:
+        raise ValueError(f"templates/mail/{kind}.{language}.txt has no Subject line (SMS?)")
+    stored: list[str] = []
+    for path in attachments:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"attachment {path} does not exist")
+        stored.append(_stored_path(Path(path), workspace))
+    message = Message(
+        channel=EMAIL,
+        kind=kind,
+        recipient=to,
+        subject=subject,
+        body=body,
+        attachments=stored,
+        listnr=listnr,
+        dedupe_key=dedupe_key,
+    )
+    return _add(session, message)
+
+
+def queue_sms(
+    session: Session,
+    *,
+    kind: str,
+    to: str,
+    language: str,
+    context: dict[str, Any],
+    listnr: int | None = None,
+    dedupe_key: str | None = None,
+    workspace: Path | None = None,
+) -> Message:
+    """Queue an SMS to ``to`` (normalised with :func:`e164`) in ``session``.
+
+    A ``dedupe_key`` already queued returns the existing message and adds nothing.
+    """
+    number = e164(to)
+    subject, body = render(kind, language, context, workspace)
+    if subject is not None:
+        raise ValueError(f"templates/mail/{kind}.{language}.txt has a Subject line (email?)")
+    message = Message(
+        channel=SMS,
+        kind=kind,
+        recipient=number,
+        subject=None,
+        body=body,
+        attachments=[],
+        listnr=listnr,
+        dedupe_key=dedupe_key,
+    )
+    return _add(session, message)
+
+
+def e164(number: str) -> str:
+    """A mobile number in the international form Twilio wants (``+46701234567``).
+
+    Accepts what staff directories hold: spaces, dashes, parentheses, ``00`` for ``+`` and a
+    Swedish leading ``0`` (``070-123 45 67``). Raises ``ValueError`` for anything else.
+    """
+    digits = re.sub(r"[\s\-().]", "", number)
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    elif digits.startswith("0"):
+        digits = "+46" + digits[1:]
+    if not _E164.match(digits):
+        raise ValueError(f"not a mobile number: {number!r}")
+    return digits
+
+
+def _stored_path(path: Path, workspace: Path | None) -> str:
+    resolved = path.resolve()
+    if workspace is not None:
+        try:
+            return resolved.relative_to(workspace.resolve()).as_posix()
+        except ValueError:
+            pass
+    return str(resolved)
+
+
+def _add(session: Session, message: Message) -> Message:
+    if message.dedupe_key is not None:
+        existing = _by_dedupe_key(session, message.dedupe_key)
+        if existing is not None:
+            return existing
+    try:
+        # A savepoint, so a concurrent insert of the same key fails only this insert and the
+        # caller's transaction goes on with the message the other one queued.
+        with session.begin_nested():
+            session.add(message)
+    except IntegrityError:
+        if message.dedupe_key is None:
+            raise
+        existing = _by_dedupe_key(session, message.dedupe_key)
+        if existing is None:
+            raise
+        return existing
+    return message
+
+
+def _by_dedupe_key(session: Session, key: str) -> Message | None:
+    return session.scalars(select(Message).where(Message.dedupe_key == key)).first()
