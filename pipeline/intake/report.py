@@ -72,7 +72,7 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-MESSAGE_FILES = ("messages", "messages-registry", "messages-lms")
+MESSAGE_FILES = ("messages", "messages-registry", "messages-lms", "messages-reader")
 
 
 def messages(language: str, workspace: Path | None = None) -> dict[str, Any]:

@@ -34,14 +34,9 @@ from pipeline.domain import personnummer
 from pipeline.domain.scales import GradeScale
 from pipeline.errors import InvalidRequest
 from pipeline.intake.report import Problem
-from pipeline.xlsx.reader import (
-    META_SHEET,
-    Limits,
-    UnreadableFile,
-    open_book,
-    read_checked,
-    sheet_rows,
-)
+from pipeline.xlsx.parser import open_book, sheet_rows
+from pipeline.xlsx.reader import META_SHEET
+from pipeline.xlsx.safety import Limits, UnreadableFile, read_checked
 
 PLATFORMS: Final = ("canvas", "moodle", "itslearning", "ladok3")
 #: What the values of a column are (see ``schemas/lms/itslearning.yaml``).
