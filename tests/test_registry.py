@@ -30,6 +30,7 @@ from pipeline.models import (
 )
 from pipeline.registry import importer as registry
 from pipeline.registry.importer import ImportResult
+from tests import hostile
 
 TODAY = dt.date(2026, 11, 28)
 RNG = random.Random(7)
@@ -354,14 +355,18 @@ def test_unknown_header_and_unreadable_files(app: App, tmp_path: Path) -> None:
     broken = tmp_path / "broken.xlsx"
     broken.write_bytes(b"PK\x03\x04 not really a workbook")
     empty = write(tmp_path, "empty.csv", "\n\n")
-    results = run(app, unknown, latin1, broken, empty)
+    entities = tmp_path / "entities.xlsx"  # read through the same safe reader as the inbox
+    entities.write_bytes(hostile.rezip(hostile.xlsx_skeleton(b'<!DOCTYPE x [<!ENTITY a "b">]>')))
+    results = run(app, unknown, latin1, broken, empty, entities)
 
     assert [(r.path.name, r.kind, [p.slug for p in r.problems]) for r in results] == [
         ("export.csv", None, ["unknown-registry-kind"]),
         ("latin1.csv", None, ["registry-not-utf8"]),
-        ("broken.xlsx", None, ["unreadable-registry-file"]),
+        ("broken.xlsx", None, ["not-a-spreadsheet"]),
         ("empty.csv", None, ["empty-registry-file"]),
+        ("entities.xlsx", None, ["xml-entities"]),
     ]
+    assert results[4].problems[0].message("en").startswith("The file contains a DTD")
     message = results[0].problems[0].message("en")
     assert "Namn, Telefon" in message and "students: personnummer, first_name" in message
     assert count(app, AuditEvent) == 0
