@@ -142,7 +142,7 @@ def test_a_parser_past_its_time_is_stopped(tmp_path: Path) -> None:
     path.write_bytes(rezip(xlsx_skeleton(_one_cell_sheet(b"x"))))
     data = safety.read_checked(path, Limits())[1]
     slow = parser.ParserProcess(timeout=0.0001)  # less than the process takes to start
-    request = ("open", 1, data, (reader.META_SHEET,), 100, parser.MAX_COLUMNS)
+    request = ("open", 1, data, (reader.META_SHEET,), 0, 100, parser.MAX_COLUMNS)
     with pytest.raises(UnreadableFile) as refused:
         slow.request(request)
     assert refused.value.slug == "parser-timeout"

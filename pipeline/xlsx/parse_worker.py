@@ -8,9 +8,11 @@ refusal of a sheet whose cells reach too far, from the parser's own view of the 
 extent, before its cells are turned into Python values.
 
 The protocol, on stdin and stdout: frames of an 8-byte big-endian length and a pickle.
-Requests are ``("open", token, data, prefetch, max_rows, max_columns)`` and ``("rows", token,
-name, max_rows, max_columns)``; answers are ``("ok", ...)``, ``("refused", slug, params)`` or
-``("reopen",)`` when the book asked for is not the one open. The process keeps one book open
+Requests are ``("open", token, data, prefetch, whole_up_to, max_rows, max_columns)`` (the rows
+of the sheets in ``prefetch``, or of every sheet when there are at most ``whole_up_to``, come
+with the sheet names) and ``("rows", token, name, max_rows, max_columns)``; answers are
+``("ok", ...)``, ``("refused", slug, params)`` or ``("reopen",)`` when the book asked for is
+not the one open. The process keeps one book open
 and ends at the end of its input. It imports only the standard library and the parser.
 """
 
@@ -73,7 +75,7 @@ class _Worker:
     def handle(self, request: tuple[Any, ...]) -> tuple[Any, ...]:
         kind, token = request[0], request[1]
         if kind == "open":
-            data, prefetch, max_rows, max_columns = request[2:]
+            data, prefetch, whole_up_to, max_rows, max_columns = request[2:]
             self.book, self.token = None, None
             try:
                 book = CalamineWorkbook.from_filelike(io.BytesIO(data))
@@ -85,6 +87,8 @@ class _Worker:
                     raise
                 return ("refused", "spreadsheet-damaged", {})
             self.book, self.token = book, token
+            if len(names) <= whole_up_to:
+                prefetch = names
             rows = {
                 name: self.rows(name, max_rows, max_columns) for name in prefetch if name in names
             }

@@ -199,12 +199,9 @@ class Book:
         self.sheet_names: list[str] = []
         self.prefetched: dict[tuple[str, int], tuple[Any, ...]] = {}
 
-    def open(self, prefetch: Sequence[str], max_rows: int) -> None:
-        answer = _checked(
-            self.parser.request(
-                ("open", self.token, self.data, tuple(prefetch), max_rows, MAX_COLUMNS)
-            )
-        )
+    def open(self, prefetch: Sequence[str], max_rows: int, *, whole_up_to: int = 0) -> None:
+        request = ("open", self.token, self.data, tuple(prefetch), whole_up_to)
+        answer = _checked(self.parser.request((*request, max_rows, MAX_COLUMNS)))
         self.sheet_names = list(answer[1])
         self.prefetched = {(name, max_rows): found for name, found in answer[2].items()}
 
@@ -227,12 +224,19 @@ def _checked(answer: tuple[Any, ...]) -> tuple[Any, ...]:
     return answer
 
 
-def open_book(data: bytes, *, limits: Limits | None = None, prefetch: Sequence[str] = ()) -> Book:
+def open_book(
+    data: bytes,
+    *,
+    limits: Limits | None = None,
+    prefetch: Sequence[str] = (),
+    whole_up_to: int = 0,
+) -> Book:
     """A workbook from the bytes :func:`~pipeline.xlsx.safety.read_checked` checked (never
-    the file again); the rows of the sheets in ``prefetch`` that exist come in the same
-    round trip."""
+    the file again). The rows of the sheets in ``prefetch`` that exist, or of every sheet
+    when the book has at most ``whole_up_to``, come in the same round trip: each trip to the
+    parser's process costs a wake-up of two processes, which a busy machine makes dear."""
     book = Book(shared_parser(), data)
-    book.open(prefetch, (limits or Limits()).max_rows)
+    book.open(prefetch, (limits or Limits()).max_rows, whole_up_to=whole_up_to)
     return book
 
 

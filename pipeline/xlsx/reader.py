@@ -135,7 +135,8 @@ def _read_result_workbook(path: Path, limits: Limits) -> ResultWorkbook | None:
     file_format, data = read_checked(path, limits)
     if file_format not in ("xlsx", "ods"):
         return None
-    book = open_book(data, limits=limits, prefetch=[META_SHEET])
+    # An issued workbook has its input sheet and the metadata sheet: one trip for both.
+    book = open_book(data, limits=limits, prefetch=[META_SHEET], whole_up_to=2)
     found = read_meta(book, limits)
     if found is None:
         return None
