@@ -355,9 +355,9 @@ def _font_sizes(path: Path) -> set[int]:
     """Every font size set on the first page (the operands of its ``Tf`` operators)."""
     with pikepdf.open(path) as pdf:
         return {
-            round(float(operands[1]))
-            for operands, operator in pikepdf.parse_content_stream(pdf.pages[0])
-            if str(operator) == "Tf"
+            round(float(instruction.operands[1]))
+            for instruction in pikepdf.parse_content_stream(pdf.pages[0])
+            if str(instruction.operator) == "Tf"
         }
 
 

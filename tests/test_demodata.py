@@ -25,6 +25,7 @@ from pipeline.models import (
     Student,
 )
 from pipeline.registry import importer as registry
+from pipeline.registry.sources import KIND_ORDER
 
 TODAY = dt.date(2026, 11, 28)
 
@@ -50,7 +51,7 @@ def test_demo_registry_imports_with_nothing_rejected(app: App, tmp_path: Path) -
     results = registry.import_files(app, list(files.values()), admin=True, today=TODAY)
 
     assert [(r.kind, r.rejected, r.problems, r.warnings) for r in results] == [
-        (kind, [], [], []) for kind in registry.KIND_ORDER
+        (kind, [], [], []) for kind in KIND_ORDER
     ]
     expected = {kind: len(rows_of(files, kind)) for kind in files}
     assert {r.kind: r.added for r in results} == expected

@@ -301,7 +301,7 @@ def test_corrupt_and_unknown_files_rejected_and_kept(app: App) -> None:
         assert result.kept_at is not None and result.kept_at.exists()
         assert result.receipt is not None and "AVVISAD" in result.receipt.read_text("utf-8")
     assert results["annan.xlsx"].problems[0].slug == "unknown-kind"
-    assert results["bytes.xlsx"].problems[0].slug == "unreadable-file"
+    assert results["bytes.xlsx"].problems[0].slug == "not-a-spreadsheet"
     assert list(inbox.glob("*.xlsx")) == []
 
 

@@ -30,6 +30,8 @@ from pipeline.models import (
 )
 from pipeline.registry import importer as registry
 from pipeline.registry.importer import ImportResult
+from pipeline.registry.sources import KIND_ORDER
+from tests import hostile
 
 TODAY = dt.date(2026, 11, 28)
 RNG = random.Random(7)
@@ -96,7 +98,7 @@ def test_demo_registry_imports_every_kind(app: App, tmp_path: Path) -> None:
     files = demodata.write_registry(tmp_path / "reg", students=25, today=TODAY)
     results = run(app, *reversed(list(files.values())))
 
-    assert [r.kind for r in results] == list(registry.KIND_ORDER)
+    assert [r.kind for r in results] == list(KIND_ORDER)
     assert all(r.ok for r in results), registry.format_results(results)
     with app.db.session() as s:
         dv = s.scalars(select(Course).where(Course.code == "DV1599")).one()
@@ -354,14 +356,18 @@ def test_unknown_header_and_unreadable_files(app: App, tmp_path: Path) -> None:
     broken = tmp_path / "broken.xlsx"
     broken.write_bytes(b"PK\x03\x04 not really a workbook")
     empty = write(tmp_path, "empty.csv", "\n\n")
-    results = run(app, unknown, latin1, broken, empty)
+    entities = tmp_path / "entities.xlsx"  # read through the same safe reader as the inbox
+    entities.write_bytes(hostile.rezip(hostile.xlsx_skeleton(b'<!DOCTYPE x [<!ENTITY a "b">]>')))
+    results = run(app, unknown, latin1, broken, empty, entities)
 
     assert [(r.path.name, r.kind, [p.slug for p in r.problems]) for r in results] == [
         ("export.csv", None, ["unknown-registry-kind"]),
         ("latin1.csv", None, ["registry-not-utf8"]),
-        ("broken.xlsx", None, ["unreadable-registry-file"]),
+        ("broken.xlsx", None, ["not-a-spreadsheet"]),
         ("empty.csv", None, ["empty-registry-file"]),
+        ("entities.xlsx", None, ["xml-entities"]),
     ]
+    assert results[4].problems[0].message("en").startswith("The file contains a DTD")
     message = results[0].problems[0].message("en")
     assert "Namn, Telefon" in message and "students: personnummer, first_name" in message
     assert count(app, AuditEvent) == 0

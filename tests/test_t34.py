@@ -12,6 +12,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from pipeline.app import App
+from pipeline.intake.checked import WorkbookCheck
 from pipeline.intake.inbox import Inbox
 from pipeline.lifecycle import after_approval as lifecycle
 from pipeline.lifecycle import approval
@@ -352,7 +353,7 @@ def test_a_final_grade_workbook_checked_earlier_is_checked_again_under_the_lock(
     again: list[int] = []
     real = intake.check_and_apply
 
-    def spy(*args: Any, **kwargs: Any) -> intake.WorkbookCheck:
+    def spy(*args: Any, **kwargs: Any) -> WorkbookCheck:
         again.append(1)
         return real(*args, **kwargs)
 

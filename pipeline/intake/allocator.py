@@ -11,6 +11,11 @@ arena; each worker process has its own). Memory below a block still in use stays
 process either way, as with glibc's defaults once its threshold has risen. Blocks above
 ``MMAP_THRESHOLD`` are still mapped and unmapped on their own.
 
+The setting is process-wide: call :func:`keep_freed_memory` from the entry point of a
+process that takes file after file (the daemon's command, ``resultat process``), never as a
+side effect of constructing a library object. The parser's own process
+(:mod:`pipeline.xlsx.parse_worker`) does without it: measured, it changed nothing there.
+
 Elsewhere (musl, macOS, Windows) this does nothing.
 """
 

@@ -9,6 +9,7 @@ the fast path does). Loading schemas and running them is :mod:`pipeline.intake.c
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -170,11 +171,15 @@ def _register() -> None:
         _register_check(statistics=statistics, check_type="vectorized")(fn)
 
 
+_REGISTER_LOCK = threading.Lock()
 _REGISTERED = False
 
 
 def ensure_registered() -> None:
+    """Register the custom checks with pandera once per process (threads may race here:
+    pandera refuses a second registration of the same name)."""
     global _REGISTERED
-    if not _REGISTERED:
-        _register()
-        _REGISTERED = True
+    with _REGISTER_LOCK:
+        if not _REGISTERED:
+            _register()
+            _REGISTERED = True

@@ -11,14 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from pipeline.xlsx.reader import (
-    META_SHEET,
-    Limits,
-    UnreadableFile,
-    open_book,
-    read_checked,
-    sheet_rows,
-)
+from pipeline.xlsx.parser import open_book, sheet_rows
+from pipeline.xlsx.reader import META_SHEET
+from pipeline.xlsx.safety import Limits, UnreadableFile, read_checked
 
 HEADER_SEARCH: Final = 10
 

@@ -15,16 +15,16 @@ this module writes every string as a plain string cell and never writes formulas
 from __future__ import annotations
 
 import datetime as dt
+import io
 import math
 import os
 import re
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Final
-
-from pipeline.xlsx.ziparchive import Part, archive
 
 _MAIN_NS: Final = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL_NS: Final = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -472,9 +472,11 @@ class SheetDocument:
         ]
 
     def save(self, target: str | os.PathLike[str] | IO[bytes]) -> None:
-        data = archive(
-            (Part(name, xml.encode("utf-8")) for name, xml in self.parts()), deflate=True
-        )
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+            for name, xml in self.parts():
+                zf.writestr(name, xml.encode("utf-8"))
+        data = buffer.getvalue()
         if isinstance(target, str | os.PathLike):
             Path(target).write_bytes(data)
         else:

@@ -1,0 +1,246 @@
+"""The daemon's side of the spreadsheet parser's process (:mod:`pipeline.xlsx.parse_worker`).
+
+Owns starting the long-lived parser process (one per process that reads files, started on
+first use), handing it checked bytes and getting back sheet names and rows, and turning its
+death into a refusal of the one file: an abort, a panic that escaped, a blown address space
+or a signal is ``parser-crashed``, running past its time is ``parser-timeout``; the next file
+gets a fresh process. Leaves the checks before parsing to :mod:`pipeline.xlsx.safety`.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import datetime as dt
+import io
+import itertools
+import os
+import pickle
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, Final
+
+from pipeline.xlsx.frames import FRAME, encode
+from pipeline.xlsx.safety import Limits, UnreadableFile
+
+#: Columns a sheet may use; far beyond any workbook we issue.
+MAX_COLUMNS: Final = 300
+#: Address space of the parser's process (the 20,000-row list needs about a tenth of it).
+PARSER_MEMORY_BYTES: Final = 2 << 30
+#: CPU seconds the parser may use for one request, and wall seconds it is waited for.
+PARSER_CPU_SECONDS: Final = 60
+PARSER_TIMEOUT_SECONDS: Final = 90.0
+
+_tokens = itertools.count(1)
+
+
+class _Values(pickle.Unpickler):
+    """Unpickles what the parser's process sends: plain values and date/time types only, so
+    that a parser taken over by a file cannot hand the daemon code to run."""
+
+    _ALLOWED: Final = {
+        ("datetime", name): getattr(dt, name)
+        for name in ("date", "datetime", "time", "timedelta", "timezone")
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        found = self._ALLOWED.get((module, name))
+        if found is None:
+            raise pickle.UnpicklingError(f"{module}.{name}")
+        return found
+
+
+class ParserProcess:
+    """One parser process, restarted after it dies; requests one at a time (thread-safe)."""
+
+    def __init__(
+        self,
+        *,
+        memory_bytes: int = PARSER_MEMORY_BYTES,
+        cpu_seconds: int = PARSER_CPU_SECONDS,
+        timeout: float = PARSER_TIMEOUT_SECONDS,
+    ) -> None:
+        self.memory_bytes, self.cpu_seconds, self.timeout = memory_bytes, cpu_seconds, timeout
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.lock = threading.Lock()
+        self.started = 0  # processes started, for tests and logs
+
+    def request(self, message: tuple[Any, ...]) -> tuple[Any, ...]:
+        with self.lock:
+            fresh = self.proc is None or self.proc.poll() is not None
+            try:
+                proc = self._process()
+                _write(proc, message)
+            except (BrokenPipeError, OSError):
+                if fresh:
+                    self.stop()
+                    raise UnreadableFile("parser-crashed") from None
+                self.stop()  # it had died between two files: once more, with a fresh one
+                proc = self._process()
+                try:
+                    _write(proc, message)
+                except OSError:
+                    self.stop()
+                    raise UnreadableFile("parser-crashed") from None
+            return self._answer(proc)
+
+    def _answer(self, proc: subprocess.Popen[bytes]) -> tuple[Any, ...]:
+        deadline = time.monotonic() + self.timeout
+        try:
+            head = _read_exact(proc, FRAME.size, deadline)
+            (size,) = FRAME.unpack(head)
+            payload = _read_exact(proc, size, deadline)
+            answer: tuple[Any, ...] = _Values(io.BytesIO(payload)).load()
+        except TimeoutError:
+            self.stop()
+            raise UnreadableFile("parser-timeout", seconds=round(self.timeout)) from None
+        except (EOFError, OSError, pickle.UnpicklingError, ValueError) as exc:
+            code = self.stop()
+            if code == -signal.SIGXCPU:
+                raise UnreadableFile("parser-timeout", seconds=self.cpu_seconds) from exc
+            raise UnreadableFile("parser-crashed") from exc
+        return answer
+
+    def _process(self) -> subprocess.Popen[bytes]:
+        if self.proc is None or self.proc.poll() is not None:
+            self.stop()
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "pipeline.xlsx.parse_worker",
+                    str(self.memory_bytes),
+                    str(self.cpu_seconds),
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,  # a Rust abort's backtrace is no log line of ours
+                env={**os.environ, "RUST_BACKTRACE": "0"},
+                start_new_session=True,  # a Ctrl-C at the daemon's terminal is the daemon's
+            )
+            self.started += 1
+        return self.proc
+
+    def stop(self) -> int | None:
+        """End the process (if any); its exit code."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return None
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        try:
+            return proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            return proc.wait()
+
+
+def _write(proc: subprocess.Popen[bytes], message: tuple[Any, ...]) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write(encode(message))
+    proc.stdin.flush()
+
+
+def _read_exact(proc: subprocess.Popen[bytes], size: int, deadline: float) -> bytes:
+    """``size`` bytes of the process's answer; EOFError when it ends, TimeoutError past
+    ``deadline``."""
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    buffer = bytearray()
+    with selectors.DefaultSelector() as selector:
+        selector.register(fd, selectors.EVENT_READ)
+        while len(buffer) < size:
+            left = deadline - time.monotonic()
+            if left <= 0 or not selector.select(left):
+                if proc.poll() is None:
+                    proc.kill()
+                raise TimeoutError
+            chunk = os.read(fd, min(size - len(buffer), 1 << 24))
+            if not chunk:
+                raise EOFError
+            buffer += chunk
+    return bytes(buffer)
+
+
+_shared: tuple[int, ParserProcess] | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_parser() -> ParserProcess:
+    """This process's parser process (a forked child gets its own, never its parent's)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared[0] != os.getpid():
+            _shared = (os.getpid(), ParserProcess())
+        return _shared[1]
+
+
+def _stop_shared() -> None:
+    if _shared is not None and _shared[0] == os.getpid():
+        _shared[1].stop()
+
+
+atexit.register(_stop_shared)
+
+
+class Book:
+    """A workbook open in the parser's process: its sheet names, and rows on request."""
+
+    def __init__(self, parser: ParserProcess, data: bytes) -> None:
+        self.parser, self.data = parser, data
+        self.token = next(_tokens)
+        self.sheet_names: list[str] = []
+        self.prefetched: dict[tuple[str, int], tuple[Any, ...]] = {}
+
+    def open(self, prefetch: Sequence[str], max_rows: int, *, whole_up_to: int = 0) -> None:
+        request = ("open", self.token, self.data, tuple(prefetch), whole_up_to)
+        answer = _checked(self.parser.request((*request, max_rows, MAX_COLUMNS)))
+        self.sheet_names = list(answer[1])
+        self.prefetched = {(name, max_rows): found for name, found in answer[2].items()}
+
+    def rows(self, name: str, max_rows: int) -> list[list[Any]]:
+        answer = self.prefetched.pop((name, max_rows), None)
+        if answer is None:
+            answer = self.parser.request(("rows", self.token, name, max_rows, MAX_COLUMNS))
+            if answer[0] == "reopen":  # another book was opened in between
+                self.open((), max_rows)
+                answer = self.parser.request(("rows", self.token, name, max_rows, MAX_COLUMNS))
+        rows: list[list[Any]] = _checked(answer)[1]
+        return rows
+
+
+def _checked(answer: tuple[Any, ...]) -> tuple[Any, ...]:
+    if answer[0] == "refused":
+        raise UnreadableFile(answer[1], **answer[2])
+    if answer[0] != "ok":
+        raise UnreadableFile("parser-crashed")
+    return answer
+
+
+def open_book(
+    data: bytes,
+    *,
+    limits: Limits | None = None,
+    prefetch: Sequence[str] = (),
+    whole_up_to: int = 0,
+) -> Book:
+    """A workbook from the bytes :func:`~pipeline.xlsx.safety.read_checked` checked (never
+    the file again). The rows of the sheets in ``prefetch`` that exist, or of every sheet
+    when the book has at most ``whole_up_to``, come in the same round trip: each trip to the
+    parser's process costs a wake-up of two processes, which a busy machine makes dear."""
+    book = Book(shared_parser(), data)
+    book.open(prefetch, (limits or Limits()).max_rows, whole_up_to=whole_up_to)
+    return book
+
+
+def sheet_rows(book: Book, name: str, limits: Limits) -> list[list[Any]]:
+    """The sheet's cells as rows from A1, padded to a rectangle; refused when a cell lies
+    past ``MAX_COLUMNS`` or past ``limits.max_rows`` (+100 for the header)."""
+    return book.rows(name, limits.max_rows)
