@@ -49,9 +49,11 @@ def process(
     workers: Annotated[int, typer.Option("--workers", min=1, help="cli.help.opt-workers")] = 1,
 ) -> None:
     # Lazy imports, kept for start-up time.
+    from pipeline.intake.allocator import keep_freed_memory
     from pipeline.intake.inbox import Inbox, process_in_workers
     from pipeline.intake.watcher import overview_outdated, write_overview_safely
 
+    keep_freed_memory()  # this process may take file after file (a process-wide setting)
     application = open_app()
     try:
         if workers > 1:
@@ -86,8 +88,11 @@ def process(
 @app.command(help="cli.help.watch", epilog="cli.help.watch-example")
 @handle_errors
 def watch(poll: PollOpt = False) -> None:
-    from pipeline.intake.watcher import run_watch  # lazy, kept for start-up time
+    # Lazy imports, kept for start-up time.
+    from pipeline.intake.allocator import keep_freed_memory
+    from pipeline.intake.watcher import run_watch
 
+    keep_freed_memory()  # the daemon takes file after file (a process-wide setting)
     application = open_app()
     try:
         say("watch.started", inbox=application.settings.inbox)

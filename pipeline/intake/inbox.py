@@ -71,7 +71,6 @@ class Inbox:
         self.app = app
         self.dir = app.settings.inbox
         self._stages = stages
-        keep_freed_memory()  # this process takes file after file
         for name in ("", PROCESSING, PROCESSED, REJECTED):
             (self.dir / name).mkdir(parents=True, exist_ok=True)
         for name in (PROCESSING, PROCESSED, REJECTED):
@@ -219,7 +218,11 @@ def process_in_workers(app: App, *, workers: int, strict: bool = False) -> list[
     # spawn, not fork: a forked child would inherit (and on exit close) our DB connections.
     context = multiprocessing.get_context("spawn")
     results: list[FileResult] = []
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    # Each worker is a process that takes file after file: the same allocator setting as the
+    # daemon's entry point gives its own process (pipeline.intake.allocator).
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=keep_freed_memory
+    ) as pool:
         futures = [
             pool.submit(_worker_pass, str(app.root), app.actor, strict) for _ in range(workers)
         ]
