@@ -117,7 +117,7 @@ def make_engine(url: str, *, immediate: bool = True) -> Engine:
 
 
 def alembic_config(url: str) -> Any:
-    from alembic.config import Config
+    from alembic.config import Config  # lazy, kept for start-up time
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -131,7 +131,7 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
-    from sqlalchemy import inspect, text
+    from sqlalchemy import inspect, text  # lazy, kept for start-up time
 
     with engine.connect() as connection:
         if not inspect(connection).has_table("alembic_version"):
@@ -146,7 +146,7 @@ def migrate(engine: Engine) -> None:
     runs at the start of every command."""
     if current_revision(engine) == head_revision():
         return
-    from alembic import command
+    from alembic import command  # lazy, kept for start-up time
 
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as connection:

@@ -143,7 +143,6 @@ def test_the_scan_finds_a_swedish_literal(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.xfail(strict=False, reason="other areas still converting")
 def test_no_swedish_literal_left_in_pipeline() -> None:
     offending = swedish_literals()
     assert offending == [], "\n" + "\n".join(offending)

@@ -29,6 +29,7 @@ from pipeline.lists.create import create_t33, create_t34
 from pipeline.lists.query import ListSummary, get_course, get_module, get_staff, summaries
 from pipeline.lists.students import StudentSources, add_students, select_students
 from pipeline.messages import outbox
+from pipeline.models import Student
 from pipeline.registry import importer
 from pipeline.settings import create_workspace
 from pipeline.xlsx import workbook
@@ -169,7 +170,6 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
         some = select_students(
             session, course, module, term, StudentSources(registered=True)
         ).student_ids[:12]
-        from pipeline.models import Student
 
         pnrs = [session.get(Student, i).pnr for i in some]  # type: ignore[union-attr]
     me_exam = create_t33(
@@ -274,7 +274,7 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
     package = after_approval.signed(app, dv_exam)
     say("archived", path=package.relative_to(app.root))
 
-    echo("7. Slutbetyg DV1599 (T34) när modulerna är attesterade / final grades")
+    say("final-grades")
     final = create_t34(app, course_code="DV1599", term=term)
     issued_final = workbook.issue(app, final)
     say(
@@ -314,7 +314,7 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
         say("everyone-graded")
 
     report = archive_check.verify(app)
-    echo("8. " + archive_check.format_report(report, "sv", root=app.root).replace("\n", "\n   "))
+    echo("8. " + archive_check.format_report(report, lang, root=app.root).replace("\n", "\n   "))
     return DemoSummary(
         lists=summaries(app),
         receipts_dir=app.settings.receipts_dir,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
+import mimetypes
 import ssl
 from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
@@ -79,7 +80,6 @@ def _attachment_path(stored: str, settings: Settings) -> Path:
 
 
 def _mime_type(path: Path) -> str:
-    import mimetypes
 
     known = MIME_TYPES.get(path.suffix.lower())
     if known:
@@ -156,7 +156,7 @@ def yagmail_client(mail: MailSettings) -> Any:
     "none" sends in clear text (only for a relay on the same host or network). Without
     ``user`` there is no login: yagmail then needs ``smtp_skip_login=True``.
     """
-    import yagmail
+    import yagmail  # lazy, kept for start-up time
 
     context = ssl.create_default_context()
     extra: dict[str, Any] = {"timeout": SMTP_TIMEOUT}

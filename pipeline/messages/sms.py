@@ -60,7 +60,7 @@ class TwilioSms:
         self._client: Any = None
 
     def send(self, message: Message) -> str:
-        from twilio.base.exceptions import TwilioRestException
+        from twilio.base.exceptions import TwilioRestException  # lazy, kept for start-up time
 
         client = self._connect()
         try:
@@ -89,8 +89,8 @@ def twilio_client(sms: SmsSettings) -> Any:
     ``api_base_url`` replaces ``https://api.twilio.com`` for the API domain that holds the
     Messages resource (``client.api.base_url``); the tests point it at a local server.
     """
-    from twilio.http.http_client import TwilioHttpClient
-    from twilio.rest import Client
+    from twilio.http.http_client import TwilioHttpClient  # lazy, kept for start-up time
+    from twilio.rest import Client  # lazy, kept for start-up time
 
     if not sms.account_sid or not sms.auth_token:
         raise ChannelUnavailable("RESULTAT_TWILIO_SID and RESULTAT_TWILIO_TOKEN must be set")

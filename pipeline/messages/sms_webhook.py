@@ -48,7 +48,7 @@ class _Form(dict[str, str]):
 
 def twiml(reply: str) -> bytes:
     """``<Response><Message>reply</Message></Response>``, XML-escaped; empty when no reply."""
-    from twilio.twiml.messaging_response import MessagingResponse
+    from twilio.twiml.messaging_response import MessagingResponse  # lazy, kept for start-up time
 
     response = MessagingResponse()
     if reply:
@@ -62,7 +62,7 @@ def make_app(app: App, handler: Handler, *, url: str | None = None) -> WSGIAppli
     The signature is checked against ``url``, else ``[sms] webhook_url``, else the URL of the
     request as this server saw it (right only without a proxy in front).
     """
-    from twilio.request_validator import RequestValidator
+    from twilio.request_validator import RequestValidator  # lazy, kept for start-up time
 
     token = app.settings.sms.auth_token
     validator = RequestValidator(token) if token else None

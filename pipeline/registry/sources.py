@@ -75,7 +75,7 @@ KINDS: Final[dict[str, KindSpec]] = {
 KIND_ORDER: Final = tuple(KINDS)
 
 # Swedish headers staff may use, after normalising (lower case, spaces and hyphens to "_").
-ALIASES: Final[dict[str, str]] = {
+ALIASES: Final[dict[str, str]] = {  # i18n: not people-facing (headers recognised)
     "kurskod": "course_code",
     "namn_sv": "name_sv",
     "benämning_sv": "name_sv",

@@ -27,6 +27,7 @@ from sqlalchemy.orm import object_session
 from pipeline import files, resources
 from pipeline.app import App
 from pipeline.domain.scales import get_scale
+from pipeline.lists import t34
 from pipeline.lists.query import ListHead, get_list_head, get_staff, load_entries
 from pipeline.models import ListEntry, ListKind, ResultList, Staff
 from pipeline.xlsx.cells import escape_cell
@@ -488,7 +489,6 @@ class _T34View:
     the suggestion, and the registered students who are not eligible (own sheet)."""
 
     def __init__(self, app: App, result_list: ResultList, entries: Sequence[Any]) -> None:
-        from pipeline.lists import t34
 
         session = object_session(result_list)
         assert session is not None
