@@ -98,8 +98,8 @@ def test_correction_path_leaves_the_original_untouched(app: App) -> None:
     # status shows the link both ways
     runner = CliRunner()
     out = runner.invoke(cli_app, ["-w", str(app.root), "status"]).output
-    assert f"{new} rättar lista / corrects list {original}" in out
-    assert f"{original} rättad av lista / corrected by list {new}" in out
+    assert f"{new} rättar lista {original}" in out  # Swedish, the workspace default
+    assert f"{original} rättad av lista {new}" in out
     rows = json.loads(runner.invoke(cli_app, ["-w", str(app.root), "status", "--json"]).output)
     assert {r["listnr"] for r in rows} == {original, new}
 
