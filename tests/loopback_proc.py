@@ -24,11 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.settings import DATABASE_ENV, create_workspace
+from pipeline.texts import LANGUAGES, t
 from tests.fake_twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from tests.smtp_server import SMTP_PASSWORD, SmtpServer, set_section, smtp_config
 
 #: Folders of the inbox (as in pipeline.intake.inbox; repeated so a test reads like the README).
 PROCESSING = ".processing"
+#: What ``watch`` prints once it has started, in either language (up to the inbox's path).
+WATCHING = tuple(t("cli.watch.started", lang).split("{")[0].strip() for lang in LANGUAGES)
 PROCESSED = ".processed"
 REJECTED = ".rejected"
 
@@ -186,12 +189,13 @@ class Daemon:
         return self.proc.returncode
 
     def output(self) -> str:
-        """What the current run printed so far (``watch`` says "watching" once it has started)."""
+        """What the current run printed so far (``watch`` says so once it has started)."""
         path = self.root / "var" / f"{self.name}-{self.starts}.out"
         return path.read_text("utf-8", errors="replace") if path.is_file() else ""
 
     def watching(self) -> bool:
-        return self.alive() and "watching" in self.output()
+        out = self.output()
+        return self.alive() and any(marker in out for marker in WATCHING)
 
     def death(self) -> str:
         """How the current run ended, for an assertion message: exit status and stderr."""
