@@ -9,12 +9,9 @@ command's message, so they stay outside :class:`~pipeline.errors.ResultatError`.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from pipeline.models import Message
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger("resultat.outbox")
 

@@ -16,15 +16,12 @@ from email.message import EmailMessage
 from email.policy import SMTP as SMTP_POLICY
 from email.utils import format_datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from pipeline import files
+from pipeline.messages.channels import ChannelUnavailable
 from pipeline.models import Message
 from pipeline.settings import MailSettings, Settings
-
-if TYPE_CHECKING:
-    pass
-from pipeline.messages.channels import ChannelUnavailable
 
 log = logging.getLogger("resultat.outbox")
 
@@ -101,7 +98,7 @@ class FileMail:
         return target.relative_to(self.settings.root).as_posix()
 
     def close(self) -> None:
-        pass
+        """A file sink holds no connection: nothing to close."""
 
 
 class SmtpMail:

@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import jinja2
 from sqlalchemy import select
@@ -21,9 +21,6 @@ from sqlalchemy.orm import Session
 
 from pipeline import resources
 from pipeline.models import Message
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger("resultat.outbox")
 

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from pipeline import files
+from pipeline.messages.channels import ChannelUnavailable, SendError
 from pipeline.models import Message
 from pipeline.settings import Settings, SmsSettings
-
-if TYPE_CHECKING:
-    pass
-from pipeline.messages.channels import ChannelUnavailable, SendError
 
 log = logging.getLogger("resultat.outbox")
 
@@ -49,7 +46,7 @@ class FileSms:
         return target.relative_to(self.settings.root).as_posix()
 
     def close(self) -> None:
-        pass
+        """A file sink holds no connection: nothing to close."""
 
 
 class TwilioSms:
