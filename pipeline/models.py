@@ -131,9 +131,16 @@ class Staff(Base):
     email: Mapped[str] = mapped_column(String(320))
     mobile: Mapped[str | None] = mapped_column(String(20))
     language: Mapped[str] = mapped_column(String(2), default="sv")
-    # Personal settings ("Dina inställningar"): where notices go, and receipt copies.
+    #: The person's login on the file server (``[inbox] check_owner``, the CLI's acting user);
+    #: the username when blank.
+    os_login: Mapped[str | None] = mapped_column(String(100), index=True)
+    #: Member of the student office (Utbildningsstöd): confirms registration and signing.
+    office: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Personal settings ("Dina inställningar"): where notices go, mail copies, reminders.
     notify_email: Mapped[str | None] = mapped_column(String(320))
-    receipt_copies: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Everything delivered to the person's outbox folder is mailed as well (opt-out).
+    mail_copies: Mapped[bool] = mapped_column(Boolean, default=True)
+    reminders: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class Examiner(Base):
@@ -150,6 +157,20 @@ class Examiner(Base):
 
     course: Mapped[Course] = relationship()
     staff: Mapped[Staff] = relationship()
+
+
+class Teacher(Base):
+    """Who reports results on a course (rapportör) from one term (and until a term, when set):
+    a teacher may order lists for it without being its examiner."""
+
+    __tablename__ = "teachers"
+    __table_args__ = (UniqueConstraint("course_id", "staff_id", "from_term"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"))
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    from_term: Mapped[str] = mapped_column(String(6))
+    to_term: Mapped[str | None] = mapped_column(String(6))
 
 
 class Registration(Base):

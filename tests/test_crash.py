@@ -201,7 +201,7 @@ def _run_chaos(
     seeded = seed(app, students=8)
     with app.db.session() as session:
         teacher = session.execute(select(Staff).where(Staff.username == "lärare1")).scalar_one()
-        teacher.receipt_copies = True  # a mail per receipt: more messages through the outbox
+        teacher.mail_copies = True  # a mail per receipt: more messages through the outbox
     plan = Plan()
     waves: list[list[str]] = [[] for _ in range(6)]
     later: dict[str, list[tuple[str, bytes]]] = {}  # dropped once the first file is taken

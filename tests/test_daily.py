@@ -83,7 +83,7 @@ def test_receipt_copy_mailed_when_asked_for(app: App) -> None:
     s = seed(app, students=2)
     with app.db.session() as session:
         staff = session.execute(select(Staff).where(Staff.username == "lärare1")).scalar_one()
-        staff.receipt_copies = True
+        staff.mail_copies = True
         staff.notify_email = "lars.kopia@example.se"
     listnr = new_exam_list(app)
     issued = workbook.issue(app, listnr)

@@ -22,7 +22,7 @@ def _as(app: App, actor: str) -> App:
 def _staff(app: App, username: str) -> tuple[str, str | None, bool]:
     with app.db.session() as s:
         person = s.execute(select(Staff).where(Staff.username == username)).scalar_one()
-        return person.language, person.notify_email, person.receipt_copies
+        return person.language, person.notify_email, person.mail_copies
 
 
 def _events(app: App) -> list[AuditEvent]:
@@ -38,7 +38,7 @@ def test_show_own_settings(app: App) -> None:
         username="lärare1",
         language="sv",
         notify_email=None,
-        receipt_copies=False,
+        mail_copies=False,
         name="Lars Lärare",
         email="larare1@example.se",
     )
@@ -53,9 +53,9 @@ def test_change_own_settings_is_audited(app: App) -> None:
         "lärare1",
         language="EN",
         notify_email=" lars.privat@example.se ",
-        receipt_copies=True,
+        mail_copies=True,
     )
-    assert (result.language, result.notify_email, result.receipt_copies) == (
+    assert (result.language, result.notify_email, result.mail_copies) == (
         "en",
         "lars.privat@example.se",
         True,
@@ -69,16 +69,16 @@ def test_change_own_settings_is_audited(app: App) -> None:
         "changes": {
             "language": {"old": "sv", "new": "en"},
             "notify_email": {"old": None, "new": "lars.privat@example.se"},
-            "receipt_copies": {"old": False, "new": True},
+            "mail_copies": {"old": False, "new": True},
         },
     }
 
     # Only what differs is recorded; nothing different, no event.
-    personal.change(teacher, "lärare1", language="en", receipt_copies=False)
+    personal.change(teacher, "lärare1", language="en", mail_copies=False)
     personal.change(teacher, "lärare1", language="en")
     events = _events(app)
     assert len(events) == 2
-    assert events[1].details["changes"] == {"receipt_copies": {"old": True, "new": False}}
+    assert events[1].details["changes"] == {"mail_copies": {"old": True, "new": False}}
 
     # An empty address clears it: notices go to the directory address again.
     cleared = personal.change(teacher, "lärare1", notify_email="")
@@ -98,14 +98,14 @@ def test_someone_elses_settings_need_admin(app: App) -> None:
     assert _staff(app, "exam1") == ("sv", None, False)
     assert _events(app) == []
 
-    changed = personal.change(teacher, "exam1", receipt_copies=True, admin=True)
-    assert changed.receipt_copies is True
-    assert personal.show(teacher, "exam1", admin=True).receipt_copies is True
+    changed = personal.change(teacher, "exam1", mail_copies=True, admin=True)
+    assert changed.mail_copies is True
+    assert personal.show(teacher, "exam1", admin=True).mail_copies is True
     [event] = _events(app)
     assert (event.actor, event.admin) == ("lärare1", True)
     assert event.details == {
         "username": "exam1",
-        "changes": {"receipt_copies": {"old": False, "new": True}},
+        "changes": {"mail_copies": {"old": False, "new": True}},
     }
 
 
@@ -122,7 +122,7 @@ def test_someone_elses_settings_need_admin(app: App) -> None:
 def test_bad_values_change_nothing(app: App, change: dict[str, Any]) -> None:
     seed(app)
     with pytest.raises(InvalidRequest):
-        personal.change(_as(app, "lärare1"), "lärare1", receipt_copies=True, **change)
+        personal.change(_as(app, "lärare1"), "lärare1", mail_copies=True, **change)
     assert _staff(app, "lärare1") == ("sv", None, False)
     assert _events(app) == []
 

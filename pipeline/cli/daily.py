@@ -56,9 +56,9 @@ def settings_command(
     notify_email: Annotated[
         str | None, typer.Option("--notify-email", help="cli.help.opt-notify-email")
     ] = None,
-    receipt_copies: Annotated[
+    mail_copies: Annotated[
         bool | None,
-        typer.Option("--receipt-copies/--no-receipt-copies", help="cli.help.opt-receipt-copies"),
+        typer.Option("--mail-copies/--no-mail-copies", help="cli.help.opt-mail-copies"),
     ] = None,
     admin: AdminOpt = False,
     as_json: JsonOpt = False,
@@ -68,7 +68,7 @@ def settings_command(
     application = open_app()
     try:
         username = user or application.actor
-        if lang is None and notify_email is None and receipt_copies is None:
+        if lang is None and notify_email is None and mail_copies is None:
             current = personal.show(application, username, admin=admin)
         else:
             current = personal.change(
@@ -76,7 +76,7 @@ def settings_command(
                 username,
                 language=lang,
                 notify_email=notify_email,
-                receipt_copies=receipt_copies,
+                mail_copies=mail_copies,
                 admin=admin,
             )
     finally:

@@ -29,7 +29,7 @@ from pipeline.xlsx.reader import ResultWorkbook
 _SUBMITTED: Final = (ListState.SUBMITTED, ListState.AWAITING_APPROVAL)
 _STAFF: Final = Staff.__table__
 _RECEIPT_COPIES: Final = select(
-    _STAFF.c.receipt_copies, _STAFF.c.language, _STAFF.c.notify_email, _STAFF.c.email
+    _STAFF.c.mail_copies, _STAFF.c.language, _STAFF.c.notify_email, _STAFF.c.email
 ).where(_STAFF.c.username == bindparam("username"))
 
 
@@ -127,7 +127,7 @@ def _copy_receipt(
 ) -> None:
     """Staff who asked for copies of their receipts get one by email (their settings)."""
     staff = session.execute(_RECEIPT_COPIES, {"username": username}).one_or_none()
-    if staff is None or not staff.receipt_copies:
+    if staff is None or not staff.mail_copies:
         return
     language = staff.language if staff.language in LANGUAGES else data.language
     outbox.queue_email(

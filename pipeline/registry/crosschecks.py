@@ -79,12 +79,14 @@ def check_modules(rows: Rows, ctx: Context) -> Extras:
     return extras
 
 
-def check_examiners(rows: Rows, ctx: Context) -> Extras:
+def check_examiners(rows: Rows, ctx: Context, *, person: str = "username") -> Extras:
+    """Examiners (and teachers, whose person is in the ``teacher`` column): the course and the
+    staff member must exist, the terms be in order."""
     courses, staff = ctx.course_ids(), ctx.staff_ids()
     extras: Extras = {}
     for row, v in rows.typed:
         course_id = _resolve(rows, row, v["course_code"], "course_code", courses, "unknown-course")
-        staff_id = _resolve(rows, row, v["username"], "username", staff, "unknown-staff")
+        staff_id = _resolve(rows, row, v[person], person, staff, "unknown-staff")
         first, last = v["from_term"], v["to_term"]
         checkable = first and last and rows.ok(row, "from_term", "to_term")
         if checkable and terms.term_key(last) < terms.term_key(first):
@@ -182,3 +184,7 @@ def check_module_credits(rows: Rows, ctx: Context, records: list[Record]) -> lis
             params = {"course": code, "total": str(total), "course_credits": str(course_credits)}
             rows.warnings.append(Problem(slug="module-credits-short", params=params))
     return kept
+
+
+def check_teachers(rows: Rows, ctx: Context) -> Extras:
+    return check_examiners(rows, ctx, person="teacher")

@@ -38,11 +38,13 @@ from pipeline.models import (
     Registration,
     Staff,
     Student,
+    Teacher,
 )
 from pipeline.registry.crosschecks import (
     Context,
     Extras,
     check_examiners,
+    check_teachers,
     check_module_credits,
     check_module_results,
     check_modules,
@@ -129,13 +131,19 @@ _STORAGE: Final[dict[str, _Storage]] = {
     "staff": _Storage(
         Staff,
         ("username",),
-        {c: c for c in ("username", "name", "email", "mobile", "language")},
+        {c: c for c in ("username", "name", "email", "mobile", "language", "os_login", "office")},
     ),
     "examiners": _Storage(
         Examiner,
         ("course_id", "staff_id", "from_term"),
         {"from_term": "from_term", "to_term": "to_term"},
         check_examiners,
+    ),
+    "teachers": _Storage(
+        Teacher,
+        ("course_id", "staff_id", "from_term"),
+        {"from_term": "from_term", "to_term": "to_term"},
+        check_teachers,
     ),
     "students": _Storage(
         Student,

@@ -7,7 +7,7 @@ Owns showing and changing the three settings a member of staff keeps for themsel
 - ``language``: ``sv`` or ``en``, for the emails, receipts and workbooks they get;
 - ``notify_email``: where notices (reminders, receipt copies) go instead of their address in
   the staff directory; an empty value clears it (back to the directory address);
-- ``receipt_copies``: whether they get a copy of every receipt of their lists by email.
+- ``mail_copies``: whether they get a copy of every receipt of their lists by email.
 
 Anyone may see and change their own settings (``username == app.actor``); anything about
 someone else needs administration mode (``admin=True``, ``--admin``). Every change is an audit
@@ -45,7 +45,7 @@ class PersonalSettings:
     username: str
     language: str
     notify_email: str | None
-    receipt_copies: bool
+    mail_copies: bool
     #: Name and address from the staff directory (read-only here).
     name: str = ""
     email: str = ""
@@ -63,7 +63,7 @@ class PersonalSettings:
             "language": self.language,
             "notify_email": self.notify_email,
             "notices_to": self.notices_to,
-            "receipt_copies": self.receipt_copies,
+            "mail_copies": self.mail_copies,
         }
 
 
@@ -80,7 +80,7 @@ def change(
     *,
     language: str | None = None,
     notify_email: str | None = None,
-    receipt_copies: bool | None = None,
+    mail_copies: bool | None = None,
     admin: bool = False,
 ) -> PersonalSettings:
     """Change the given settings (``None`` leaves one as it is; ``notify_email=""`` clears it).
@@ -101,8 +101,8 @@ def change(
         wanted["language"] = _language(language)
     if notify_email is not None:
         wanted["notify_email"] = _email(notify_email, app)
-    if receipt_copies is not None:
-        wanted["receipt_copies"] = bool(receipt_copies)
+    if mail_copies is not None:
+        wanted["mail_copies"] = bool(mail_copies)
     with app.db.session() as session:
         person = _staff(session, username, lock=True)
         changes = {
@@ -143,7 +143,7 @@ def _settings(person: Staff) -> PersonalSettings:
         username=person.username,
         language=person.language if person.language in LANGUAGES else "sv",
         notify_email=person.notify_email,
-        receipt_copies=bool(person.receipt_copies),
+        mail_copies=bool(person.mail_copies),
         name=person.name,
         email=person.email,
     )

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import pandas as pd
 import pandera.pandas as pa
@@ -164,9 +164,15 @@ def run_schema(rows: Rows, workspace: Path) -> None:
             rows.bad.add((problem.row, problem.field))
 
 
+#: Cells of the staff file's ``office`` column that mean "belongs to the student office".
+_YES: Final = frozenset({"ja", "j", "yes", "y", "x", "1", "true", "sant"})
+
+
 def _typed_value(column: str, value: Any) -> Any:
     if column == "language":
         return value or "sv"
+    if column == "office":
+        return str(value).strip().lower() in _YES if value is not None else False
     if value is None:
         return None
     if column == "personnummer":

@@ -58,8 +58,9 @@ KINDS: Final[dict[str, KindSpec]] = {
             "ects_scale",
             "course_code module_code",
         ),
-        _spec("staff", "username name email", "mobile language", "username"),
+        _spec("staff", "username name email", "mobile language os_login office", "username"),
         _spec("examiners", "course_code username from_term", "to_term"),
+        _spec("teachers", "course_code teacher from_term", "to_term"),
         _spec(
             "students", "personnummer first_name last_name email", "lms_username", "personnummer"
         ),
@@ -96,6 +97,13 @@ ALIASES: Final[dict[str, str]] = {  # i18n: not people-facing (headers recognise
     "mobil": "mobile",
     "mobilnummer": "mobile",
     "språk": "language",
+    "lärare": "teacher",
+    "rapportör": "teacher",
+    "reporter": "teacher",
+    "inloggning": "os_login",
+    "login": "os_login",
+    "utbildningsstöd": "office",
+    "utbildningsstod": "office",
     "från_termin": "from_term",
     "till_termin": "to_term",
     "förnamn": "first_name",
@@ -110,7 +118,7 @@ ALIASES: Final[dict[str, str]] = {  # i18n: not people-facing (headers recognise
 UPPER: Final = frozenset(
     {"course_code", "module_code", "scale", "ects_scale", "from_term", "to_term", "term"}
 )
-LOWER: Final = frozenset({"username", "language"})
+LOWER: Final = frozenset({"username", "teacher", "language", "os_login", "office"})
 DATES: Final = frozenset({"start_date", "exam_date", "grade_date"})
 # What our own writers escape with a leading apostrophe (and Excel's text marker for digits).
 _ESCAPED_AFTER_APOSTROPHE: Final = frozenset("=+-@\t\r0123456789")
