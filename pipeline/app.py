@@ -18,9 +18,29 @@ from pipeline.settings import Settings
 
 @dataclass
 class App:
+    """``actor`` is who the audit log names ("A acting as B" under ``--as``); ``username`` the
+    person whose rights and folders count (the actor's username when not acting for someone);
+    ``admin`` is administration mode for this call (``--admin``), which passes the role rules
+    of :mod:`pipeline.people.roles`."""
+
     settings: Settings
     db: Database
     actor: str
+    username: str = ""
+    admin: bool = False
+    #: A person acts in their own right (a file from their folder, their mail): the audit
+    #: log names them rather than whom the workbook names.
+    in_person: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.username:
+            self.username = self.actor
+
+    def acting(self, username: str) -> App:
+        """The same workspace with ``username`` acting (a file in their folder, their mail)."""
+        return App(
+            settings=self.settings, db=self.db, actor=username, username=username, in_person=True
+        )
 
     @classmethod
     def open(
@@ -28,6 +48,8 @@ class App:
         root: Path,
         *,
         actor: str | None = None,
+        username: str | None = None,
+        admin: bool = False,
         migrate: bool = True,
         env: dict[str, str] | None = None,
     ) -> App:
@@ -35,7 +57,8 @@ class App:
         db = Database(settings.database_url)
         if migrate:
             db.migrate()
-        return cls(settings=settings, db=db, actor=actor or current_user())
+        actor = actor or current_user()
+        return cls(settings=settings, db=db, actor=actor, username=username or actor, admin=admin)
 
     @property
     def root(self) -> Path:

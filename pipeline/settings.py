@@ -42,6 +42,12 @@ scan_interval = 10.0
 # Refuse workbooks larger than this or with more rows than this.
 max_file_mb = 50
 max_rows = 50000
+# Each person drops files in inbox/<username>/ and gets everything in outbox/<username>/.
+# shared: files dropped directly in inbox/ are taken too (answered in the folder of the person
+# the workbook names). check_owner: a file in inbox/<username>/ must be owned by that person's
+# OS login (the staff directory's os_login), as on a Samba share per person.
+shared = true
+check_owner = false
 
 [language]
 # Language of people-facing text when a person has none registered: "sv" or "en".
@@ -95,6 +101,11 @@ class InboxSettings:
     scan_interval: float = 10.0
     max_file_bytes: int = 50 * 1024 * 1024
     max_rows: int = 50_000
+    #: Files dropped in the top-level inbox/ are taken (the answer goes to the person the
+    #: workbook names); each person's inbox/<username>/ is always taken.
+    shared: bool = True
+    #: Refuse a file in inbox/<username>/ whose owner is not that person's OS login.
+    check_owner: bool = False
 
 
 @dataclass(frozen=True)
@@ -183,11 +194,25 @@ class Settings:
 
     @property
     def lists_dir(self) -> Path:
-        return self.outbox / "lists"
+        """The current workbook of every list (the administrators'; each person gets theirs
+        in ``outbox/<username>/``)."""
+        return self.var / "lists"
 
     @property
     def receipts_dir(self) -> Path:
-        return self.outbox / "receipts"
+        """Every receipt and marked copy (the administrators' copy; each person gets theirs in
+        ``outbox/<username>/``)."""
+        return self.var / "receipts"
+
+    @property
+    def review_dir(self) -> Path:
+        """Every review workbook, preview and chart (the examiner gets theirs delivered)."""
+        return self.var / "review"
+
+    @property
+    def office_outbox(self) -> Path:
+        """The student office's outbox: LADOK files, archive lists to print, the overview."""
+        return self.outbox / "utbildningsstod"
 
     @property
     def key_path(self) -> Path:
@@ -268,6 +293,8 @@ def load(root: Path, env: dict[str, str] | None = None) -> Settings:
             scan_interval=float(inbox.get("scan_interval", 10.0)),
             max_file_bytes=int(float(inbox.get("max_file_mb", 50)) * 1024 * 1024),
             max_rows=int(inbox.get("max_rows", 50_000)),
+            shared=bool(inbox.get("shared", True)),
+            check_owner=bool(inbox.get("check_owner", False)),
         ),
         contacts=Contacts(
             maintainers=str(contacts.get("maintainers", Contacts.maintainers)),

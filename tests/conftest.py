@@ -71,7 +71,7 @@ def workspace(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> P
 
 @pytest.fixture
 def app(workspace: Path) -> Iterator[App]:
-    application = App.open(workspace, actor="testadmin")
+    application = App.open(workspace, actor="testadmin", admin=True)
     try:
         yield application
     finally:

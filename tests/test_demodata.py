@@ -23,6 +23,7 @@ from pipeline.models import (
     Registration,
     Staff,
     Student,
+    Teacher,
 )
 from pipeline.registry import importer as registry
 from pipeline.registry.sources import KIND_ORDER
@@ -63,6 +64,7 @@ def test_demo_registry_imports_with_nothing_rejected(app: App, tmp_path: Path) -
         "modules": Module,
         "staff": Staff,
         "examiners": Examiner,
+        "teachers": Teacher,
         "students": Student,
         "registrations": Registration,
         "signups": ExamSignup,

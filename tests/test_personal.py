@@ -16,7 +16,7 @@ from tests.factories import seed
 
 
 def _as(app: App, actor: str) -> App:
-    return dataclasses.replace(app, actor=actor)
+    return dataclasses.replace(app, actor=actor, username=actor)
 
 
 def _staff(app: App, username: str) -> tuple[str, str | None, bool]:
@@ -38,7 +38,7 @@ def test_show_own_settings(app: App) -> None:
         username="lärare1",
         language="sv",
         notify_email=None,
-        mail_copies=False,
+        mail_copies=True,
         name="Lars Lärare",
         email="larare1@example.se",
     )
@@ -53,15 +53,15 @@ def test_change_own_settings_is_audited(app: App) -> None:
         "lärare1",
         language="EN",
         notify_email=" lars.privat@example.se ",
-        mail_copies=True,
+        mail_copies=False,
     )
     assert (result.language, result.notify_email, result.mail_copies) == (
         "en",
         "lars.privat@example.se",
-        True,
+        False,
     )
     assert result.notices_to == "lars.privat@example.se"
-    assert _staff(app, "lärare1") == ("en", "lars.privat@example.se", True)
+    assert _staff(app, "lärare1") == ("en", "lars.privat@example.se", False)
     [event] = _events(app)
     assert (event.actor, event.admin, event.listnr) == ("lärare1", False, None)
     assert event.details == {
@@ -69,16 +69,16 @@ def test_change_own_settings_is_audited(app: App) -> None:
         "changes": {
             "language": {"old": "sv", "new": "en"},
             "notify_email": {"old": None, "new": "lars.privat@example.se"},
-            "mail_copies": {"old": False, "new": True},
+            "mail_copies": {"old": True, "new": False},
         },
     }
 
     # Only what differs is recorded; nothing different, no event.
-    personal.change(teacher, "lärare1", language="en", mail_copies=False)
+    personal.change(teacher, "lärare1", language="en", mail_copies=True)
     personal.change(teacher, "lärare1", language="en")
     events = _events(app)
     assert len(events) == 2
-    assert events[1].details["changes"] == {"mail_copies": {"old": True, "new": False}}
+    assert events[1].details["changes"] == {"mail_copies": {"old": False, "new": True}}
 
     # An empty address clears it: notices go to the directory address again.
     cleared = personal.change(teacher, "lärare1", notify_email="")
@@ -95,17 +95,17 @@ def test_someone_elses_settings_need_admin(app: App) -> None:
         personal.change(teacher, "exam1", language="en")
     with pytest.raises(AdminRequired):
         personal.show(teacher, "exam1")
-    assert _staff(app, "exam1") == ("sv", None, False)
+    assert _staff(app, "exam1") == ("sv", None, True)
     assert _events(app) == []
 
-    changed = personal.change(teacher, "exam1", mail_copies=True, admin=True)
-    assert changed.mail_copies is True
-    assert personal.show(teacher, "exam1", admin=True).mail_copies is True
+    changed = personal.change(teacher, "exam1", mail_copies=False, admin=True)
+    assert changed.mail_copies is False
+    assert personal.show(teacher, "exam1", admin=True).mail_copies is False
     [event] = _events(app)
     assert (event.actor, event.admin) == ("lärare1", True)
     assert event.details == {
         "username": "exam1",
-        "changes": {"mail_copies": {"old": False, "new": True}},
+        "changes": {"mail_copies": {"old": True, "new": False}},
     }
 
 
@@ -122,8 +122,8 @@ def test_someone_elses_settings_need_admin(app: App) -> None:
 def test_bad_values_change_nothing(app: App, change: dict[str, Any]) -> None:
     seed(app)
     with pytest.raises(InvalidRequest):
-        personal.change(_as(app, "lärare1"), "lärare1", mail_copies=True, **change)
-    assert _staff(app, "lärare1") == ("sv", None, False)
+        personal.change(_as(app, "lärare1"), "lärare1", mail_copies=False, **change)
+    assert _staff(app, "lärare1") == ("sv", None, True)
     assert _events(app) == []
 
 

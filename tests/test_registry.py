@@ -27,6 +27,7 @@ from pipeline.models import (
     Registration,
     Staff,
     Student,
+    Teacher,
 )
 from pipeline.registry import importer as registry
 from pipeline.registry.importer import ImportResult
@@ -116,7 +117,17 @@ def test_demo_registry_imports_every_kind(app: App, tmp_path: Path) -> None:
         assert set(s.scalars(select(Registration.term))) == {"HT2026"}
         assert set(s.scalars(select(ExamSignup.exam_date))) == {dt.date(2026, 10, 30)}
         assert set(s.scalars(select(PriorResult.grade))) == {"G"}
-    assert count(app, Registration) == results[5].added > 0
+        office = s.scalars(select(Staff.username).where(Staff.office.is_(True))).all()
+        assert office == ["peak"]
+        teaching = s.execute(
+            select(Course.code, Staff.username)
+            .join(Teacher, Teacher.course_id == Course.id)
+            .join(Staff, Staff.id == Teacher.staff_id)
+            .order_by(Course.code)
+        ).all()
+        assert [tuple(row) for row in teaching] == [("DV1599", "jobe"), ("PA1414", "jobe")]
+    registrations = results[KIND_ORDER.index("registrations")]
+    assert count(app, Registration) == registrations.added > 0
 
 
 def test_reimport_changes_nothing(base: App, tmp_path: Path) -> None:

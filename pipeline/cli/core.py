@@ -160,13 +160,33 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def open_app() -> App:
+def open_app(*, admin: bool = False, person: bool = False) -> App:
+    """The workspace, with the acting person: the OS login mapped through the staff directory
+    (:mod:`pipeline.people.acting`). ``--as`` needs ``admin`` (audited as "A acting as B");
+    ``person`` refuses a login that is not in the directory (commands a person runs)."""
     # Lazy imports, kept for start-up time (the database layer is the heaviest).
     from pipeline import logs
     from pipeline.app import App
+    from pipeline.audit import current_user
+    from pipeline.errors import NotFound
+    from pipeline.people import acting, directory
 
-    application = App.open(root(), actor=state.actor)
+    application = App.open(root(), actor=current_user(), admin=admin)
     logs.configure(application.settings.var / "log", verbose=state.verbose)
+    try:
+        if state.actor is None:
+            with application.db.read_session() as session:
+                me = directory.by_login(session, application.actor)
+            if me is None:
+                if person and not admin:
+                    raise NotFound.text("people.login-unknown", login=application.actor)
+                return application  # an administrator's command: the login is the actor
+        who = acting.resolve(application.db, application.actor, as_user=state.actor, admin=admin)
+    except BaseException:
+        application.close()
+        raise
+    application.actor = who.audit_name
+    application.username = who.username
     return application
 
 

@@ -67,7 +67,7 @@ def settings_command(
 
     application = open_app()
     try:
-        username = user or application.actor
+        username = user or application.username
         if lang is None and notify_email is None and mail_copies is None:
             current = personal.show(application, username, admin=admin)
         else:

@@ -15,7 +15,7 @@ import typer
 
 from pipeline import texts
 from pipeline.cli.core import app, echo_json, handle_errors, language, open_app, say
-from pipeline.cli.lists import JsonOpt, ListnrArg
+from pipeline.cli.lists import AdminOpt, JsonOpt, ListnrArg
 
 if TYPE_CHECKING:
     from pipeline.app import App
@@ -101,11 +101,11 @@ def watch(poll: PollOpt = False) -> None:
         application.close()
 
 
-def _decide(act: Callable[[App], Any]) -> None:
+def _decide(act: Callable[[App], Any], *, admin: bool) -> None:
     """Run an examiner's decision (approve, reject) and print its outcome and files."""
     from pipeline.lifecycle import approval  # lazy, kept for start-up time
 
-    application = open_app()
+    application = open_app(admin=admin, person=True)
     try:
         decision = act(application)
         text = approval.decision_text(decision, application.settings.language, application.root)
@@ -123,10 +123,11 @@ def _decide(act: Callable[[App], Any]) -> None:
 def approve(
     listnr: ListnrArg,
     code: Annotated[str, typer.Argument(help="cli.help.arg-code")],
+    admin: AdminOpt = False,
 ) -> None:
     from pipeline.lifecycle import approval  # lazy, kept for start-up time
 
-    _decide(lambda application: approval.approve(application, listnr, code))
+    _decide(lambda application: approval.approve(application, listnr, code), admin=admin)
 
 
 @app.command(help="cli.help.reject", epilog="cli.help.reject-example")
@@ -134,18 +135,19 @@ def approve(
 def reject(
     listnr: ListnrArg,
     reason: Annotated[str, typer.Option("--reason", "-r", help="cli.help.opt-reason")],
+    admin: AdminOpt = False,
 ) -> None:
     from pipeline.lifecycle import approval  # lazy, kept for start-up time
 
-    _decide(lambda application: approval.reject(application, listnr, reason))
+    _decide(lambda application: approval.reject(application, listnr, reason), admin=admin)
 
 
 @app.command("resend-code", help="cli.help.resend-code", epilog="cli.help.resend-code-example")
 @handle_errors
-def resend_code(listnr: ListnrArg) -> None:
+def resend_code(listnr: ListnrArg, admin: AdminOpt = False) -> None:
     from pipeline.lifecycle import approval  # lazy, kept for start-up time
 
-    application = open_app()
+    application = open_app(admin=admin, person=True)
     try:
         state_or_problem = approval.resend_code(application, listnr)
     finally:
@@ -158,10 +160,10 @@ def resend_code(listnr: ListnrArg) -> None:
 
 @app.command(help="cli.help.registered", epilog="cli.help.registered-example")
 @handle_errors
-def registered(listnr: ListnrArg) -> None:
+def registered(listnr: ListnrArg, admin: AdminOpt = False) -> None:
     from pipeline.lifecycle import after_approval  # lazy, kept for start-up time
 
-    application = open_app()
+    application = open_app(admin=admin, person=True)
     try:
         queued = after_approval.registered(application, listnr)
     finally:
@@ -176,10 +178,11 @@ def signed(
     scan: Annotated[
         Path | None, typer.Option("--scan", help="cli.help.opt-scan", exists=True)
     ] = None,
+    admin: AdminOpt = False,
 ) -> None:
     from pipeline.lifecycle import after_approval  # lazy, kept for start-up time
 
-    application = open_app()
+    application = open_app(admin=admin, person=True)
     try:
         package = after_approval.signed(application, listnr, scan=scan)
     finally:

@@ -55,8 +55,13 @@ def init(
 
     folder = (path or root()).resolve()
     created = create_workspace(folder)
+    from pipeline.people.furnish import furnish  # lazy, kept for start-up time
+
     application = App.open(folder, actor=state.actor)
-    application.close()
+    try:
+        created.extend(furnish(application))
+    finally:
+        application.close()
     for item in created:
         say("init.created", item=item)
     say("init.ready", root=folder)
@@ -76,7 +81,7 @@ def registry_import(
     from pipeline.registry import importer
 
     require_admin(admin, texts.Key("cli.registry-import.what"))
-    application = open_app()
+    application = open_app(admin=admin)
     try:
         results = importer.import_files(application, files, admin=admin)
     finally:
@@ -111,13 +116,14 @@ def new_t33(
     reporter: Annotated[
         str | None, typer.Option("--reporter", help="cli.help.opt-reporter")
     ] = None,
+    admin: AdminOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     # Lazy imports, kept for start-up time.
+    from pipeline.lists import orders
     from pipeline.lists.create import create_t33
-    from pipeline.xlsx import workbook
 
-    application = open_app()
+    application = open_app(admin=admin, person=True)
     try:
         listnr = create_t33(
             application,
@@ -127,7 +133,9 @@ def new_t33(
             sources=sources(student, exam_date, registered=registered),
             reporter=reporter,
         )
-        issued = workbook.issue(application, listnr)
+        issued = orders.deliver_workbook(
+            application, listnr, reporter or application.username, reason="created"
+        )
     finally:
         application.close()
     _report_new(listnr, issued, "new.t33-students", as_json=as_json)
@@ -141,16 +149,19 @@ def new_t34(
     examiner: Annotated[
         str | None, typer.Option("--examiner", help="cli.help.opt-examiner")
     ] = None,
+    admin: AdminOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     # Lazy imports, kept for start-up time.
+    from pipeline.lists import orders
     from pipeline.lists.create import create_t34
-    from pipeline.xlsx import workbook
 
-    application = open_app()
+    application = open_app(admin=admin, person=True)
     try:
         listnr = create_t34(application, course_code=course, term=term, examiner=examiner)
-        issued = workbook.issue(application, listnr)
+        issued = orders.deliver_workbook(
+            application, listnr, examiner or application.username, reason="created"
+        )
     finally:
         application.close()
     _report_new(listnr, issued, "new.t34-students", as_json=as_json)
@@ -181,7 +192,7 @@ def correct(
     from pipeline.xlsx import workbook
 
     require_admin(admin, texts.Key("cli.correct.what"))
-    application = open_app()
+    application = open_app(admin=admin)
     try:
         new = create_correction(
             application, listnr, students=tuple(student or ()), reporter=reporter, admin=admin
@@ -195,12 +206,12 @@ def correct(
 
 @app.command(help="cli.help.issue", epilog="cli.help.issue-example")
 @handle_errors
-def issue(listnr: ListnrArg) -> None:
-    from pipeline.xlsx import workbook  # lazy, kept for start-up time
+def issue(listnr: ListnrArg, admin: AdminOpt = False) -> None:
+    from pipeline.lists import orders  # lazy, kept for start-up time
 
-    application = open_app()
+    application = open_app(admin=admin, person=True)
     try:
-        issued = workbook.issue(application, listnr)
+        issued = orders.open_list(application, listnr)
     finally:
         application.close()
     say("issue.done", path=issued.path, version=issued.version, rows=issued.rows)
@@ -213,17 +224,20 @@ def add_students(
     student: StudentOpt = None,
     exam_date: ExamDateOpt = None,
     registered: RegisteredOpt = False,
+    admin: AdminOpt = False,
 ) -> None:
     # Lazy imports, kept for start-up time.
+    from pipeline.lists import orders
     from pipeline.lists.students import add_students
-    from pipeline.xlsx import workbook
 
-    application = open_app()
+    application = open_app(admin=admin, person=True)
     try:
         added = add_students(
             application, listnr, sources(student, exam_date, registered=registered)
         )
-        issued = workbook.issue(application, listnr)
+        issued = orders.deliver_workbook(
+            application, listnr, application.username, reason="students-added"
+        )
     finally:
         application.close()
     say("add-students.done", added=added, path=issued.path)

@@ -1,7 +1,7 @@
 """Demo and test data: an invented, BTH-like registry as LADOK and BARD would supply it.
 
-Owns writing the registry files (courses, modules, staff, examiners, students, registrations,
-exam sign-ups, prior results) that ``resultat demo`` imports and the tests use, and the
+Owns writing the registry files (courses, modules, staff, examiners, teachers, students,
+registrations, exam sign-ups, prior results) that ``resultat demo`` imports and the tests use, and the
 constants a demo needs to carry on from them (course and module codes, who examines and who
 teaches). Everything is deterministic for a seed and a date. Nobody is real: personnummer are
 generated with valid check digits, names are random combinations, addresses are under
@@ -42,6 +42,9 @@ EXAMINERS: Final[dict[str, str]] = {"DV1599": "anlq", "PA1414": "masd", "ME1003"
 FORMER_EXAMINER: Final = "kahg"  # examined PA1414 until two years before the demo term
 TEACHER: Final = "jobe"  # teaches DV1599 and reports its results, but is not its examiner
 ENGLISH_SPEAKER: Final = "dast"
+OFFICE_CLERK: Final = "peak"  # works at the student office (Utbildningsstöd)
+#: Who reports on which course (the registry's ``teachers``) besides its examiner.
+TEACHERS: Final[dict[str, tuple[str, ...]]] = {"DV1599": (TEACHER,), "PA1414": (TEACHER,)}
 
 # username, name, mobile (blank: none registered), language
 STAFF: Final = (  # i18n: not people-facing: generated registry data
@@ -267,8 +270,11 @@ def write_registry(
         ),
         "staff": _write_csv(
             folder / "staff.csv",
-            ["username", "name", "email", "mobile", "language"],
-            [[user, name, _staff_email(name), mobile, lang] for user, name, mobile, lang in STAFF],
+            ["username", "name", "email", "mobile", "language", "office"],
+            [
+                [user, name, _staff_email(name), mobile, lang, "ja" if user == OFFICE_CLERK else ""]
+                for user, name, mobile, lang in STAFF
+            ],
             bom=False,
         ),
         "examiners": _write_csv(
@@ -276,6 +282,12 @@ def write_registry(
             ["course_code", "username", "from_term", "to_term"],
             examiners,
             delimiter=";",
+            bom=False,
+        ),
+        "teachers": _write_csv(
+            folder / "teachers.csv",
+            ["course_code", "teacher", "from_term", "to_term"],
+            [[c, u, current_from, ""] for c, users in TEACHERS.items() for u in users],
             bom=False,
         ),
         "students": _write_xlsx(

@@ -245,7 +245,7 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
     sent = outbox.drain(app)
     say("messages-written", count=sent.sent)
     code = sms_code(app, dv_exam)
-    review = app.settings.outbox / "review"
+    review = app.settings.review_dir
     review_book = max(review.glob(f"{dv_exam}_v*_granskning.xlsx"), key=lambda p: p.stat().st_mtime)
     wb = load_workbook(review_book)
     wb.worksheets[0][CODE_CELL] = code
@@ -262,11 +262,11 @@ def _run(app: App, seed: int, echo: Callable[[str], Any]) -> DemoSummary:
     outbox.drain(app)
 
     say("registered")
-    ladok_dir = app.settings.outbox / "ladok"
+    ladok_dir = app.settings.office_outbox / "ladok"
     say(
         "ladok-files",
         ladok=ladok_dir / f"{dv_exam}.tsv",
-        archive_list=app.settings.outbox / "print" / f"{dv_exam}_arkivlista.pdf",
+        archive_list=app.settings.office_outbox / "print" / f"{dv_exam}_arkivlista.pdf",
     )
     mails = after_approval.registered(app, dv_exam)
     outbox.drain(app)

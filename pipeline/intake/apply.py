@@ -43,7 +43,7 @@ def apply_prepared(
     if options is not None and options != (result_list.options or {}):
         audit.record(
             session,
-            actor=result_list.reporter,
+            actor=acting_user(app, result_list),
             action="list.options",
             listnr=result_list.listnr,
             details={"old": result_list.options or {}, "new": options},
@@ -231,7 +231,7 @@ def _apply(
     if removed:
         audit.record(
             session,
-            actor=result_list.reporter,
+            actor=acting_user(app, result_list),
             action="list.remove-students",
             listnr=result_list.listnr,
             details={"students": removed, "file": wb.path.name},
@@ -247,7 +247,7 @@ def _apply(
     if changes:
         audit.record(
             session,
-            actor=result_list.reporter,
+            actor=acting_user(app, result_list),
             action="list.results",
             listnr=result_list.listnr,
             details={
@@ -262,7 +262,10 @@ def _apply(
         if waiting:
             # Any change voids the examiner's code; the list is reviewed again from scratch.
             void_challenges(
-                session, result_list.listnr, reason="list changed", actor=result_list.reporter
+                session,
+                result_list.listnr,
+                reason="list changed",
+                actor=acting_user(app, result_list),
             )
             transition(result_list, ListState.DRAFT, role=Role.REPORTER)
     if submit:
@@ -270,13 +273,13 @@ def _apply(
         result_list.submitted_at = utcnow()
         audit.record(
             session,
-            actor=result_list.reporter,
+            actor=acting_user(app, result_list),
             action="list.submit",
             listnr=result_list.listnr,
             details={"version": result_list.version},
         )
         session.flush()
-        approval.request_approval(session, app, result_list, actor=result_list.reporter)
+        approval.request_approval(session, app, result_list, actor=acting_user(app, result_list))
     session.flush()
     active = [e for e in all_entries if not e.removed]
     outcome.changed = len({c[0] for c in changes})
@@ -284,3 +287,9 @@ def _apply(
     outcome.students = len(active)
     outcome.version = result_list.version
     outcome.state = result_list.state
+
+
+def acting_user(app: App, result_list: ResultList) -> str:
+    """Who the audit log names for a dropped workbook: the person whose folder it came from,
+    else the list's reporter (the shared inbox, where the workbook names the person)."""
+    return app.actor if app.in_person else result_list.reporter

@@ -29,6 +29,9 @@ PROCESSING: Final = ".processing"
 PROCESSED: Final = ".processed"
 REJECTED: Final = ".rejected"
 SEPARATOR: Final = "__"
+#: In a claim id, before the owner of the folder the file came from (``<time>-<rand>@<owner>``;
+#: usernames have no "@").
+OWNER_MARK: Final = "@"
 #: Names never taken from the inbox: lock files of Excel and LibreOffice, OS litter, temporaries.
 IGNORED_PATTERNS: Final = (
     "~$*",
@@ -54,8 +57,9 @@ def is_ignored(name: str) -> bool:
     return any(fnmatch.fnmatchcase(lowered, p.lower()) for p in IGNORED_PATTERNS)
 
 
-def candidates(inbox: Path) -> list[Path]:
-    """Regular files directly in ``inbox`` that are not ignored (symlinks never followed)."""
+def candidates(inbox: Path, *, shared: bool = True) -> list[Path]:
+    """Regular files that are not ignored, directly in each person's folder
+    ``inbox/<username>/`` and (when ``shared``) in ``inbox`` itself; symlinks never followed."""
     found: list[Path] = []
     try:
         entries = list(os.scandir(inbox))
@@ -65,11 +69,30 @@ def candidates(inbox: Path) -> list[Path]:
         if is_ignored(entry.name):
             continue
         try:
+            if entry.is_dir(follow_symlinks=False):
+                found.extend(_files_in(Path(entry.path)))
+            elif shared and entry.is_file(follow_symlinks=False):
+                found.append(Path(entry.path))
+        except OSError:
+            continue
+    found.sort(key=lambda p: (p.parent.name if p.parent != inbox else "", p.name))
+    return found
+
+
+def _files_in(folder: Path) -> list[Path]:
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    found = []
+    for entry in entries:
+        if is_ignored(entry.name):
+            continue
+        try:
             if entry.is_file(follow_symlinks=False):
                 found.append(Path(entry.path))
         except OSError:
             continue
-    found.sort(key=lambda p: p.name)
     return found
 
 
@@ -147,6 +170,8 @@ class Claimed:
     original_name: str
     claim_id: str
     lock: int | None = None
+    #: Whose folder it was dropped in (``inbox/<owner>/``); ``None`` for the shared inbox.
+    owner: str | None = None
 
     def release(self) -> None:
         if self.lock is not None:
@@ -179,6 +204,9 @@ def claim(inbox: Path, path: Path) -> Claimed | None:
     if fd is None:
         return None
     claim_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    owner = path.parent.name if path.parent != inbox else None
+    if owner is not None:
+        claim_id = f"{claim_id}{OWNER_MARK}{owner}"
     target = area / f"{claim_id}{SEPARATOR}{_fitting(path.name, claim_id)}"
     try:
         os.rename(path, target)
@@ -190,7 +218,15 @@ def claim(inbox: Path, path: Path) -> Claimed | None:
         os.close(fd)
         log.exception("cannot claim %s", display_name(path.name))
         return None
-    return Claimed(target, path.name, claim_id, fd)
+    return Claimed(target, path.name, claim_id, fd, owner)
+
+
+def parse_claimed(name: str) -> tuple[str, str | None, str]:
+    """``(claim id, owner, original name)`` of a file in the processing area (as named by
+    :func:`claim`): what a recovery needs to finish it as its worker would have."""
+    claim_id, original = name.split(SEPARATOR, 1)
+    owner = claim_id.split(OWNER_MARK, 1)[1] if OWNER_MARK in claim_id else None
+    return claim_id, owner, original
 
 
 def _fitting(name: str, claim_id: str) -> str:

@@ -57,6 +57,20 @@ class DroppedFile:
     kind: Kind | None = None
     workbook: ResultWorkbook | None = None
     listnr: int | None = None
+    #: Who gets the answer when the file came through the shared inbox: the person the
+    #: workbook names (its list's reporter, or examiner for a review workbook).
+    named: str | None = None
+
+    @property
+    def owner(self) -> str | None:
+        """Whose folder the file was dropped in (``None``: the shared inbox)."""
+        return self.claimed.owner
+
+    @property
+    def answer_to(self) -> str | None:
+        """Who gets the receipt: the folder's owner, else the person the workbook names;
+        ``None`` when nobody can be told (the administrators' copy is all there is)."""
+        return self.owner or self.named
 
     def kept_at(self, status: FileOutcome) -> str:
         """Where the original is kept for ``status``, as the receipt names it."""
@@ -152,8 +166,35 @@ def _conclude(
     receipt_path = write_receipt(app.settings, ctx.stem(listnr), data)
     with app.db.session() as session:
         record(session, ctx, status=status, kind=kind, listnr=listnr, receipt=receipt_path)
+        hand_over(session, ctx, listnr, receipt_path)
     log.info("%s: %s", ctx.claimed.original_name, status.value)
     return receipt_path
+
+
+def hand_over(
+    session: Session, ctx: DroppedFile, listnr: int | None, receipt: Path, *extra: Path
+) -> None:
+    """The receipt (and ``extra`` files: a marked copy, a fresh workbook) to the person the
+    file answers to: their outbox folder and a mail (unless they opted out)."""
+    # Lazy: people.delivery imports the mail queue, not needed by a refusal nobody gets.
+    from pipeline.people.delivery import Delivery, deliver
+
+    deliver(
+        session,
+        ctx.app,
+        ctx.answer_to,
+        Delivery(
+            "receipt_copy",
+            {
+                "file_name": ctx.claimed.original_name,
+                "listnr": listnr,
+                "receipt": receipt.read_text(encoding="utf-8"),
+            },
+            files=[(path, path.name) for path in (receipt, *extra)],
+            listnr=listnr,
+            dedupe_key=f"receipt:{receipt.name}",
+        ),
+    )
 
 
 def refuse(ctx: DroppedFile, problem: Problem, kind: Kind) -> Refused:

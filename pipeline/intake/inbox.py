@@ -35,6 +35,7 @@ from pipeline.intake.claim import (
     candidates,
     claim,
     destination,
+    parse_claimed,
     try_lock,
 )
 from pipeline.intake.outcomes import Outcome
@@ -134,8 +135,8 @@ class Inbox:
             if not path.exists():  # finished by its worker between listing and locking
                 os.close(fd)
                 continue
-            claim_id, original = path.name.split(SEPARATOR, 1)
-            results.append(self._safe(Claimed(path, original, claim_id, fd)))
+            claim_id, owner, original = parse_claimed(path.name)
+            results.append(self._safe(Claimed(path, original, claim_id, fd, owner)))
         return results
 
     def _safe(self, claimed: Claimed) -> FileResult:
@@ -167,7 +168,8 @@ class Inbox:
         results = self.recover()
         delay = self.app.settings.inbox_settings.stable_seconds
         tracker = StabilityTracker(delay, strict=strict)
-        pending = candidates(self.dir)
+        shared = self.app.settings.inbox_settings.shared
+        pending = candidates(self.dir, shared=shared)
         deadline = time.monotonic() + 2 * delay + 0.5
         while pending:
             for path in tracker.observe(pending):
@@ -176,7 +178,7 @@ class Inbox:
                     if progress is not None:
                         progress(result)
             still = set(pending)
-            pending = [p for p in candidates(self.dir) if p in still]
+            pending = [p for p in candidates(self.dir, shared=shared) if p in still]
             if not pending or time.monotonic() > deadline:
                 break
             time.sleep(min(0.1, delay / 4 or 0.05))

@@ -13,7 +13,7 @@ import logging
 from sqlalchemy import select
 
 from pipeline import files
-from pipeline.intake.dropped import DroppedFile, Kind, record
+from pipeline.intake.dropped import DroppedFile, Kind, hand_over, record
 from pipeline.intake.outcomes import Merged, Refused
 from pipeline.lms import merge
 from pipeline.models import FileOutcome, ResultList, Staff
@@ -37,6 +37,7 @@ def lms_export(ctx: DroppedFile) -> Merged | Refused | None:
             .join(ResultList, ResultList.reporter == Staff.username)
             .where(ResultList.listnr == listnr)
         ).scalar_one_or_none()
+        reporter_name = reporter.username if reporter is not None else None
         language = (
             reporter.language
             if reporter is not None and reporter.language in LANGUAGES
@@ -56,6 +57,9 @@ def lms_export(ctx: DroppedFile) -> Merged | Refused | None:
         record(
             session, ctx, status=status, kind=Kind.LMS_EXPORT, listnr=listnr, receipt=receipt_path
         )
+        ctx.named = reporter_name
+        merged = [result.workbook] if result.ok and result.workbook is not None else []
+        hand_over(session, ctx, listnr, receipt_path, *merged)
     log.info("list %s: LMS export %s, %d merged", listnr, status.value, result.merged)
     problems = tuple(result.problems)
     if result.ok:

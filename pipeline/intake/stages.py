@@ -8,6 +8,8 @@ every file no stage took. A new kind of dropped file is one new stage module and
 
 1. :func:`preflight`: hash the bytes; a file whose record is committed (its worker died
    before moving it) is only finished;
+2. :func:`~pipeline.intake.folder.folder`: a file in ``inbox/<username>/`` is that person's
+   (refused when the folder is nobody's, or its owner on disk is someone else);
 2. :func:`duplicate`: an earlier accepted file with the same bytes makes this a duplicate;
 3. :func:`identify`: read the file (refusing what must not be parsed) and find its kind, the
    one place that does;
@@ -37,6 +39,7 @@ from pipeline.intake.dropped import (
     relative,
 )
 from pipeline.intake.dropped import duplicate as duplicate_of
+from pipeline.intake.folder import folder
 from pipeline.intake.lms_export import lms_export
 from pipeline.intake.outcomes import AlreadyDone, Duplicate, Outcome, Refused
 from pipeline.intake.report import Problem
@@ -135,6 +138,7 @@ def unknown(ctx: DroppedFile) -> Refused:
 
 STAGES: Final[Sequence[Stage]] = (
     preflight,
+    folder,
     duplicate,
     identify,
     result_workbook,

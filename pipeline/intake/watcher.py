@@ -68,7 +68,8 @@ def run_watch(
     tracker = StabilityTracker(settings.stable_seconds, strict=poll)
     wake = threading.Event()
     observer = PollingObserver(timeout=1.0) if poll else Observer()
-    observer.schedule(_Hints(wake, tracker), str(inbox.dir), recursive=False)
+    # Recursive: each person drops in their own folder inbox/<username>/.
+    observer.schedule(_Hints(wake, tracker), str(inbox.dir), recursive=True)
     observer.start()
     log.info("watching %s", inbox.dir)
     try:
@@ -96,7 +97,8 @@ def run_watch(
             if woken or tracker.pending or now - last_scan >= settings.scan_interval:
                 last_scan = now
                 took = False
-                for path in tracker.observe(candidates(inbox.dir)):
+                found = candidates(inbox.dir, shared=settings.shared)
+                for path in tracker.observe(found):
                     if stop.is_set():
                         break
                     for result in inbox.take([path]):
@@ -144,10 +146,10 @@ def overview_outdated(app: App) -> bool:
     was committed after the last one it shows. Lets a pass that took nothing skip rewriting
     it (and importing openpyxl). Event ids, not times: an event's time is taken before its
     commit, and appends to the chain commit in id order."""
-    path = app.settings.outbox / "status.xlsx"
+    path = app.settings.office_outbox / "status.xlsx"
     try:
         written = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
-        shown = int((app.settings.outbox / OVERVIEW_MARK).read_text(encoding="ascii"))
+        shown = int((app.settings.var / OVERVIEW_MARK).read_text(encoding="ascii"))
     except (OSError, ValueError):
         return True
     if written.astimezone().date() != dt.datetime.now().astimezone().date():
@@ -164,7 +166,7 @@ def write_overview_safely(app: App) -> None:
     try:
         last = _last_event_id(app)  # before collecting: a later event makes it outdated
         overview.write_overview(app)
-        files.write_text(app.settings.outbox / OVERVIEW_MARK, str(last))
+        files.write_text(app.settings.var / OVERVIEW_MARK, str(last))
     except Exception:
         log.exception("writing outbox/status.xlsx failed; the previous one stays")
 

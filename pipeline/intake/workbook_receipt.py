@@ -11,26 +11,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from pipeline.errors import NotFound
 from pipeline.intake.checked import WorkbookCheck
-from pipeline.intake.dropped import DroppedFile, Kind, record, relative
+from pipeline.intake.dropped import DroppedFile, Kind, hand_over, record, relative
 from pipeline.intake.receipts import ReceiptData, mark_workbook, write_receipt
 from pipeline.intake.report import messages
 from pipeline.lists.query import get_list_head
-from pipeline.messages import outbox
-from pipeline.models import FileOutcome, ListState, ResultList, Staff
-from pipeline.texts import LANGUAGES
+from pipeline.models import FileOutcome, ListState, ResultList
 from pipeline.xlsx.reader import ResultWorkbook
 
 #: States in which an accepted workbook's receipt says the list went to the examiner.
 _SUBMITTED: Final = (ListState.SUBMITTED, ListState.AWAITING_APPROVAL)
-_STAFF: Final = Staff.__table__
-_RECEIPT_COPIES: Final = select(
-    _STAFF.c.mail_copies, _STAFF.c.language, _STAFF.c.notify_email, _STAFF.c.email
-).where(_STAFF.c.username == bindparam("username"))
 
 
 @dataclass
@@ -104,8 +97,9 @@ def conclude(
         )
         data.marked_workbook = relative(app, marked) if marked else None
     receipt_path = write_receipt(app.settings, stem, data)
-    if result_list is not None:
-        _copy_receipt(ctx, session, result_list.reporter, data, receipt_path, marked)
+    if ctx.named is None and result_list is not None:
+        ctx.named = result_list.examiner if kind is Kind.REVIEW_WORKBOOK else result_list.reporter
+    hand_over(session, ctx, data.listnr, receipt_path, *([marked] if marked else []))
     try:
         record(session, ctx, status=status, kind=kind, listnr=outcome.listnr, receipt=receipt_path)
         session.flush()
@@ -115,33 +109,3 @@ def conclude(
             marked.unlink(missing_ok=True)
         raise
     return Concluded(data, receipt_path, result_list)
-
-
-def _copy_receipt(
-    ctx: DroppedFile,
-    session: Session,
-    username: str,
-    data: ReceiptData,
-    receipt_path: Path,
-    marked: Path | None,
-) -> None:
-    """Staff who asked for copies of their receipts get one by email (their settings)."""
-    staff = session.execute(_RECEIPT_COPIES, {"username": username}).one_or_none()
-    if staff is None or not staff.mail_copies:
-        return
-    language = staff.language if staff.language in LANGUAGES else data.language
-    outbox.queue_email(
-        session,
-        kind="receipt_copy",
-        to=staff.notify_email or staff.email,
-        language=language,
-        context={
-            "file_name": data.file_name,
-            "listnr": data.listnr,
-            "receipt": receipt_path.read_text(encoding="utf-8"),
-        },
-        attachments=[marked] if marked else [],
-        listnr=data.listnr,
-        dedupe_key=f"receipt_copy:{receipt_path.name}",
-        workspace=ctx.app.root,
-    )

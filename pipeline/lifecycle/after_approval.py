@@ -39,6 +39,7 @@ from pipeline.models import (
     Staff,
     utcnow,
 )
+from pipeline.people import roles
 from pipeline.sessions import session_of
 from pipeline.texts import t
 from pipeline.xlsx.cells import escape_cell
@@ -192,9 +193,9 @@ def graders(session: Session, result_list: ResultList) -> list[ladok.Grader]:
 def output_paths(app: App, listnr: int, corrects: int | None = None) -> dict[str, Path]:
     stem = ladok.file_stem(listnr, corrects)
     return {
-        "tsv": app.settings.outbox / "ladok" / f"{stem}.tsv",
-        "xlsx": app.settings.outbox / "ladok" / f"{stem}_manuell.xlsx",
-        "pdf": app.settings.outbox / "print" / f"{stem}_arkivlista.pdf",
+        "tsv": app.settings.office_outbox / "ladok" / f"{stem}.tsv",
+        "xlsx": app.settings.office_outbox / "ladok" / f"{stem}_manuell.xlsx",
+        "pdf": app.settings.office_outbox / "print" / f"{stem}_arkivlista.pdf",
     }
 
 
@@ -271,6 +272,7 @@ def _last_via(session: Session, listnr: int) -> str | None:
 def registered(app: App, listnr: int) -> int:
     """The student office has made the definitive entry in LADOK; returns mails queued."""
     with app.db.session() as session:
+        roles.may_confirm(session, app.username, admin=app.admin, listnr=listnr)
         result_list = get_list(session, listnr, lock=True)
         if result_list.state != ListState.APPROVED:
             raise InvalidRequest(
@@ -322,6 +324,7 @@ def registered(app: App, listnr: int) -> int:
 def signed(app: App, listnr: int, *, scan: Path | None = None) -> Path:
     """The examiner signed the paper list: archive the list as a BagIt package."""
     with app.db.session() as session:
+        roles.may_confirm(session, app.username, admin=app.admin, listnr=listnr)
         result_list = get_list(session, listnr)
         if result_list.state != ListState.REGISTERED:
             raise InvalidRequest(

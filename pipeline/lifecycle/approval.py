@@ -39,6 +39,7 @@ from pipeline.lists.query import get_list, get_staff
 from pipeline.lists.state import Role
 from pipeline.messages import outbox
 from pipeline.models import ChallengeStatus, ListState, ResultList, Staff, utcnow
+from pipeline.people import delivery, roles
 from pipeline.texts import t
 
 #: States from which a list can be sent for approval.
@@ -99,6 +100,7 @@ def request_approval(
     )
     language = _language(examiner, app)
     files = review.review_files(app, result_list, chash, language=language)
+    delivery.place(app, examiner.username, [(path, path.name) for path in files])
     counts = grade_counts(result_list)
     graded = sum(n for _, n in counts)
     context = review.list_context(session, result_list, language)
@@ -254,7 +256,9 @@ def approve_in(
 
 
 def approve(app: App, listnr: int, code: str, *, via: str = "cli") -> Decision:
+    """Approve as ``app.username``: the list's examiner only (administration mode aside)."""
     with app.db.session() as session:
+        roles.may_decide(session, app.username, get_list(session, listnr), admin=app.admin)
         return approve_in(session, app, listnr, code, via=via, actor=app.actor)
 
 
@@ -303,7 +307,9 @@ def reject_in(
 
 
 def reject(app: App, listnr: int, reason: str, *, via: str = "cli") -> Decision:
+    """Reject as ``app.username``: the list's examiner only (administration mode aside)."""
     with app.db.session() as session:
+        roles.may_decide(session, app.username, get_list(session, listnr), admin=app.admin)
         return reject_in(session, app, listnr, reason, via=via, actor=app.actor)
 
 
@@ -311,6 +317,7 @@ def resend_code(app: App, listnr: int) -> str:
     """A new code (and review mail) for a list waiting for approval, e.g. after a lock."""
     with app.db.session() as session:
         result_list = get_list(session, listnr, lock=True)
+        roles.may_decide(session, app.username, result_list, admin=app.admin)
         if result_list.state not in (ListState.SUBMITTED, ListState.AWAITING_APPROVAL):
             raise InvalidRequest(
                 t(

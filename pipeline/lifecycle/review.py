@@ -44,7 +44,7 @@ def list_context(session: Session, result_list: ResultList, language: str) -> di
 
 def review_files(app: App, result_list: ResultList, chash: str, *, language: str) -> list[Path]:
     """The review workbook, the PDF preview and the grade chart for the examiner's email."""
-    folder = app.settings.outbox / "review"
+    folder = app.settings.review_dir
     stem = f"{result_list.listnr}_v{result_list.version}"
     review_name = t("lifecycle.review-file", language, app.root)
     workbook_path = build_review(

@@ -33,6 +33,7 @@ from pipeline.models import (
     ListKind,
     ResultList,
 )
+from pipeline.people import roles
 from pipeline.texts import t
 
 FIRST_LISTNR = 1001
@@ -88,13 +89,16 @@ def create_t33(
         raise InvalidRequest(t("lists.invalid-term", lang, app.root, term=term))
     if sources.empty:
         raise InvalidRequest(t("lists.no-source", lang, app.root))
-    reporter = reporter or app.actor
+    if reporter not in (None, app.username) and not app.admin:
+        raise roles.NotPermitted.text("people.rule.reporter-self", actor=app.username)
+    reporter = reporter or app.username
     for attempt in range(5):
         try:
             with app.db.session() as session:
                 course = get_course(session, course_code)
                 module = get_module(session, course, module_code)
                 get_staff(session, reporter)
+                roles.may_order(session, reporter, course, term, admin=app.admin)
                 examiner = examiner_for(session, course, term)
                 if examiner is None:
                     raise NotFound(_no_examiner(app, course.code, term))
@@ -156,6 +160,7 @@ def create_t34(
         try:
             with app.db.session() as session:
                 course = get_course(session, course_code)
+                roles.may_order(session, app.username, course, term, admin=app.admin)
                 if examiner is not None:
                     chosen = get_staff(session, examiner)
                 else:

@@ -29,6 +29,7 @@ from pipeline.models import (
     Student,
     utcnow,
 )
+from pipeline.people import roles
 from pipeline.texts import DEFAULT_LANGUAGE, t
 
 
@@ -139,6 +140,10 @@ def add_students(app: App, listnr: int, sources: StudentSources) -> int:
                     listnr=listnr,
                     state=result_list.state.value,
                 )
+            )
+        if app.username != result_list.reporter:
+            roles.may_order(
+                session, app.username, result_list.course, result_list.term, admin=app.admin
             )
         selection = select_students(
             session,

@@ -207,7 +207,7 @@ def write_overview(
         raise ValueError(f"language must be 'sv' or 'en', not {language!r}")
     rows = collect(app, today=today)
     workbook = build(rows, language=language, look=layout(app.root))
-    path = target or app.settings.outbox / STATUS_NAME
+    path = target or app.settings.office_outbox / STATUS_NAME
     files.save(workbook, path)
     return path
 

@@ -44,11 +44,11 @@ from pipeline.registry.crosschecks import (
     Context,
     Extras,
     check_examiners,
-    check_teachers,
     check_module_credits,
     check_module_results,
     check_modules,
     check_registrations,
+    check_teachers,
     no_references,
 )
 from pipeline.registry.rows import (
@@ -320,6 +320,11 @@ def import_files(
         readable.append((order, path, table))
     readable.sort(key=lambda item: (KIND_ORDER.index(str(item[2].kind)), item[0]))
     results = [_import_one(app, path, table, today) for _, path, table in readable]
+    if any(r.kind == "staff" and (r.added or r.changed) for r in results):
+        # Lazy: people's folders (and their forms) are made only when the staff changed.
+        from pipeline.people.furnish import furnish
+
+        furnish(app)
     return results + failed
 
 

@@ -1,13 +1,15 @@
 """Personal settings, the old portal's "Dina inställningar": language, notification address,
 receipt copies.
 
-Owns showing and changing the three settings a member of staff keeps for themselves on their
+Owns showing and changing the settings a member of staff keeps for themselves on their
 :class:`~pipeline.models.Staff` row:
 
 - ``language``: ``sv`` or ``en``, for the emails, receipts and workbooks they get;
 - ``notify_email``: where notices (reminders, receipt copies) go instead of their address in
   the staff directory; an empty value clears it (back to the directory address);
-- ``mail_copies``: whether they get a copy of every receipt of their lists by email.
+- ``mail_copies``: whether what is delivered to their outbox folder is mailed as well (on by
+  default);
+- ``reminders``: whether they get the daily reminders of lists due or waiting for them.
 
 Anyone may see and change their own settings (``username == app.actor``); anything about
 someone else needs administration mode (``admin=True``, ``--admin``). Every change is an audit
@@ -46,6 +48,7 @@ class PersonalSettings:
     language: str
     notify_email: str | None
     mail_copies: bool
+    reminders: bool = True
     #: Name and address from the staff directory (read-only here).
     name: str = ""
     email: str = ""
@@ -64,6 +67,7 @@ class PersonalSettings:
             "notify_email": self.notify_email,
             "notices_to": self.notices_to,
             "mail_copies": self.mail_copies,
+            "reminders": self.reminders,
         }
 
 
@@ -81,6 +85,7 @@ def change(
     language: str | None = None,
     notify_email: str | None = None,
     mail_copies: bool | None = None,
+    reminders: bool | None = None,
     admin: bool = False,
 ) -> PersonalSettings:
     """Change the given settings (``None`` leaves one as it is; ``notify_email=""`` clears it).
@@ -103,6 +108,8 @@ def change(
         wanted["notify_email"] = _email(notify_email, app)
     if mail_copies is not None:
         wanted["mail_copies"] = bool(mail_copies)
+    if reminders is not None:
+        wanted["reminders"] = bool(reminders)
     with app.db.session() as session:
         person = _staff(session, username, lock=True)
         changes = {
@@ -117,14 +124,14 @@ def change(
                 session,
                 actor=app.actor,
                 action="settings.change",
-                admin=username != app.actor,
+                admin=username != app.username,
                 details={"username": username, "changes": changes},
             )
         return _settings(person)
 
 
 def _check_access(app: App, username: str, *, admin: bool, what: str) -> None:
-    if username != app.actor:
+    if username != app.username:
         require_admin(admin, what)
 
 
@@ -144,6 +151,7 @@ def _settings(person: Staff) -> PersonalSettings:
         language=person.language if person.language in LANGUAGES else "sv",
         notify_email=person.notify_email,
         mail_copies=bool(person.mail_copies),
+        reminders=bool(person.reminders),
         name=person.name,
         email=person.email,
     )

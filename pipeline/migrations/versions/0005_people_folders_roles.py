@@ -50,7 +50,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["course_id"], ["courses.id"], name=op.f("fk_teachers_course_id_courses")
         ),
-        sa.ForeignKeyConstraint(["staff_id"], ["staff.id"], name=op.f("fk_teachers_staff_id_staff")),
+        sa.ForeignKeyConstraint(
+            ["staff_id"], ["staff.id"], name=op.f("fk_teachers_staff_id_staff")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_teachers")),
         sa.UniqueConstraint(
             "course_id", "staff_id", "from_term", name=op.f("uq_teachers_course_id")
