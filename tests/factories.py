@@ -23,6 +23,7 @@ from pipeline.models import (
     Registration,
     Staff,
     Student,
+    Teacher,
 )
 
 TERM = "HT2026"
@@ -98,6 +99,7 @@ def seed(app: App, *, students: int = 8, seed_value: int = 7, teacher_lang: str 
         s.add_all([examiner, teacher])
         s.flush()
         s.add(Examiner(course_id=course.id, staff_id=examiner.id, from_term="VT2020"))
+        s.add(Teacher(course_id=course.id, staff_id=teacher.id, from_term="VT2020"))
         used: set[str] = set()
         for i in range(students):
             while True:
@@ -122,7 +124,10 @@ def seed(app: App, *, students: int = 8, seed_value: int = 7, teacher_lang: str 
 
 
 def text_of(part: Any) -> str:
-    """The decoded text of a mail part (its payload, as UTF-8)."""
+    """The decoded text of a mail part (its payload, as UTF-8); of a mail with attachments,
+    its body (the first text part)."""
+    if part.is_multipart():
+        part = next(p for p in part.walk() if p.get_content_type() == "text/plain")
     payload = part.get_payload(decode=True)
     assert isinstance(payload, bytes)
     return payload.decode("utf-8")

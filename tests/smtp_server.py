@@ -137,7 +137,7 @@ def reopen(app: App) -> Iterator[Callable[..., App]]:
             set_section(app.root, "mail", mail)
         if sms is not None:
             set_section(app.root, "sms", sms)
-        opened.append(App.open(app.root, actor="testadmin"))
+        opened.append(App.open(app.root, actor="testadmin", admin=True))
         return opened[-1]
 
     yield configure

@@ -88,7 +88,8 @@ def test_submission_queues_review_mail_and_code_sms(app: App) -> None:
         hours = (challenge.expires_at - challenge.created_at).total_seconds() / 3600
         assert hours == pytest.approx(72)
         kinds = sorted(m.kind for m in session.execute(select(Message)).scalars())
-    assert kinds == ["approval_code", "examiner_review", "reporter_forwarded"]
+    # The reporter's receipt is mailed too (mail copies are on unless they opt out).
+    assert kinds == ["approval_code", "examiner_review", "receipt_copy", "reporter_forwarded"]
     code = _sent_code(app, listnr)
     with app.db.session() as session:
         challenge = session.execute(select(ApprovalChallenge)).scalar_one()
@@ -116,7 +117,7 @@ def test_submission_queues_review_mail_and_code_sms(app: App) -> None:
 def test_approval_via_review_workbook_writes_ladok_files(app: App) -> None:
     listnr, _ = _submitted(app)
     code = _sent_code(app, listnr)
-    review = app.settings.outbox / "review" / f"{listnr}_v2_granskning.xlsx"
+    review = app.settings.review_dir / f"{listnr}_v2_granskning.xlsx"
     wb = load_workbook(review)
     wb.worksheets[0]["B13"] = code
     wb.save(app.settings.inbox / "attest.xlsx")
@@ -138,13 +139,13 @@ def test_approval_via_review_workbook_writes_ladok_files(app: App) -> None:
         "Lars Lärare <larare1@example.se>\tEva Examinatorsson <exam1@example.se>\n"
         for e in graded
     ).encode("utf-8")
-    assert (app.settings.outbox / "ladok" / f"{listnr}.tsv").read_bytes() == expected
-    manual = load_workbook(app.settings.outbox / "ladok" / f"{listnr}_manuell.xlsx").active
+    assert (app.settings.office_outbox / "ladok" / f"{listnr}.tsv").read_bytes() == expected
+    manual = load_workbook(app.settings.office_outbox / "ladok" / f"{listnr}_manuell.xlsx").active
     assert manual is not None
     rows = list(manual.iter_rows(min_row=2, values_only=True))
     assert [r[2] for r in rows] == [f"{e.student.pnr[:8]}-{e.student.pnr[8:]}" for e in graded]
     assert manual["C2"].number_format == "@"
-    pdf_path = app.settings.outbox / "print" / f"{listnr}_arkivlista.pdf"
+    pdf_path = app.settings.office_outbox / "print" / f"{listnr}_arkivlista.pdf"
     with pikepdf.open(pdf_path) as pdf:
         assert "pdfaid" in str(pdf.open_metadata())
         assert "/OutputIntents" in pdf.Root
@@ -335,7 +336,7 @@ def test_sms_reply_through_the_signed_webhook(app: App, monkeypatch: pytest.Monk
     code = _sent_code(app, listnr)
     token = "test-twilio-token"
     monkeypatch.setenv("RESULTAT_TWILIO_TOKEN", token)
-    hooked = App.open(app.root, actor="testadmin")
+    hooked = App.open(app.root, actor="testadmin", admin=True)
     server = sms_webhook.make_server_for(
         hooked, partial(approval.sms_reply, hooked), host="127.0.0.1", port=0
     )

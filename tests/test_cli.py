@@ -13,6 +13,7 @@ from typer.main import get_command
 from typer.testing import CliRunner
 
 from pipeline.app import App
+from pipeline.audit import current_user
 from pipeline.cli import app as cli_app
 from pipeline.cli import state as cli_state
 from pipeline.models import Course
@@ -113,13 +114,17 @@ def test_registry_import_refused_without_admin(workspace: Path, tmp_path: Path) 
         from pipeline.models import AuditEvent
 
         event = session.query(AuditEvent).filter(AuditEvent.action == "registry.import").one()
-        assert event.actor == "admin1" and event.admin is True
+        assert event.actor == f"{current_user()} acting as admin1" and event.admin is True
     app.close()
 
 
-def test_new_issue_add_and_status_json(app: App, workspace: Path) -> None:
+def test_new_issue_add_and_status_json(
+    app: App, workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     s = seed(app, students=5)
-    base = ["-w", str(workspace), "--as", "lärare1"]
+    # The teacher runs the commands as themselves: their OS login is in the staff directory.
+    monkeypatch.setenv("LOGNAME", "lärare1")
+    base = ["-w", str(workspace)]
     result = runner.invoke(
         cli_app,
         [
@@ -225,13 +230,14 @@ def _import_courses(workspace: Path, tmp_path: Path, args: list[str]) -> str | N
 def test_global_options_after_the_command(workspace: Path, tmp_path: Path) -> None:
     ws = str(workspace)
     args = ["registry", "import", "--admin", "FILE", "-w", ws, "--as", "admin2", "-v"]
-    assert _import_courses(workspace, tmp_path, args) == "admin2"
+    assert _import_courses(workspace, tmp_path, args) == f"{current_user()} acting as admin2"
     assert cli_state.workspace == workspace and cli_state.verbose is True
 
 
 def test_global_option_after_the_command_wins(workspace: Path, tmp_path: Path) -> None:
     args = ["--as", "first", "registry", "import", "FILE", "--admin", "--as", "second"]
-    assert _import_courses(workspace, tmp_path, ["-w", str(workspace), *args]) == "second"
+    actor = _import_courses(workspace, tmp_path, ["-w", str(workspace), *args])
+    assert actor == f"{current_user()} acting as second"
 
 
 def test_workspace_after_the_command_is_the_one_used(workspace: Path, tmp_path: Path) -> None:

@@ -64,12 +64,12 @@ def test_correction_path_leaves_the_original_untouched(app: App) -> None:
     # The LADOK file of the correction names what it corrects; the manual workbook shows
     # old beside new.
     stem = f"{new}_rattelse_av_{original}"
-    tsv = (app.settings.outbox / "ladok" / f"{stem}.tsv").read_text("utf-8")
+    tsv = (app.settings.office_outbox / "ladok" / f"{stem}.tsv").read_text("utf-8")
     assert (
         tsv == f"DV1599\t2010\t{pnrs[0][:8]}-{pnrs[0][8:]}\t5\t2026-11-20\t"
         "Lars Lärare <larare1@example.se>\tEva Examinatorsson <exam1@example.se>\n"
     )
-    manual = load_workbook(app.settings.outbox / "ladok" / f"{stem}_manuell.xlsx").active
+    manual = load_workbook(app.settings.office_outbox / "ladok" / f"{stem}_manuell.xlsx").active
     assert manual is not None and manual.title == f"Rättelse av {original}"
     header = [c.value for c in manual[1]]
     row = [c.value for c in manual[2]]
@@ -79,7 +79,9 @@ def test_correction_path_leaves_the_original_untouched(app: App) -> None:
 
     text = "".join(
         page.extract_text()
-        for page in pypdf.PdfReader(app.settings.outbox / "print" / f"{stem}_arkivlista.pdf").pages
+        for page in pypdf.PdfReader(
+            app.settings.office_outbox / "print" / f"{stem}_arkivlista.pdf"
+        ).pages
     )
     assert f"Rättelse av lista {original}" in text and "Tidigare: 3 (2026-11-02)" in text
     # The original: its results, state and archive package are exactly as they were.

@@ -138,7 +138,7 @@ def _filled(
 
 def _review_with(app: App, listnr: int, code: str) -> bytes:
     review = max(
-        (app.settings.outbox / "review").glob(f"{listnr}_v*_granskning.xlsx"),
+        (app.settings.review_dir).glob(f"{listnr}_v*_granskning.xlsx"),
         key=lambda p: int(p.name.split("_v")[1].split("_")[0]),
     )
     wb = load_workbook(review)
@@ -178,7 +178,7 @@ def test_watch_killed_at_random_moments_loses_nothing_and_does_nothing_twice(
 ) -> None:
     root, env = loopback_ws
     rng = random.Random(20261128)
-    app = App.open(root, actor="testadmin")
+    app = App.open(root, actor="testadmin", admin=True)
     try:
         _run_chaos(app, root, env, rng, smtp_server, fake_twilio, tmp_path)
     finally:
@@ -429,7 +429,7 @@ def _check_database(app: App, plan: Plan, listnrs: list[int]) -> None:
             if listnr in plan.approved:
                 assert rl.state == ListState.APPROVED, listnr
                 assert events[(listnr, "list.approve")] == 1, listnr
-                ladok = app.settings.outbox / "ladok" / f"{listnr}.tsv"
+                ladok = app.settings.office_outbox / "ladok" / f"{listnr}.tsv"
                 assert len(ladok.read_text("utf-8").splitlines()) == len(expected)
             elif listnr in plan.submitted:
                 assert rl.state == ListState.AWAITING_APPROVAL, listnr
@@ -540,7 +540,7 @@ def dropped_submission(
 ) -> tuple[Path, dict[str, str], App, int, str]:
     """A workspace with one list whose filled workbook (sent to the examiner) lies in inbox/."""
     root, env = sqlite_loopback_ws
-    app = App.open(root, actor="testadmin")
+    app = App.open(root, actor="testadmin", admin=True)
     seeded = seed(app, students=4)
     listnr = new_exam_list(app)
     issued = workbook.issue(app, listnr).path

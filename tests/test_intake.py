@@ -171,7 +171,8 @@ def test_stale_workbook_refused_with_fresh_one(app: App) -> None:
     assert result.outcome == FileOutcome.REJECTED
     assert [p.slug for p in result.problems] == ["stale-version"]
     text = result.receipt.read_text(encoding="utf-8") if result.receipt else ""
-    assert f"outbox/lists/{listnr}.xlsx" in text
+    assert f"outbox/lärare1/{listnr}.xlsx" in text
+    assert (app.settings.outbox / "lärare1" / f"{listnr}.xlsx").is_file()
     with app.db.session() as session:
         entries = {e.student.pnr: e.grade for e in session.execute(select(ListEntry)).scalars()}
     assert entries[s.pnrs[1]] is None and entries[s.pnrs[0]] == "3"
@@ -380,6 +381,7 @@ def test_the_intake_is_a_literal_list_of_stages_in_order() -> None:
 
     assert [stage.__name__ for stage in stages.STAGES] == [
         "preflight",
+        "folder",
         "duplicate",
         "identify",
         "result_workbook",
@@ -520,7 +522,7 @@ def test_review_workbook_outcomes_approved_refused_and_sent_back(app: App) -> No
 
     listnr = _sent_to_examiner(app)
     code = sent_code(app, listnr)
-    review = app.settings.outbox / "review" / f"{listnr}_v2_granskning.xlsx"
+    review = app.settings.review_dir / f"{listnr}_v2_granskning.xlsx"
     wb = load_workbook(review)
     wb.worksheets[0]["B13"] = f"{(int(code) + 1) % 1_000_000:06d}"
     wb.save(app.settings.inbox / "wrong.xlsx")
@@ -539,7 +541,7 @@ def test_review_workbook_with_a_reason_sends_the_list_back(app: App) -> None:
     from pipeline.intake.outcomes import SentBack
 
     listnr = _sent_to_examiner(app)
-    review = app.settings.outbox / "review" / f"{listnr}_v2_granskning.xlsx"
+    review = app.settings.review_dir / f"{listnr}_v2_granskning.xlsx"
     wb = load_workbook(review)
     reason_cell = next(
         row[1].value

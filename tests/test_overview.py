@@ -90,7 +90,7 @@ def _rows(path: Path, sheet: int = 0) -> tuple[Any, dict[Any, int]]:
 def test_rows_highlighting_filter_and_frozen_header(app: App) -> None:
     numbers = _lists(app)
     path = overview.write_overview(app, today=TODAY)
-    assert path == app.settings.outbox / "status.xlsx"
+    assert path == app.settings.office_outbox / "status.xlsx"
     ws, by_listnr = _rows(path)
     assert ws.title == "Listor"
     header = [c.value for c in ws[1]]

@@ -203,7 +203,10 @@ class Sources:
             {"stable_seconds": 0.05, "scan_interval": 1.0, "max_file_mb": 50, "max_rows": 50000},
         )
         self.app = App.open(
-            root, actor="testadmin", env={"RESULTAT_DATABASE_URL": f"sqlite:///{root}/var/p.db"}
+            root,
+            actor="testadmin",
+            admin=True,
+            env={"RESULTAT_DATABASE_URL": f"sqlite:///{root}/var/p.db"},
         )
         s = seed(self.app, students=4)
         listnr = new_exam_list(self.app)

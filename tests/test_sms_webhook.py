@@ -72,7 +72,7 @@ def open_app(tmp_path: Path, *, webhook_url: str | None = None, token: str | Non
     env = {DATABASE_ENV: f"sqlite:///{root / 'var' / 'test.db'}"}
     if token:
         env["RESULTAT_TWILIO_TOKEN"] = token
-    return App.open(root, actor="testadmin", env=env)
+    return App.open(root, actor="testadmin", admin=True, env=env)
 
 
 @pytest.fixture

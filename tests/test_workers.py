@@ -65,7 +65,7 @@ postgresql_only = pytest.mark.parametrize("db_url", ["postgresql"], indirect=Tru
 def _workspace(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, App]:
     root = configure(tmp_path / "ws")
     monkeypatch.setenv("RESULTAT_DATABASE_URL", db_url)
-    return root, App.open(root, actor="testadmin")
+    return root, App.open(root, actor="testadmin", admin=True)
 
 
 def _files(app: App, tmp: Path, lists: int, junk: int) -> tuple[dict[str, bytes], dict[int, int]]:
@@ -317,7 +317,7 @@ def _events(app: App, listnr: int | None = None) -> Counter[str]:
 def test_two_approvals_of_the_same_list_at_the_same_moment_exactly_one_wins(app: App) -> None:
     listnr, code, _ = _awaiting(app)
     review = max(
-        (app.settings.outbox / "review").glob(f"{listnr}_v*_granskning.xlsx"),
+        (app.settings.review_dir).glob(f"{listnr}_v*_granskning.xlsx"),
         key=lambda p: p.stat().st_mtime,
     )
     wb = load_workbook(review)

@@ -181,6 +181,12 @@ def open_app(*, admin: bool = False, person: bool = False) -> App:
                 if person and not admin:
                     raise NotFound.text("people.login-unknown", login=application.actor)
                 return application  # an administrator's command: the login is the actor
+        elif not person and admin:
+            # An administrator's command on behalf of a name (a service account, a script):
+            # allowed in administration mode only, and the audit log says who did it.
+            application.actor = f"{application.actor} acting as {state.actor}"
+            application.username = state.actor
+            return application
         who = acting.resolve(application.db, application.actor, as_user=state.actor, admin=admin)
     except BaseException:
         application.close()

@@ -1,8 +1,8 @@
 """Demo and test data: an invented, BTH-like registry as LADOK and BARD would supply it.
 
 Owns writing the registry files (courses, modules, staff, examiners, teachers, students,
-registrations, exam sign-ups, prior results) that ``resultat demo`` imports and the tests use, and the
-constants a demo needs to carry on from them (course and module codes, who examines and who
+registrations, exam sign-ups, prior results) that ``resultat demo`` imports and the tests use,
+and the constants a demo needs to carry on from them (course and module codes, who examines and who
 teaches). Everything is deterministic for a seed and a date. Nobody is real: personnummer are
 generated with valid check digits, names are random combinations, addresses are under
 ``example.se`` and mobile numbers come from the range PTS reserves for fiction

@@ -72,6 +72,13 @@ class DroppedFile:
         ``None`` when nobody can be told (the administrators' copy is all there is)."""
         return self.owner or self.named
 
+    def shown(self, path: Path) -> str:
+        """Where the person this file answers to finds ``path`` (a file delivered to them
+        under its own name): their outbox folder; the workspace path when nobody is told."""
+        if self.answer_to:
+            return f"outbox/{self.answer_to}/{path.name}"
+        return relative(self.app, path)
+
     def kept_at(self, status: FileOutcome) -> str:
         """Where the original is kept for ``status``, as the receipt names it."""
         return relative(self.app, destination(self.inbox, self.claimed, status))

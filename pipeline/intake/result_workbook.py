@@ -19,6 +19,7 @@ from pipeline.intake.dropped import DroppedFile, Kind, accepted_copy, duplicate
 from pipeline.intake.outcomes import Accepted, Duplicate, Refused
 from pipeline.intake.workbook_receipt import conclude
 from pipeline.models import FileOutcome, ResultList
+from pipeline.people import delivery
 from pipeline.xlsx import workbook
 
 log = logging.getLogger("resultat.inbox")
@@ -70,7 +71,9 @@ def result_workbook(ctx: DroppedFile) -> Accepted | Refused | Duplicate | None:
                 else None
             )
         if fresh is not None:
-            files.save(fresh, app.settings.lists_dir / f"{reissue.listnr}.xlsx")
+            path = files.save(fresh, app.settings.lists_dir / f"{reissue.listnr}.xlsx")
+            if ctx.answer_to:
+                delivery.place(app, ctx.answer_to, [(path, path.name)])
     status = FileOutcome.ACCEPTED if outcome.accepted else FileOutcome.REJECTED
     log.info(
         "list %s: %s from %s (%d problems)",

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from pipeline.errors import NotFound
 from pipeline.intake.checked import WorkbookCheck
-from pipeline.intake.dropped import DroppedFile, Kind, hand_over, record, relative
+from pipeline.intake.dropped import DroppedFile, Kind, hand_over, record
 from pipeline.intake.receipts import ReceiptData, mark_workbook, write_receipt
 from pipeline.intake.report import messages
 from pipeline.lists.query import get_list_head
@@ -61,6 +61,8 @@ def conclude(
     status = FileOutcome.ACCEPTED if outcome.accepted else FileOutcome.REJECTED
     # The list as applied is at hand (the same object a query would give).
     result_list = outcome.applied_to or list_head(session, outcome.listnr)
+    if ctx.named is None and result_list is not None:
+        ctx.named = result_list.examiner if kind is Kind.REVIEW_WORKBOOK else result_list.reporter
     data = ReceiptData(
         status=receipt_status,
         file_name=ctx.claimed.original_name,
@@ -79,7 +81,7 @@ def conclude(
         examiner=result_list.examiner if result_list else None,
         notes=[str(messages(outcome.language, app.root)["notes"].get(n, n)) for n in outcome.notes],
         fresh_workbook=(
-            relative(app, app.settings.lists_dir / f"{outcome.listnr}.xlsx")
+            ctx.shown(app.settings.lists_dir / f"{outcome.listnr}.xlsx")
             if outcome.reissue
             else None
         ),
@@ -95,10 +97,8 @@ def conclude(
             language=outcome.language,
             sheet_rows={wb.sheet: wb.sheet_rows},
         )
-        data.marked_workbook = relative(app, marked) if marked else None
+        data.marked_workbook = ctx.shown(marked) if marked else None
     receipt_path = write_receipt(app.settings, stem, data)
-    if ctx.named is None and result_list is not None:
-        ctx.named = result_list.examiner if kind is Kind.REVIEW_WORKBOOK else result_list.reporter
     hand_over(session, ctx, data.listnr, receipt_path, *([marked] if marked else []))
     try:
         record(session, ctx, status=status, kind=kind, listnr=outcome.listnr, receipt=receipt_path)

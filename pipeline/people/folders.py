@@ -17,8 +17,9 @@ from typing import Final
 from pipeline.people.directory import OFFICE
 from pipeline.settings import Settings
 
-#: A folder name that can be a person's: what the staff directory allows as a username.
-_OWNER: Final = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+#: A folder name that can be a person's: one path component, not hidden (the staff file's
+#: usernames are stricter; rows put in by other means may hold any letters).
+_OWNER: Final = re.compile(r"^[^./\\\x00][^/\\\x00]{0,99}$")
 
 
 def inbox_of(settings: Settings, owner: str) -> Path:
