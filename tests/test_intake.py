@@ -18,7 +18,7 @@ from pipeline.lists.query import get_list_head, read_list_head
 from pipeline.lists.students import StudentSources
 from pipeline.models import AuditEvent, FileOutcome, InboxFile, ListEntry, ListState, ResultList
 from pipeline.texts import t
-from pipeline.xlsx import workbook
+from pipeline.xlsx import contract, workbook
 from tests.factories import TERM, fill, new_exam_list, seed
 
 
@@ -366,7 +366,7 @@ def test_a_lists_plain_head_holds_what_the_stored_list_holds(app: App) -> None:
             stored.module.scale,
             stored.module.ects_scale,
         )
-        assert workbook.ects_scale_code(head) == workbook.ects_scale_code(stored)
+        assert contract.ects_scale_code(head) == contract.ects_scale_code(stored)
         assert head.reporter_language == "en"
         with pytest.raises(NotFound, match=str(listnr + 100)):
             read_list_head(session, listnr + 100)

@@ -128,19 +128,13 @@ def _explained(lines: list[str], lineno: int) -> bool:
     return False
 
 
-#: Not split yet (issue 14 stays open for them): the workbook writer and its package parts.
-#: Listed by name so the test fails when any other module grows past the limit, and when
-#: one of these is split (then take it off the list).
-NOT_YET_SPLIT = {"pipeline/xlsx/sheetxml.py", "pipeline/xlsx/workbook.py"}
-
-
 def test_no_module_is_far_over_400_lines() -> None:
     long = {
         str(path.relative_to(PIPELINE.parent))
         for path in _modules().values()
         if len(path.read_text(encoding="utf-8").splitlines()) > MAX_LINES
     }
-    assert long == NOT_YET_SPLIT
+    assert long == set()
 
 
 #: Renames that are not writes of new content: the inbox moves a person's original file

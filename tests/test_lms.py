@@ -27,7 +27,7 @@ from pipeline.lists.students import StudentSources
 from pipeline.lms import exports as lms
 from pipeline.lms.merge import Conflict, MergeResult, listnr_from_name, merge_file, render_receipt
 from pipeline.models import FileOutcome, ListState
-from pipeline.xlsx import workbook
+from pipeline.xlsx import contract, workbook
 from pipeline.xlsx.reader import Limits
 from tests.factories import EXAM_DATE, TERM, fill, new_exam_list, seed
 
@@ -68,11 +68,11 @@ def materialize(name: str, pnrs: list[str], folder: Path) -> Path:
 def grades_in(path: Path) -> dict[str, tuple[Any, Any]]:
     """Grade and grade date per personnummer (12 digits) in a result workbook."""
     ws = load_workbook(path).worksheets[0]
-    headers = {ws.cell(workbook.HEADER_ROW, c).value: c for c in range(1, ws.max_column + 1)}
+    headers = {ws.cell(contract.HEADER_ROW, c).value: c for c in range(1, ws.max_column + 1)}
     grade = headers.get("Betyg") or headers["Grade"]
     date = headers.get("Betygsdatum") or headers["Grade date"]
     out = {}
-    for row in range(workbook.FIRST_ROW, ws.max_row + 1):
+    for row in range(contract.FIRST_ROW, ws.max_row + 1):
         pnr = ws.cell(row, 1).value
         if pnr:
             value = ws.cell(row, date).value
@@ -87,7 +87,7 @@ def row_of(path: Path, pnr: str) -> int:
     ws = load_workbook(path).worksheets[0]
     return next(
         r
-        for r in range(workbook.FIRST_ROW, ws.max_row + 1)
+        for r in range(contract.FIRST_ROW, ws.max_row + 1)
         if str(ws.cell(r, 1).value).replace("-", "") == pnr
     )
 

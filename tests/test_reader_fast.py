@@ -13,7 +13,7 @@ import pytest
 from openpyxl import load_workbook
 
 from pipeline.app import App
-from pipeline.xlsx import parser, reader, safety, workbook
+from pipeline.xlsx import contract, parser, reader, safety, workbook
 from pipeline.xlsx.reader import read_result_workbook, rows_to_frame
 from pipeline.xlsx.safety import Limits, UnreadableFile
 from tests.factories import new_exam_list, seed
@@ -62,7 +62,7 @@ def test_roster_written_a_hundred_to_a_cell_and_read_back_in_either_form(
     old.save(tmp_path / "old.xlsx")
     again = read_result_workbook(tmp_path / "old.xlsx", Limits())
     assert again is not None and again.roster == first.roster
-    assert workbook.verify(app.settings.hmac_key(), again.meta, again.roster)
+    assert contract.verify(app.settings.hmac_key(), again.meta, again.roster)
 
 
 def test_a_long_roster_is_split_into_cells_of_a_hundred(app: App) -> None:

@@ -31,7 +31,7 @@ from pipeline.lists.create import create_t34
 from pipeline.lists.query import get_list
 from pipeline.models import Module, PriorResult, Student
 from pipeline.settings import create_workspace
-from pipeline.xlsx import sheetxml, workbook
+from pipeline.xlsx import cellxml, contract, sheetxml, workbook
 from pipeline.xlsx.reader import Limits, read_result_workbook
 from tests.factories import TERM, new_exam_list, seed
 
@@ -122,7 +122,7 @@ def issued(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Issued]:
 def _rows_by_pnr(ws: Worksheet) -> dict[str, int]:
     return {
         str(ws.cell(row=r, column=1).value).replace("-", ""): r
-        for r in range(workbook.FIRST_ROW, ws.max_row + 1)
+        for r in range(contract.FIRST_ROW, ws.max_row + 1)
         if ws.cell(row=r, column=1).value
     }
 
@@ -173,7 +173,7 @@ def test_t33_layout_formats_and_protection(issued: Issued) -> None:
     assert not ws["C12"].protection.locked and not ws["D14"].protection.locked
     assert ws["A13"].value == "Åtgärd" and ws["B13"].value == "Spara utkast"
     assert not ws["B13"].protection.locked
-    headers = [c.value for c in ws[workbook.HEADER_ROW]]
+    headers = [c.value for c in ws[contract.HEADER_ROW]]
     assert headers == [
         "Personnummer",
         "Efternamn",
@@ -183,7 +183,7 @@ def test_t33_layout_formats_and_protection(issued: Issued) -> None:
         "Skrivningspoäng",
         "Kommentar",
     ]
-    assert all(c.font.b and c.fill.fgColor.rgb == "00D9E1F2" for c in ws[workbook.HEADER_ROW])
+    assert all(c.font.b and c.fill.fgColor.rgb == "00D9E1F2" for c in ws[contract.HEADER_ROW])
     widths = {k: d.width for k, d in ws.column_dimensions.items() if d.width}
     assert widths == {"A": 25, "B": 20, "C": 18, "D": 9, "E": 13, "F": 15, "G": 40}
     # The sheet: protected but columns, rows, sorting and filters may be used.
@@ -201,7 +201,7 @@ def test_t33_layout_formats_and_protection(issued: Issued) -> None:
 def test_t33_entry_rows(issued: Issued) -> None:
     ws = load_workbook(issued.path("t33.xlsx"))["Resultat"]
     rows = _rows_by_pnr(ws)
-    assert set(rows) == set(issued.pnrs) and min(rows.values()) == workbook.FIRST_ROW
+    assert set(rows) == set(issued.pnrs) and min(rows.values()) == contract.FIRST_ROW
     p = issued.pnrs
     r0, r1 = rows[p[0]], rows[p[1]]
     pnr_cell = ws[f"A{r0}"]
@@ -219,7 +219,7 @@ def test_t33_entry_rows(issued: Issued) -> None:
             assert not cell.protection.locked and cell.fill.fgColor.rgb == INPUT_FILL
     for column in "ABC":
         assert all(ws[f"{column}{row}"].protection.locked for row in rows.values())
-    last = workbook.FIRST_ROW + len(rows) - 1
+    last = contract.FIRST_ROW + len(rows) - 1
     assert _validations(ws) == {
         "B13": ('"Spara utkast,Skicka till examinator"', False),
         f"D16:D{last}": ('"U,3,4,5"', True),
@@ -263,7 +263,7 @@ def test_metadata_sheet_is_hidden_protected_text_and_signed(issued: Issued) -> N
     read = read_result_workbook(path, Limits())
     assert read is not None and read.roster == roster
     assert read.meta["listnr"] == str(issued.t33) and read.meta["sheet"] == "Resultat"
-    assert workbook.verify(issued.app.settings.hmac_key(), read.meta, read.roster)
+    assert contract.verify(issued.app.settings.hmac_key(), read.meta, read.roster)
     assert read.action == "Spara utkast"
 
 
@@ -282,7 +282,7 @@ def test_empty_list(issued: Issued) -> None:
     path = issued.path("empty.xlsx")
     wb = load_workbook(path)
     ws = wb["Resultat"]
-    assert ws.max_row == workbook.HEADER_ROW
+    assert ws.max_row == contract.HEADER_ROW
     assert _validations(ws) == {
         "B13": ('"Spara utkast,Skicka till examinator"', False),
         "D16": ('"U,3,4,5"', True),
@@ -301,7 +301,7 @@ def test_t34_workbook(issued: Issued) -> None:
     wb = load_workbook(issued.path("t34.xlsx"))
     assert wb.sheetnames == ["Resultat", "Ej behöriga", "_resultat"]
     ws = wb["Resultat"]
-    headers = {c.value: c.column_letter for c in ws[workbook.HEADER_ROW]}
+    headers = {c.value: c.column_letter for c in ws[contract.HEADER_ROW]}
     assert list(headers)[3:] == [
         "2010 betyg",
         "2010 datum",
@@ -328,7 +328,7 @@ def test_t34_workbook(issued: Issued) -> None:
     assert ws[f"{headers['2010 betyg']}{row}"].value == "5"
     grade = ws[f"{headers['Betyg']}{row}"]
     assert not grade.protection.locked and grade.fill.fgColor.rgb == INPUT_FILL
-    last = workbook.FIRST_ROW + len(rows) - 1
+    last = contract.FIRST_ROW + len(rows) - 1
     validations = _validations(ws)
     assert validations[f"{headers['Ta bort']}16:{headers['Ta bort']}{last}"] == ('"X"', True)
     assert validations[f"{headers['ECTS-betyg']}16:{headers['ECTS-betyg']}{last}"] == (
@@ -362,7 +362,7 @@ def test_review_workbook(issued: Issued) -> None:
     read = read_result_workbook(path, Limits())
     assert read is not None and read.purpose == "review"
     assert read.meta["content_hash"] == "abc123" and read.meta["sheet"] == "Granskning"
-    assert workbook.verify(issued.app.settings.hmac_key(), read.meta, read.roster)
+    assert contract.verify(issued.app.settings.hmac_key(), read.meta, read.roster)
 
 
 # --------------------------------------------------------------------------- build itself
@@ -443,22 +443,22 @@ def test_save_atomic_takes_an_openpyxl_workbook(tmp_path: Path) -> None:
     ],
 )
 def test_excel_serial(value: dt.date, serial: float) -> None:
-    assert sheetxml.excel_serial(value) == serial
+    assert cellxml.excel_serial(value) == serial
 
 
 def test_cell_xml_values() -> None:
-    assert sheetxml.cell_xml("A1", None) == ""
-    assert sheetxml.cell_xml("A1", "", 3) == '<c r="A1" s="3"/>'
-    assert sheetxml.cell_xml("A1", 28.0) == '<c r="A1"><v>28</v></c>'
-    assert sheetxml.cell_xml("A1", Decimal("2.5")) == '<c r="A1"><v>2.5</v></c>'
-    assert sheetxml.cell_xml("A1", True) == '<c r="A1" t="b"><v>1</v></c>'
-    assert sheetxml.cell_xml("A1", float("nan")) == (
+    assert cellxml.cell_xml("A1", None) == ""
+    assert cellxml.cell_xml("A1", "", 3) == '<c r="A1" s="3"/>'
+    assert cellxml.cell_xml("A1", 28.0) == '<c r="A1"><v>28</v></c>'
+    assert cellxml.cell_xml("A1", Decimal("2.5")) == '<c r="A1"><v>2.5</v></c>'
+    assert cellxml.cell_xml("A1", True) == '<c r="A1" t="b"><v>1</v></c>'
+    assert cellxml.cell_xml("A1", float("nan")) == (
         '<c r="A1" t="inlineStr"><is><t>nan</t></is></c>'
     )
-    assert sheetxml.cell_xml("B2", "a\rb\ud800<\x00") == (
+    assert cellxml.cell_xml("B2", "a\rb\ud800<\x00") == (
         '<c r="B2" t="inlineStr"><is><t>a&#13;b&lt;</t></is></c>'
     )
-    assert sheetxml.column_letter(28) == "AB" and sheetxml.split_ref("AB12") == (12, 28)
+    assert cellxml.column_letter(28) == "AB" and cellxml.split_ref("AB12") == (12, 28)
 
 
 # --------------------------------------------------------------------------- LibreOffice
@@ -503,11 +503,11 @@ def test_libreoffice_reads_the_issued_workbook(issued: Issued, tmp_path: Path) -
     saved = _soffice(issued.path("t33.xlsx"), "xlsx:Calc MS Excel 2007 XML", tmp_path / "xlsx")
     read = read_result_workbook(saved, Limits())
     assert read is not None and sorted(read.roster) == sorted(p)
-    assert workbook.verify(issued.app.settings.hmac_key(), read.meta, read.roster)
+    assert contract.verify(issued.app.settings.hmac_key(), read.meta, read.roster)
     ods = _soffice(issued.path("t33.xlsx"), "ods", tmp_path / "ods")
     read = read_result_workbook(ods, Limits())
     assert read is not None and sorted(read.roster) == sorted(p)
-    assert workbook.verify(issued.app.settings.hmac_key(), read.meta, read.roster)
+    assert contract.verify(issued.app.settings.hmac_key(), read.meta, read.roster)
     # Calc understood the structure (a headless conversion drops view settings such as the
     # frozen pane, for openpyxl's files as well).
     ws = load_workbook(saved)["Resultat"]
@@ -515,6 +515,6 @@ def test_libreoffice_reads_the_issued_workbook(issued: Issued, tmp_path: Path) -
     assert not ws["B13"].protection.locked and ws["A16"].protection.locked
     assert not ws["D16"].protection.locked and ws["E16"].is_date
     assert {str(r) for r in ws.merged_cells.ranges} == {"A2:G2", "B12:D12", "B14:D14"}
-    last = workbook.FIRST_ROW + len(p) - 1
+    last = contract.FIRST_ROW + len(p) - 1
     assert {str(dv.sqref) for dv in ws.data_validations.dataValidation} == {"B13", f"D16:D{last}"}
     assert ws.print_title_rows == "$15:$15" and ws.column_dimensions["G"].width == 40

@@ -33,8 +33,8 @@ from pipeline.models import Student
 from pipeline.registry import importer
 from pipeline.settings import create_workspace
 from pipeline.xlsx import workbook
+from pipeline.xlsx.contract import CODE_CELL
 from pipeline.xlsx.reader import META_SHEET
-from pipeline.xlsx.workbook import CODE_CELL
 
 
 @dataclass

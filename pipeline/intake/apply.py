@@ -25,8 +25,8 @@ from pipeline.lists.content import void_challenges
 from pipeline.lists.query import EntryRow
 from pipeline.lists.state import Role, transition
 from pipeline.models import ListEntry, ListState, ResultList, utcnow
+from pipeline.xlsx.cellxml import without_illegal
 from pipeline.xlsx.reader import ResultWorkbook
-from pipeline.xlsx.sheetxml import without_illegal
 
 
 def apply_prepared(

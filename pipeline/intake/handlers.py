@@ -45,8 +45,8 @@ from pipeline.lists.query import (
 from pipeline.lms import exports as lms
 from pipeline.models import ListKind, ResultList
 from pipeline.texts import t
+from pipeline.xlsx.contract import ects_scale_code, layout, verify
 from pipeline.xlsx.reader import ResultWorkbook
-from pipeline.xlsx.workbook import ects_scale_code, layout, verify
 
 
 def _action(value: Any, app: App) -> str | None:

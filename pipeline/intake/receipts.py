@@ -23,7 +23,7 @@ from pipeline.intake.report import Problem
 from pipeline.settings import Settings
 from pipeline.texts import DEFAULT_LANGUAGE, LANGUAGES
 from pipeline.xlsx.cells import escape_cell
-from pipeline.xlsx.workbook import layout
+from pipeline.xlsx.contract import layout
 
 
 @dataclass

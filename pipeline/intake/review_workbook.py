@@ -23,8 +23,8 @@ from pipeline.intake.workbook_receipt import conclude
 from pipeline.lifecycle import approval
 from pipeline.lists.query import get_list_head
 from pipeline.texts import has
+from pipeline.xlsx.contract import verify
 from pipeline.xlsx.reader import ResultWorkbook
-from pipeline.xlsx.workbook import verify
 
 log = logging.getLogger("resultat.inbox")
 

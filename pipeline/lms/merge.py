@@ -32,8 +32,9 @@ from pipeline.errors import NotFound
 from pipeline.intake.report import Problem
 from pipeline.lists.query import ACCEPTS_RESULTS, get_list, get_staff
 from pipeline.lms import exports as lms
+from pipeline.xlsx.contract import FIRST_ROW, layout
 from pipeline.xlsx.safety import Limits, UnreadableFile
-from pipeline.xlsx.workbook import FIRST_ROW, build, layout
+from pipeline.xlsx.workbook import build
 
 log = logging.getLogger("resultat.merge")
 

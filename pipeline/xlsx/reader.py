@@ -21,9 +21,9 @@ import pandas as pd
 from openpyxl.utils import column_index_from_string
 
 from pipeline.xlsx.cells import unescape_cell
+from pipeline.xlsx.contract import FORMAT
 from pipeline.xlsx.parser import MAX_COLUMNS, Book, open_book, sheet_rows
 from pipeline.xlsx.safety import Limits, UnreadableFile, read_checked
-from pipeline.xlsx.workbook import FORMAT
 
 __all__ = [
     "META_SHEET",

@@ -1,15 +1,13 @@
 """Writing an xlsx package directly, without a spreadsheet library: fast and small.
 
-Owns the SpreadsheetML and packaging side of an issued workbook: the cell formats and the
-styles part built from them, the worksheet parts (cells as inline strings, numbers and dates
-as Excel serial numbers in the 1900 system; merged cells, column widths, row heights, data
-validation lists, a frozen pane, print titles, landscape fit-to-width printing, sheet
-protection), the workbook part, relationships, content types, document properties, and
-zipping them. Text is XML-escaped here and characters that XML 1.0 forbids are dropped.
+Owns the worksheet parts of an issued workbook (cells, a table of rows written in one pass,
+merged cells, column widths, row heights, data validation lists, a frozen pane, print titles,
+landscape fit-to-width printing, sheet protection), the workbook part, relationships, content
+types, document properties, and zipping them.
 
-What goes where, and in which format, is the caller's (:mod:`pipeline.xlsx.workbook` owns the
-layout). Formula-like text must be escaped by the caller (:func:`pipeline.xlsx.cells.escape_cell`):
-this module writes every string as a plain string cell and never writes formulas.
+The text of a cell (escaping, numbers, dates) is :mod:`pipeline.xlsx.cellxml`'s; the formats,
+dropdowns and protection are :mod:`pipeline.xlsx.styles`'. What goes where, and in which
+format, is the caller's (:mod:`pipeline.xlsx.workbook` owns the layout).
 """
 
 from __future__ import annotations
@@ -18,267 +16,27 @@ import datetime as dt
 import io
 import math
 import os
-import re
 import zipfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Final
 
-_MAIN_NS: Final = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+from pipeline.xlsx.cellxml import (
+    EPOCH,
+    MAIN_NS,
+    NO_LEAP_BUG,
+    XML_DECL,
+    cell_xml,
+    column_letter,
+    escape_attr,
+    escape_text,
+    number_text,
+    split_ref,
+)
+from pipeline.xlsx.styles import CellFormat, ListValidation, Protection, Styles
+
 _REL_NS: Final = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL_NS: Final = "http://schemas.openxmlformats.org/package/2006/relationships"
-_XML_DECL: Final = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-#: Characters XML 1.0 does not allow (tab, line feed and carriage return it does).
-_ILLEGAL: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-#: Anything that makes a text need more than copying: markup, illegal characters, and a
-#: carriage return (a parser would turn a literal one into a line feed).
-_SPECIAL: Final = re.compile("[&<>\x00-\x08\x0b-\x1f\ufffe\uffff\ud800-\udfff]")
-_EPOCH: Final = dt.date(1899, 12, 30).toordinal()
-#: From this day on, a date's serial number is its distance from ``_EPOCH``.
-_NO_LEAP_BUG: Final = dt.date(1900, 3, 1)
-#: First built-in number format ids; custom formats are numbered from 164 on.
-_BUILTIN_FORMATS: Final = {"General": 0, "0": 1, "0.00": 2, "@": 49}
-
-
-def without_illegal(text: str) -> str:
-    """``text`` without the characters XML 1.0 forbids (what :func:`escape_text` drops)."""
-    return _ILLEGAL.sub("", text) if _ILLEGAL.search(text) else text
-
-
-def escape_text(text: str) -> str:
-    """``text`` as XML character data: markup escaped, forbidden characters dropped."""
-    if _SPECIAL.search(text) is None:
-        return text
-    text = _ILLEGAL.sub("", text)
-    return (
-        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
-    )
-
-
-def escape_attr(text: str) -> str:
-    """``text`` as a double-quoted XML attribute value."""
-    return escape_text(text).replace('"', "&quot;").replace("\t", "&#9;").replace("\n", "&#10;")
-
-
-def _text_element(text: str) -> str:
-    escaped = escape_text(text)
-    if escaped[:1].isspace() or escaped[-1:].isspace():
-        return f'<t xml:space="preserve">{escaped}</t>'
-    return f"<t>{escaped}</t>"
-
-
-def excel_serial(value: dt.date) -> float | int:
-    """A date (or date and time) as an Excel serial number in the 1900 date system."""
-    days = value.toordinal() - _EPOCH
-    if days < 61:  # Excel counts a 29 February 1900 that never was
-        days -= 1
-    if isinstance(value, dt.datetime):
-        seconds = value.hour * 3600 + value.minute * 60 + value.second
-        return days + (seconds + value.microsecond / 1e6) / 86400
-    return days
-
-
-def _number(value: float) -> str:
-    if isinstance(value, int) or value.is_integer():
-        return str(int(value))
-    return repr(value)
-
-
-def cell_xml(ref: str, value: Any, style: int = 0) -> str:
-    """One ``<c>`` element; an empty string for an empty cell without a format."""
-    s = f' s="{style}"' if style else ""
-    kind = type(value)
-    if value is None or value == "":  # an empty string is an empty cell, as Excel has it
-        return f'<c r="{ref}"{s}/>' if style else ""
-    if kind is str:
-        return f'<c r="{ref}"{s} t="inlineStr"><is>{_text_element(value)}</is></c>'
-    if kind is bool:
-        return f'<c r="{ref}"{s} t="b"><v>{int(value)}</v></c>'
-    if kind is int:
-        return f'<c r="{ref}"{s}><v>{value}</v></c>'
-    if kind is float or kind is Decimal:
-        number = float(value)
-        if not math.isfinite(number):
-            return cell_xml(ref, str(value), style)
-        return f'<c r="{ref}"{s}><v>{_number(number)}</v></c>'
-    if isinstance(value, dt.date):
-        return f'<c r="{ref}"{s}><v>{_number(excel_serial(value))}</v></c>'
-    # Subclasses (an IntEnum, a str enum) are written as their base type.
-    for base in (bool, int, float, str):
-        if isinstance(value, base):
-            return cell_xml(ref, base(value), style)
-    return cell_xml(ref, str(value), style)
-
-
-def column_letter(index: int) -> str:
-    """``1`` → ``A``, ``27`` → ``AA``."""
-    letters = ""
-    while index > 0:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
-
-
-def split_ref(ref: str) -> tuple[int, int]:
-    """``"B13"`` → ``(13, 2)`` (row, column)."""
-    match = re.fullmatch(r"([A-Z]{1,3})([0-9]+)", ref)
-    if match is None:
-        raise ValueError(f"not a cell reference: {ref!r}")
-    column = 0
-    for ch in match.group(1):
-        column = column * 26 + ord(ch) - 64
-    return int(match.group(2)), column
-
-
-# --------------------------------------------------------------------------- styles
-
-
-@dataclass(frozen=True)
-class CellFormat:
-    """How a cell looks and whether it stays editable on a protected sheet."""
-
-    bold: bool = False
-    size: float | None = None
-    #: Solid fill colour, RGB hex (``"FFF2CC"``).
-    fill: str | None = None
-    #: ``"@"`` (text), a date format such as ``"yyyy-mm-dd"``, or None (General).
-    number_format: str | None = None
-    unlocked: bool = False
-    wrap: bool = False
-    horizontal: str | None = None
-    vertical: str | None = None
-
-
-DEFAULT_FONT: Final = '<name val="Calibri"/><family val="2"/><sz val="11"/>'
-
-
-class Styles:
-    """The cell formats of one workbook; a format's index is its ``s`` attribute."""
-
-    def __init__(self) -> None:
-        self._formats: list[CellFormat] = [CellFormat()]
-        self._index: dict[CellFormat, int] = {CellFormat(): 0}
-
-    def add(self, fmt: CellFormat) -> int:
-        index = self._index.get(fmt)
-        if index is None:
-            index = self._index[fmt] = len(self._formats)
-            self._formats.append(fmt)
-        return index
-
-    def xml(self) -> str:
-        fonts: dict[tuple[bool, float | None], int] = {(False, None): 0}
-        # Fills 0 and 1 are reserved (none and gray125); solid colours follow.
-        fills: dict[str, int] = {}
-        numfmts: dict[str, int] = {}
-        xfs = []
-        for fmt in self._formats:
-            font = fonts.setdefault((fmt.bold, fmt.size), len(fonts))
-            fill = fills.setdefault(fmt.fill, 2 + len(fills)) if fmt.fill else 0
-            numfmt = 0
-            if fmt.number_format in _BUILTIN_FORMATS:
-                numfmt = _BUILTIN_FORMATS[fmt.number_format]
-            elif fmt.number_format is not None:
-                numfmt = numfmts.setdefault(fmt.number_format, 164 + len(numfmts))
-            attrs = f'numFmtId="{numfmt}" fontId="{font}" fillId="{fill}" borderId="0" xfId="0"'
-            attrs += ' applyNumberFormat="1"' if numfmt else ""
-            attrs += ' applyFont="1"' if font else ""
-            attrs += ' applyFill="1"' if fill else ""
-            inner = ""
-            align = ""
-            if fmt.horizontal:
-                align += f' horizontal="{fmt.horizontal}"'
-            if fmt.vertical:
-                align += f' vertical="{fmt.vertical}"'
-            if fmt.wrap:
-                align += ' wrapText="1"'
-            if align:
-                attrs += ' applyAlignment="1"'
-                inner += f"<alignment{align}/>"
-            if fmt.unlocked:
-                attrs += ' applyProtection="1"'
-                inner += '<protection locked="0"/>'
-            xfs.append(f"<xf {attrs}>{inner}</xf>" if inner else f"<xf {attrs}/>")
-        font_xml = []
-        for bold, size in fonts:
-            b = '<b val="1"/>' if bold else ""
-            font_xml.append(
-                f'<font>{b}<sz val="{_number(size)}"/><name val="Calibri"/><family val="2"/></font>'
-                if size
-                else f"<font>{b}{DEFAULT_FONT}</font>"
-            )
-        fill_xml = ['<fill><patternFill patternType="none"/></fill>']
-        fill_xml.append('<fill><patternFill patternType="gray125"/></fill>')
-        for colour in fills:
-            # RGB as ARGB, with the alpha byte openpyxl wrote (the look is unchanged)
-            rgb = colour if len(colour) == 8 else f"00{colour}"
-            fill_xml.append(
-                f'<fill><patternFill patternType="solid"><fgColor rgb="{rgb}"/>'
-                f'<bgColor indexed="64"/></patternFill></fill>'
-            )
-        numfmt_xml = "".join(
-            f'<numFmt numFmtId="{i}" formatCode="{escape_attr(code)}"/>'
-            for code, i in numfmts.items()
-        )
-        return (
-            f'{_XML_DECL}<styleSheet xmlns="{_MAIN_NS}">'
-            + (f'<numFmts count="{len(numfmts)}">{numfmt_xml}</numFmts>' if numfmts else "")
-            + f'<fonts count="{len(font_xml)}">{"".join(font_xml)}</fonts>'
-            f'<fills count="{len(fill_xml)}">{"".join(fill_xml)}</fills>'
-            '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border>'
-            "</borders>"
-            '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/>'
-            "</cellStyleXfs>"
-            f'<cellXfs count="{len(xfs)}">{"".join(xfs)}</cellXfs>'
-            '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
-            '<dxfs count="0"/></styleSheet>'
-        )
-
-
-# --------------------------------------------------------------------------- sheets
-
-
-@dataclass(frozen=True)
-class ListValidation:
-    """A dropdown: the cells in ``sqref`` accept one of ``choices``."""
-
-    sqref: str
-    choices: Sequence[str]
-    allow_blank: bool = True
-    #: Refuse other values as they are typed; off, a wrong value is left for the reader
-    #: to report (with its position) rather than blocked by a message box.
-    show_error: bool = False
-
-    def xml(self) -> str:
-        items = ",".join(self.choices).replace('"', '""')
-        return (
-            f'<dataValidation type="list" allowBlank="{int(self.allow_blank)}" '
-            f'showDropDown="0" showInputMessage="0" showErrorMessage="{int(self.show_error)}" '
-            f'sqref="{self.sqref}"><formula1>"{escape_text(items)}"</formula1></dataValidation>'
-        )
-
-
-@dataclass(frozen=True)
-class Protection:
-    """Sheet protection; True means the user may do it on the protected sheet."""
-
-    format_columns: bool = False
-    format_rows: bool = False
-    sort: bool = False
-    auto_filter: bool = False
-
-    def xml(self) -> str:
-        # In the file format an attribute set to 1 means "protected", i.e. not allowed.
-        return (
-            '<sheetProtection sheet="1" objects="0" scenarios="0" selectLockedCells="0" '
-            'selectUnlockedCells="0" formatCells="1" insertColumns="1" insertRows="1" '
-            'insertHyperlinks="1" deleteColumns="1" deleteRows="1" pivotTables="1" '
-            f'formatColumns="{int(not self.format_columns)}" '
-            f'formatRows="{int(not self.format_rows)}" sort="{int(not self.sort)}" '
-            f'autoFilter="{int(not self.auto_filter)}"/>'
-        )
 
 
 class Sheet:
@@ -363,9 +121,9 @@ class Sheet:
                 ):
                     out += ('<c r="', letter, r, text, value, "</t></is></c>")
                 elif kind is float and math.isfinite(value):
-                    out += ('<c r="', letter, r, number, _number(value), "</v></c>")
-                elif kind is dt.date and value >= _NO_LEAP_BUG:
-                    days = str(value.toordinal() - _EPOCH)
+                    out += ('<c r="', letter, r, number, number_text(value), "</v></c>")
+                elif kind is dt.date and value >= NO_LEAP_BUG:
+                    days = str(value.toordinal() - EPOCH)
                     out += ('<c r="', letter, r, number, days, "</v></c>")
                 else:
                     out.append(cell_xml(letter + r, value, style))
@@ -381,7 +139,7 @@ class Sheet:
             self._max_col = max(self._max_col, len(formats))
 
     def xml(self) -> str:
-        parts = [f'{_XML_DECL}<worksheet xmlns="{_MAIN_NS}" xmlns:r="{_REL_NS}">']
+        parts = [f'{XML_DECL}<worksheet xmlns="{MAIN_NS}" xmlns:r="{_REL_NS}">']
         if self.landscape_fit_to_width:
             parts.append('<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>')
         parts.append(f'<dimension ref="A1:{column_letter(self._max_col)}{self._max_row}"/>')
@@ -402,7 +160,7 @@ class Sheet:
         if self.widths:
             parts.append("<cols>")
             parts += [
-                f'<col min="{c}" max="{c}" width="{_number(float(w))}" customWidth="1"/>'
+                f'<col min="{c}" max="{c}" width="{number_text(float(w))}" customWidth="1"/>'
                 for c, w in sorted(self.widths.items())
             ]
             parts.append("</cols>")
@@ -413,7 +171,7 @@ class Sheet:
                 parts += self._table
                 table_done = True
             height = self.heights.get(row)
-            ht = f' ht="{_number(float(height))}" customHeight="1"' if height else ""
+            ht = f' ht="{number_text(float(height))}" customHeight="1"' if height else ""
             cells = self._cells[row]
             parts.append(f'<row r="{row}"{ht}>{"".join(cells[c] for c in sorted(cells))}</row>')
         if not table_done:
@@ -494,7 +252,7 @@ class SheetDocument:
     def _core(self) -> str:
         stamp = self.created.strftime("%Y-%m-%dT%H:%M:%SZ")
         return (
-            f"{_XML_DECL}<cp:coreProperties "
+            f"{XML_DECL}<cp:coreProperties "
             'xmlns:cp="http://schemas.openxmlformats.org/package/2006/metadata/core-properties" '
             'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:dcterms="http://purl.org/dc/terms/" '
             'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">'
@@ -523,7 +281,7 @@ class SheetDocument:
         active = next((i for i, s in enumerate(self.sheets) if not s.hidden), 0)
         defined = f"<definedNames>{''.join(names)}</definedNames>" if names else ""
         return (
-            f'{_XML_DECL}<workbook xmlns="{_MAIN_NS}" xmlns:r="{_REL_NS}"><workbookPr/>'
+            f'{XML_DECL}<workbook xmlns="{MAIN_NS}" xmlns:r="{_REL_NS}"><workbookPr/>'
             f'<bookViews><workbookView activeTab="{active}"/></bookViews>'
             f"<sheets>{''.join(sheets)}</sheets>{defined}"
             '<calcPr calcId="124519" fullCalcOnLoad="1"/></workbook>'
@@ -537,11 +295,11 @@ class SheetDocument:
             for i in range(1, n + 1)
         ]
         rels.append(f'<Relationship Id="rId{n + 1}" Type="{_REL_NS}/styles" Target="styles.xml"/>')
-        return f'{_XML_DECL}<Relationships xmlns="{_PKG_REL_NS}">{"".join(rels)}</Relationships>'
+        return f'{XML_DECL}<Relationships xmlns="{_PKG_REL_NS}">{"".join(rels)}</Relationships>'
 
 
 _CONTENT_TYPES: Final = (
-    f"{_XML_DECL}"
+    f"{XML_DECL}"
     '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
     '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
     'relationships+xml"/>'
@@ -557,7 +315,7 @@ _CONTENT_TYPES: Final = (
     "{sheets}</Types>"
 )
 _ROOT_RELS: Final = (
-    f'{_XML_DECL}<Relationships xmlns="{_PKG_REL_NS}">'
+    f'{XML_DECL}<Relationships xmlns="{_PKG_REL_NS}">'
     f'<Relationship Id="rId1" Type="{_REL_NS}/officeDocument" Target="xl/workbook.xml"/>'
     f'<Relationship Id="rId2" Type="{_PKG_REL_NS}/metadata/core-properties" '
     'Target="docProps/core.xml"/>'
@@ -565,7 +323,7 @@ _ROOT_RELS: Final = (
     "</Relationships>"
 )
 _APP: Final = (
-    f"{_XML_DECL}<Properties "
+    f"{XML_DECL}<Properties "
     'xmlns="http://schemas.openxmlformats.org/officeDocument/2006/extended-properties">'
     "<Application>resultat</Application></Properties>"
 )

@@ -1,19 +1,21 @@
 """Issuing result workbooks: the pre-filled xlsx a teacher fills in Excel or LibreOffice.
 
-Owns the layout (from ``templates/workbook.yaml``): which cell holds what, in which format,
-which cells are unlocked and which have dropdowns; the hidden metadata sheet and its HMAC
-over identity and roster; and writing the file atomically to ``outbox/lists/<listnr>.xlsx``.
-The xlsx package itself (XML, styles, zip) is written by :mod:`pipeline.xlsx.sheetxml`, not by a
-spreadsheet library: issuing is on the hot path of intake. Workbooks are always generated
-from the database, never round-tripped from a user's file. Reading a dropped workbook back
-is :mod:`pipeline.xlsx.reader`'s job.
+Owns the main sheet of an issued workbook: the title, the instructions, the identity block,
+the action (or, for the examiner's review, the code and reason) cells, the header and one
+row per entry with its dropdowns, the hidden metadata sheet signed over identity and roster,
+and writing the file atomically to ``outbox/lists/<listnr>.xlsx``. Workbooks are always
+generated from the database, never round-tripped from a user's file.
+
+Left to others: where things are and what the reader relies on (:mod:`pipeline.xlsx.contract`),
+the cell formats (:mod:`pipeline.xlsx.look`), a T34 list's extra columns and sheet
+(:mod:`pipeline.xlsx.t34view`), and the xlsx package itself (:mod:`pipeline.xlsx.sheetxml`,
+written without a spreadsheet library: issuing is on the hot path of intake). Reading a
+dropped workbook back is :mod:`pipeline.xlsx.reader`'s job.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -24,121 +26,38 @@ from typing import Any, Final
 from sqlalchemy import select
 from sqlalchemy.orm import object_session
 
-from pipeline import files, resources
+from pipeline import files
 from pipeline.app import App
 from pipeline.domain.scales import get_scale
-from pipeline.lists import t34
-from pipeline.lists.query import ListHead, get_list_head, get_staff, load_entries
+from pipeline.lists.query import get_list_head, get_staff, load_entries
 from pipeline.models import ListEntry, ListKind, ResultList, Staff
 from pipeline.xlsx.cells import escape_cell
-from pipeline.xlsx.sheetxml import (
-    CellFormat,
-    ListValidation,
-    Protection,
-    Sheet,
-    SheetDocument,
-    column_letter,
-    split_ref,
+from pipeline.xlsx.cellxml import column_letter, split_ref
+from pipeline.xlsx.contract import (
+    ACTION_CELL,
+    CODE_CELL,
+    ENTRY_FIELDS,
+    FIRST_ROW,
+    FORMAT,
+    HEADER_ROW,
+    IDENTITY_ROW,
+    LMS_COLUMN_CELL,
+    READ_FIELDS,
+    REASON_CELL,
+    ROSTER_PER_CELL,
+    SCHEMA_VERSION,
+    THRESHOLDS_CELL,
+    ects_scale_code,
+    field_order,
+    layout,
+    long_pnr,
+    sign,
+    thresholds_text,
 )
-
-FORMAT: Final = "resultat-workbook"
-SCHEMA_VERSION: Final = 1
-HEADER_ROW: Final = 15
-FIRST_ROW: Final = HEADER_ROW + 1
-ACTION_CELL: Final = "B13"
-IDENTITY_ROW: Final = 4
-#: Keys of the metadata sheet that the HMAC covers, in this order.
-SIGNED_KEYS: Final = (
-    "format",
-    "kind",
-    "listnr",
-    "version",
-    "schema_version",
-    "course",
-    "module",
-    "term",
-    "sheet",
-    "header_row",
-    "first_row",
-    "columns",
-    "action_cell",
-    "language",
-    "purpose",
-    "content_hash",
-    "code_cell",
-    "reason_cell",
-    "lms_column_cell",
-    "thresholds_cell",
-)
-#: A T33 results workbook's cells for merging learning-platform exports (see pipeline.lms.merge).
-LMS_COLUMN_CELL: Final = "B12"
-THRESHOLDS_CELL: Final = "B14"
-#: A review workbook (sent to the examiner) has these two input cells instead of the action.
-CODE_CELL: Final = "B13"
-REASON_CELL: Final = "B14"
-
-
-def layout(workspace: Path | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = resources.load_yaml("templates", "workbook.yaml", workspace)
-    return data
-
-
-def sign(key: bytes, meta: dict[str, str], roster: list[str]) -> str:
-    """HMAC-SHA256 over the signed metadata keys and the roster, as canonical JSON."""
-    # Only keys present are signed, so removing one (e.g. "purpose") breaks the signature.
-    body = {"meta": {k: meta[k] for k in SIGNED_KEYS if k in meta}, "roster": roster}
-    message = json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
-
-
-def verify(key: bytes, meta: dict[str, str], roster: list[str]) -> bool:
-    return hmac.compare_digest(sign(key, meta, roster), meta.get("hmac", ""))
-
-
-def ects_scale_code(result_list: ResultList | ListHead) -> str | None:
-    """A module list's ECTS scale is the module's; a final-grade list's the course's."""
-    if result_list.module is not None:
-        return result_list.module.ects_scale
-    return result_list.course.ects_scale
-
-
-def field_order(result_list: ResultList) -> list[str]:
-    t34 = result_list.kind == ListKind.T34
-    fields = ["pnr", "last_name", "first_name"]
-    if t34:
-        for module in result_list.course.modules:
-            fields += [
-                f"m:{module.code}:grade",
-                f"m:{module.code}:date",
-                f"m:{module.code}:credits",
-            ]
-        fields += ["credits_sum", "suggestion"]
-    fields.append("grade")
-    if ects_scale_code(result_list):
-        fields.append("ects_grade")
-    fields += ["grade_date"] if t34 else ["grade_date", "points"]
-    fields.append("comment")
-    if t34:
-        fields.append("remove")
-    return fields
-
-
-#: The fields of a row that come from the entry itself, in the order ``build`` reads them.
-ENTRY_FIELDS: Final = (
-    "pnr",
-    "last_name",
-    "first_name",
-    "grade",
-    "ects_grade",
-    "grade_date",
-    "points",
-    "comment",
-)
-INPUT_FIELDS: Final = frozenset(
-    {"grade", "ects_grade", "grade_date", "points", "comment", "remove"}
-)
-#: Fields a dropped workbook is read back for (the rest is shown, not read).
-READ_FIELDS: Final = INPUT_FIELDS | {"pnr"}
+from pipeline.xlsx.look import Formats
+from pipeline.xlsx.sheetxml import Sheet, SheetDocument
+from pipeline.xlsx.styles import CellFormat, ListValidation, Protection
+from pipeline.xlsx.t34view import T34View
 
 
 @dataclass(frozen=True)
@@ -211,8 +130,8 @@ def build(
     ects_scale = get_scale(ects_code, app.root) if ects_code else None
     fields = field_order(result_list)
     letters = {f: column_letter(i) for i, f in enumerate(fields, start=1)}
-    t34_view = _t34_view(app, result_list, entries) if result_list.kind == ListKind.T34 else None
-    formats = _Formats(style)
+    t34_view = T34View(app, result_list, entries) if result_list.kind == ListKind.T34 else None
+    formats = Formats(style)
 
     doc = SheetDocument()
     title = look["review"]["sheet_name"][language] if review else look["sheet_name"][language]
@@ -353,7 +272,7 @@ def _loaded_values(entry: ListEntry) -> tuple[Any, ...] | None:
 def _entry_records(
     entries: Sequence[Any],
     fields: list[str],
-    t34_view: _T34View | None,
+    t34_view: T34View | None,
     overrides: Mapping[int, Mapping[str, Any]],
 ) -> tuple[list[tuple[Any, ...]], list[str]]:
     """The cell values of each entry's row in ``fields`` order, and the roster (pnr)."""
@@ -370,7 +289,7 @@ def _entry_records(
             loaded += read_student(loaded[0])
         _, grade, ects_grade, grade_date, points, comment, pnr, last_name, first_name = loaded
         base = (
-            escape_cell(_long_pnr(pnr)),
+            escape_cell(long_pnr(pnr)),
             escape_cell(last_name),
             escape_cell(first_name),
             escape_cell(grade),
@@ -390,45 +309,6 @@ def _entry_records(
         values.update(overrides.get(student_id, {}))
         records.append(tuple(escape_cell(values.get(field)) for field in fields))
     return records, roster
-
-
-class _Formats:
-    """The cell formats of an issued workbook, from the layout's ``style``."""
-
-    def __init__(self, style: dict[str, Any]) -> None:
-        self.date_format = str(style["date_format"])
-        self.input_fill = str(style["input_fill"])
-        self.readonly_fill = str(style.get("readonly_fill", "EDEDED"))
-        self.title = CellFormat(bold=True, size=style["title_size"])
-        self.wrap = CellFormat(wrap=True, vertical="top")
-        self.bold = CellFormat(bold=True)
-        self.identity = CellFormat(fill=str(style["identity_fill"]), horizontal="left")
-        self.header = CellFormat(bold=True, fill=str(style["header_fill"]))
-        self.input = CellFormat(fill=self.input_fill, unlocked=True)
-        self.input_text = CellFormat(fill=self.input_fill, unlocked=True, number_format="@")
-        self.unlocked = CellFormat(unlocked=True)
-        self.text = CellFormat(number_format="@")
-
-    def column(self, field: str, *, review: bool) -> CellFormat | None:
-        """The format of an entry row's cell in ``field``'s column."""
-        number_format = None
-        if field == "pnr":
-            number_format = "@"
-        elif field == "grade_date" or field.endswith(":date"):
-            number_format = self.date_format
-        fill = None
-        unlocked = False
-        if field in INPUT_FIELDS and not review:
-            fill, unlocked = self.input_fill, True
-        elif field.startswith("m:") or field in ("credits_sum", "suggestion"):
-            fill = self.readonly_fill
-        if number_format is None and fill is None:
-            return None
-        return CellFormat(fill=fill, number_format=number_format, unlocked=unlocked)
-
-
-#: Personnummer per cell of the metadata sheet's roster (100 × 13 characters a cell).
-ROSTER_PER_CELL: Final = 100
 
 
 def _write_meta(doc: SheetDocument, title: str, meta: dict[str, str], roster: list[str]) -> None:
@@ -451,15 +331,8 @@ def _write_meta(doc: SheetDocument, title: str, meta: dict[str, str], roster: li
     ms.protection = Protection()
 
 
-def thresholds_text(raw: Any) -> str | None:
-    """Stored thresholds (``[[grade, minimum], ...]``) as the text the teacher writes."""
-    if not raw:
-        return None
-    return ",".join(f"{grade}={minimum:g}" for grade, minimum in raw)
-
-
 def _lms_cells(
-    ws: Sheet, look: dict[str, Any], language: str, result_list: ResultList, formats: _Formats
+    ws: Sheet, look: dict[str, Any], language: str, result_list: ResultList, formats: Formats
 ) -> None:
     """Where the teacher names the LMS column and the score thresholds for a merge."""
     options = result_list.options or {}
@@ -484,83 +357,6 @@ def _header(look: dict[str, Any], field: str, language: str) -> str:
     return str(look["columns"][field][language])
 
 
-class _T34View:
-    """What a final-grade workbook shows beside the inputs: module results, credits,
-    the suggestion, and the registered students who are not eligible (own sheet)."""
-
-    def __init__(self, app: App, result_list: ResultList, entries: Sequence[Any]) -> None:
-
-        session = object_session(result_list)
-        assert session is not None
-        course = result_list.course
-        self.course = course
-        ids = [e.student_id for e in entries]
-        self.results = t34.passed_results(session, course, ids, app.root)
-        rule = t34.rule_for(app.settings.raw, course.code)
-        self.suggestions = {
-            sid: t34.suggest(course, res, rule, app.root) for sid, res in self.results.items()
-        }
-        on_list = set(ids)
-        self.not_eligible = [
-            s
-            for s in t34.standings(session, course, result_list.term, app.root)
-            if not s.eligible and s.student_id not in on_list
-        ]
-        self.students = t34.students_of(session, [s.student_id for s in self.not_eligible])
-
-    def values(self, student_id: int) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        results = self.results.get(student_id, {})
-        for code, result in results.items():
-            out[f"m:{code}:grade"] = result.grade
-            out[f"m:{code}:date"] = result.date
-            out[f"m:{code}:credits"] = float(result.credits)
-        out["credits_sum"] = float(sum(r.credits for r in results.values()))
-        out["suggestion"] = self.suggestions.get(student_id)
-        return out
-
-    def write_not_eligible(
-        self, doc: SheetDocument, look: dict[str, Any], language: str, formats: _Formats
-    ) -> None:
-        texts = look["t34"]
-        ws = doc.add_sheet(texts["not_eligible_sheet"][language])
-        ws.set("A1", texts["not_eligible_title"][language], formats.bold)
-        headers = [look["columns"][f][language] for f in ("pnr", "last_name", "first_name")]
-        headers.append(texts["reason"][language])
-        for col, header in enumerate(headers, start=1):
-            ws.cell(3, col, header, formats.header)
-        rows = sorted(
-            self.not_eligible,
-            key=lambda s: (
-                self.students[s.student_id].last_name.casefold(),
-                self.students[s.student_id].first_name.casefold(),
-            ),
-        )
-        records = []
-        for standing in rows:
-            student = self.students[standing.student_id]
-            if standing.graded_on is not None:
-                reason = texts["graded"][language].format(listnr=standing.graded_on)
-            else:
-                reason = texts["missing"][language].format(codes=", ".join(standing.missing))
-            records.append(
-                (
-                    _long_pnr(student.pnr),
-                    escape_cell(student.last_name),
-                    escape_cell(student.first_name),
-                    reason,
-                )
-            )
-        ws.rows(4, records, (formats.text, None, None, None))
-        for column, width in enumerate((17, 20, 18, 45), start=1):
-            ws.widths[column] = width
-        ws.protection = Protection()
-
-
-def _t34_view(app: App, result_list: ResultList, entries: Sequence[Any]) -> _T34View:
-    return _T34View(app, result_list, entries)
-
-
 def _staff_label(result_list: ResultList, username: str | None) -> str:
     session = object_session(result_list)
     if not username or session is None:
@@ -569,10 +365,6 @@ def _staff_label(result_list: ResultList, username: str | None) -> str:
         select(Staff.name).where(Staff.username == username)
     ).scalar_one_or_none()
     return f"{name} ({username})" if name else username
-
-
-def _long_pnr(digits: str) -> str:
-    return f"{digits[:8]}-{digits[8:]}"
 
 
 def _name(obj: Any, language: str) -> str:

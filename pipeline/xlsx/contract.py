@@ -1,0 +1,137 @@
+"""The contract between an issued workbook and the reader of a dropped one.
+
+Owns what both sides must agree on: the layout file (``templates/workbook.yaml``), where the
+header, the first row and the input cells are, which fields a list's columns hold and in
+which order (:func:`field_order`), which of them are inputs and which are read back, how the
+personnummer column shows a number, how the metadata sheet's roster is chunked, and the HMAC
+over the signed metadata keys and the roster (:func:`sign`, :func:`verify`).
+
+Writing a workbook is :mod:`pipeline.xlsx.workbook`'s; reading one back is
+:mod:`pipeline.xlsx.reader`'s. Where the signing key comes from is the caller's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from pathlib import Path
+from typing import Any, Final
+
+from pipeline import resources
+from pipeline.lists.query import ListHead
+from pipeline.models import ListKind, ResultList
+
+FORMAT: Final = "resultat-workbook"
+SCHEMA_VERSION: Final = 1
+HEADER_ROW: Final = 15
+FIRST_ROW: Final = HEADER_ROW + 1
+ACTION_CELL: Final = "B13"
+IDENTITY_ROW: Final = 4
+#: Keys of the metadata sheet that the HMAC covers, in this order.
+SIGNED_KEYS: Final = (
+    "format",
+    "kind",
+    "listnr",
+    "version",
+    "schema_version",
+    "course",
+    "module",
+    "term",
+    "sheet",
+    "header_row",
+    "first_row",
+    "columns",
+    "action_cell",
+    "language",
+    "purpose",
+    "content_hash",
+    "code_cell",
+    "reason_cell",
+    "lms_column_cell",
+    "thresholds_cell",
+)
+#: A T33 results workbook's cells for merging learning-platform exports (see pipeline.lms.merge).
+LMS_COLUMN_CELL: Final = "B12"
+THRESHOLDS_CELL: Final = "B14"
+#: A review workbook (sent to the examiner) has these two input cells instead of the action.
+CODE_CELL: Final = "B13"
+REASON_CELL: Final = "B14"
+
+
+def layout(workspace: Path | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = resources.load_yaml("templates", "workbook.yaml", workspace)
+    return data
+
+
+def sign(key: bytes, meta: dict[str, str], roster: list[str]) -> str:
+    """HMAC-SHA256 over the signed metadata keys and the roster, as canonical JSON."""
+    # Only keys present are signed, so removing one (e.g. "purpose") breaks the signature.
+    body = {"meta": {k: meta[k] for k in SIGNED_KEYS if k in meta}, "roster": roster}
+    message = json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def verify(key: bytes, meta: dict[str, str], roster: list[str]) -> bool:
+    return hmac.compare_digest(sign(key, meta, roster), meta.get("hmac", ""))
+
+
+def ects_scale_code(result_list: ResultList | ListHead) -> str | None:
+    """A module list's ECTS scale is the module's; a final-grade list's the course's."""
+    if result_list.module is not None:
+        return result_list.module.ects_scale
+    return result_list.course.ects_scale
+
+
+def field_order(result_list: ResultList) -> list[str]:
+    t34 = result_list.kind == ListKind.T34
+    fields = ["pnr", "last_name", "first_name"]
+    if t34:
+        for module in result_list.course.modules:
+            fields += [
+                f"m:{module.code}:grade",
+                f"m:{module.code}:date",
+                f"m:{module.code}:credits",
+            ]
+        fields += ["credits_sum", "suggestion"]
+    fields.append("grade")
+    if ects_scale_code(result_list):
+        fields.append("ects_grade")
+    fields += ["grade_date"] if t34 else ["grade_date", "points"]
+    fields.append("comment")
+    if t34:
+        fields.append("remove")
+    return fields
+
+
+#: The fields of a row that come from the entry itself, in the order ``build`` reads them.
+ENTRY_FIELDS: Final = (
+    "pnr",
+    "last_name",
+    "first_name",
+    "grade",
+    "ects_grade",
+    "grade_date",
+    "points",
+    "comment",
+)
+INPUT_FIELDS: Final = frozenset(
+    {"grade", "ects_grade", "grade_date", "points", "comment", "remove"}
+)
+#: Fields a dropped workbook is read back for (the rest is shown, not read).
+READ_FIELDS: Final = INPUT_FIELDS | {"pnr"}
+
+#: Personnummer per cell of the metadata sheet's roster (100 × 13 characters a cell).
+ROSTER_PER_CELL: Final = 100
+
+
+def thresholds_text(raw: Any) -> str | None:
+    """Stored thresholds (``[[grade, minimum], ...]``) as the text the teacher writes."""
+    if not raw:
+        return None
+    return ",".join(f"{grade}={minimum:g}" for grade, minimum in raw)
+
+
+def long_pnr(digits: str) -> str:
+    """A personnummer's 12 digits as the workbook shows them (``YYYYMMDD-NNNN``)."""
+    return f"{digits[:8]}-{digits[8:]}"
