@@ -134,5 +134,6 @@ def demo(
     logs.configure(folder / "var" / "log", verbose=state.verbose)
     summary = run_demo(folder, seed=seed, actor=state.actor, echo=typer.echo)
     print_status(summary.lists)
-    say("demo.receipts", path=summary.receipts_dir)
-    say("demo.workbooks", path=summary.lists_dir)
+    say("demo.folders")
+    for person, folder in summary.folders.items():
+        say("demo.folder", person=person, path=folder)

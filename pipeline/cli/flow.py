@@ -51,7 +51,11 @@ def process(
     # Lazy imports, kept for start-up time.
     from pipeline.intake.allocator import keep_freed_memory
     from pipeline.intake.inbox import Inbox, process_in_workers
-    from pipeline.intake.watcher import overview_outdated, write_overview_safely
+    from pipeline.intake.watcher import (
+        dispatch_safely,
+        overview_outdated,
+        write_overview_safely,
+    )
 
     keep_freed_memory()  # this process may take file after file (a process-wide setting)
     application = open_app()
@@ -66,6 +70,9 @@ def process(
             )
         if results or overview_outdated(application):
             write_overview_safely(application)
+        # What the pass queued goes out now (the examiner's SMS with the code, receipts by
+        # mail), as `watch` sends it: nobody has to run `dispatch` after `process`.
+        dispatch_safely(application)
     finally:
         application.close()
     if as_json:

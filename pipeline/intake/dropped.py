@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from pipeline.app import App
-from pipeline.intake.claim import Claimed, destination, display_name
+from pipeline.intake.claim import OWNER_MARK, Claimed, destination, display_name
 from pipeline.intake.outcomes import Duplicate, Refused
 from pipeline.intake.receipts import ReceiptData, write_receipt
 from pipeline.intake.report import Problem
@@ -86,7 +86,8 @@ class DroppedFile:
     def stem(self, listnr: int | None) -> str:
         """The name of this file's receipts, without extension."""
         no_list = t("intake.no-list", self.app.settings.language, self.app.root)
-        return f"{self.claimed.claim_id}_{listnr or no_list}"
+        claim = self.claimed.claim_id.split(OWNER_MARK, 1)[0]
+        return f"{claim}_{listnr or no_list}"
 
 
 def relative(app: App, path: Path) -> str:

@@ -51,7 +51,7 @@ def lms_export(ctx: DroppedFile) -> Merged | Refused | None:
         kept_at=ctx.kept_at(status),
         language=language,
     )
-    receipt_path = app.settings.receipts_dir / f"{claimed.claim_id}_{listnr}.txt"
+    receipt_path = app.settings.receipts_dir / f"{ctx.stem(listnr)}.txt"
     files.write_text(receipt_path, text)
     with app.db.session() as session:
         record(

@@ -83,7 +83,7 @@ def run_watch(
         while not stop.is_set():
             if time.monotonic() - last_dispatch >= DISPATCH_INTERVAL:
                 last_dispatch = time.monotonic()
-                _dispatch(app)
+                dispatch_safely(app)
                 _remind(app)
             if time.monotonic() - last_recover >= RECOVER_INTERVAL:
                 # Files left claimed after a passing failure (disk full, database away) are
@@ -115,7 +115,7 @@ def run_watch(
         log.info("stopped watching %s", inbox.dir)
 
 
-def _dispatch(app: App) -> None:
+def dispatch_safely(app: App) -> None:
     """Send queued mail and SMS; a failing backend must not stop the inbox."""
     try:
         outbox.drain(app)
