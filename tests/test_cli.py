@@ -194,17 +194,33 @@ def test_demo_runs_the_whole_loop(
     assert [r["state"] for r in rows] == ["archived", "approved", "approved", "draft", "archived"]
     assert rows[4]["kind"] == "t34" and rows[4]["graded"] > 0
     assert all(r["students"] > 0 for r in rows)
-    receipts = sorted((root / "outbox" / "receipts").glob("*.txt"))
+    # The administrators' copy of every receipt; each person got theirs in their own folder.
+    receipts = sorted((root / "var" / "receipts").glob("*.txt"))
     assert len(receipts) == 8
-    assert (root / "outbox" / "ladok" / "1001.tsv").read_text("utf-8").count("\n") == 212
+    rejected = [r for r in receipts if "AVVISAD" in r.read_text("utf-8")]
+    assert len(rejected) == 1
+    [marked] = (root / "outbox" / "dast").glob("*_fel.xlsx")  # the teacher with mistakes
+    assert marked.read_bytes() == (root / "var" / "receipts" / marked.name).read_bytes()
+    assert (root / "outbox" / "dast" / rejected[0].name).read_bytes() == rejected[0].read_bytes()
+    assert sorted(p.name for p in (root / "outbox" / "jobe").glob("*.txt")) == sorted(
+        r.name for r in receipts if r.name.endswith(("_1001.txt", "_1002.txt"))
+    )
+    office = root / "outbox" / "utbildningsstod"
+    assert (office / "ladok" / "1001.tsv").read_text("utf-8").count("\n") == 212
+    assert (office / "status.xlsx").is_file()
     assert list((root / "archive").glob("*/1001/bagit.txt"))
     assert "OK" in result.output
-    rejected = [r for r in receipts if "REJECTED" in r.read_text("utf-8")]
-    assert len(rejected) == 1
     log = (root / "var" / "log" / "resultat.log").read_text("utf-8")
     import re
 
     assert not re.search(r"\d{8}-?\d{4}", log)
+    if where == "after":
+        # The demo runs again on the same workspace: new lists, everything still verifies.
+        again = runner.invoke(cli_app, args)
+        assert again.exit_code == 0, again.output
+        rows = json.loads(runner.invoke(cli_app, ["-w", str(root), "status", "--json"]).output)
+        assert len(rows) == 10 and rows[5]["listnr"] == 1006
+        assert "allt stämmer" in again.output
 
 
 def _import_courses(workspace: Path, tmp_path: Path, args: list[str]) -> str | None:

@@ -145,7 +145,12 @@ def test_canvas_semicolon_bom_decimal_comma_through_thresholds(app: App, tmp_pat
     assert result.merged == 4 and result.without_result == 2
     assert result.conflicts == [Conflict(row_of(result.workbook, p[7]), "Tove Hägg", "3", "4")]
     assert result.missing == ["Ebba Nordqvist"]
-    assert result.unknown == ["Okänd, Olle (196005**-****)", "Student, Test"]
+    assert result.unknown == ["Okänd, Olle (196005**-****)"]
+    assert [(r.row, r.reason, r.name) for r in result.skipped] == [
+        (2, "points-possible", ""),
+        (3, "manual-posting", ""),
+        (12, "test-student", "Student, Test"),
+    ]
     assert result.problems == []
 
     text = receipt(app, result)
@@ -302,7 +307,7 @@ def test_ladok3_rows_with_their_dates(app: App, tmp_path: Path) -> None:
         ("lms-grade-not-in-scale", 6),
         ("lms-bad-date", 7),
     ]
-    assert result.unknown == ["4b1e5c6a-9f0d-4c7e-8a55-0d3c2f1e9b7a"]
+    assert result.unknown == ["LADOK UID 4b1e5c6a-…-9b7a"]
 
 
 # -- the whole way: merge, check, submit ---------------------------------------------------

@@ -7,6 +7,7 @@ Library imports happen inside the commands (lazy, kept for start-up time).
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,6 +17,8 @@ import typer
 from pipeline import texts
 from pipeline.cli.core import app, echo_json, handle_errors, language, open_app, say
 from pipeline.cli.lists import AdminOpt, JsonOpt, ListnrArg
+from pipeline.settings import LANG_ENV
+from pipeline.texts import LANGUAGES
 
 if TYPE_CHECKING:
     from pipeline.app import App
@@ -228,7 +231,7 @@ def merge(
     thresholds: Annotated[
         str | None, typer.Option("--thresholds", help="cli.help.opt-thresholds")
     ] = None,
-    lang: LangOpt = "sv",
+    lang: Annotated[str | None, typer.Option("--lang", help="cli.help.opt-lang")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     # Lazy imports, kept for start-up time.
@@ -242,8 +245,17 @@ def merge(
             application, listnr, file, column=column, thresholds=limits, original_name=file.name
         )
         now = dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M")
+        # The teacher's language unless asked for one (--lang, or RESULTAT_LANG for the run).
+        language = lang or os.environ.get(LANG_ENV) or ""
+        if language not in LANGUAGES:
+            language = merging.teacher_language(application, listnr, application.username)
         text = merging.render_receipt(
-            application, result, file_name=file.name, received=now, kept_at=str(file), language=lang
+            application,
+            result,
+            file_name=file.name,
+            received=now,
+            kept_at=str(file),
+            language=language,
         )
     finally:
         application.close()

@@ -37,7 +37,7 @@ def parse_itslearning(
     mapping: dict[str, Any],
 ) -> Export | None:
     names = mapping.get("names", {})
-    ids: list[tuple[int, str]] = []
+    ids: list[tuple[int, str, str]] = []
     used: set[int] = set()
     for spec in mapping.get("identifiers", []):
         match = str(spec.get("match", "any"))
@@ -45,7 +45,7 @@ def parse_itslearning(
             match = "any"
         for index, header in enumerate(headers):
             if index not in used and header and header_matches(header, spec.get("headers", [])):
-                ids.append((index, match))
+                ids.append((index, match, cell_text(cells[index])))
                 used.add(index)
     name_columns: dict[str, int] = {}
     for part in ("first", "last", "full"):

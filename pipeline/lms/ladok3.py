@@ -1,9 +1,14 @@
-"""Rows in the ladok3 result-export layout as a platform export."""
+"""Rows in the layout ``ladok report`` of the ladok3 package reads from standard input:
+``csv.reader(sys.stdin, delimiter=args.delimiter)`` over course code, component code,
+student (personnummer or LADOK UID), grade, date and graders; tab by default, any one
+character with ``-d`` (``-d,`` for commas). No header row.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
+from pipeline.lms.identifiers import LADOK_UID, UID_LABEL
 from pipeline.lms.model import (
     CODE,
     ISO_DATE,
@@ -15,10 +20,13 @@ from pipeline.lms.model import (
 )
 from pipeline.lms.table import Table
 
+#: The separators read as ladok3 rows: the default tab and ``-d,`` / ``-d;``.
+LADOK3_DELIMITERS: Final = ("\t", ",", ";")
+
 
 def parse_ladok3(table: Table, rows: list[tuple[int, list[Any]]]) -> Export | None:
     """ladok3 report rows: course, component, student, grade, date[, graders], no header."""
-    if table.delimiter != "\t":
+    if table.delimiter not in LADOK3_DELIMITERS:
         return None
     _, first = rows[0]
     fields = [cell_text(c) for c in first]
@@ -37,7 +45,7 @@ def parse_ladok3(table: Table, rows: list[tuple[int, list[Any]]]) -> Export | No
             ExportRow(
                 row,
                 values,
-                [Identifier("any", texts[2], 2)] if texts[2] else [],
+                [Identifier("any", texts[2], 2, _label(texts[2]))] if texts[2] else [],
                 "",
                 course=texts[0],
                 component=texts[1],
@@ -45,3 +53,7 @@ def parse_ladok3(table: Table, rows: list[tuple[int, list[Any]]]) -> Export | No
             )
         )
     return Export("ladok3", table.sheet, None, [column], out)
+
+
+def _label(student: str) -> str:
+    return UID_LABEL if LADOK_UID.match(student) else ""

@@ -1,5 +1,6 @@
 """Matching an export's rows to the students of a list: personnummer, then LMS username /
-login id / sync key, then email; never by name.
+login id / sync key, then email; never by name. A row that matches no one is shown by its
+identifier, masked by that identifier's own rule (:mod:`pipeline.lms.identifiers`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from openpyxl.utils import get_column_letter
 
 from pipeline.domain import personnummer
 from pipeline.intake.report import Problem
+from pipeline.lms import identifiers
 from pipeline.lms.model import (
     ExportRow,
     cell_text,
@@ -95,7 +97,7 @@ class Roster:
                     if pnr is not None:
                         return Match(pnr, cell_text(ident.value), tuple(problems))
         first = next(iter(row.identifiers), None)
-        shown = personnummer.mask_text(_ident_text(first.value)) if first else ""
+        shown = identifiers.shown(_ident_text(first.value), first.label) if first else ""
         return Match(None, _shown(row, shown), tuple(problems))
 
 

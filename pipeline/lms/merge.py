@@ -9,6 +9,7 @@ already in the list that differs is never overwritten; it is a :class:`Conflict`
 
 Nothing is applied to the database and nothing is submitted: the teacher checks the merged
 workbook (``outbox/lists/<listnr>_lms.xlsx``) and drops it in the inbox like any other.
+The receipt is in the teacher's language (:func:`teacher_language`).
 Reading exports is :mod:`pipeline.lms.exports`'s; claiming files, recording them and writing the
 receipt file are the caller's (the inbox or the CLI), with :func:`render_receipt` for the
 text.
@@ -16,6 +17,7 @@ text.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Callable
@@ -24,14 +26,17 @@ from pathlib import Path
 from typing import Any, Final
 
 import jinja2
+from sqlalchemy import select
 
-from pipeline import files, resources
+from pipeline import files, resources, texts
 from pipeline.app import App
 from pipeline.domain.scales import get_scale
 from pipeline.errors import NotFound
 from pipeline.intake.report import Problem
 from pipeline.lists.query import ACCEPTS_RESULTS, get_list, get_staff
 from pipeline.lms import exports as lms
+from pipeline.lms.model import SkippedRow
+from pipeline.models import ResultList, Staff
 from pipeline.xlsx.contract import FIRST_ROW, layout
 from pipeline.xlsx.safety import Limits, UnreadableFile
 from pipeline.xlsx.workbook import build
@@ -78,12 +83,18 @@ class MergeResult:
     without_result: int = 0
     #: Merged grades left without a grade date (the list has no exam date).
     undated: int = 0
+    #: Rows of the export that are not students (Canvas's Points Possible, Manual Posting
+    #: and Student View rows).
+    skipped: list[SkippedRow] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for ``--json``: problems as slug, position and parameters."""
-        data = {k: v for k, v in self.__dict__.items() if k not in ("problems", "conflicts")}
+        data = {
+            k: v for k, v in self.__dict__.items() if k not in ("problems", "conflicts", "skipped")
+        }
         data["workbook"] = str(self.workbook) if self.workbook else None
         data["conflicts"] = [c.__dict__.copy() for c in self.conflicts]
+        data["skipped"] = [{"row": s.row, "reason": s.reason, "name": s.name} for s in self.skipped]
         data["problems"] = [
             {
                 "slug": p.slug,
@@ -148,6 +159,7 @@ def merge_file(
             result.problems.append(Problem("lms-unknown-platform", sheet=table.sheet))
             return result
         result.platform = export.platform
+        result.skipped = list(export.skipped)
 
         options: dict[str, Any] = dict(result_list.options or {})
         wanted = column if column is not None else options.get("lms_column")
@@ -175,7 +187,7 @@ def merge_file(
             try:
                 limits = lms.parse_thresholds(raw_thresholds, scale)
             except lms.ThresholdError as exc:
-                result.problems.append(Problem("lms-bad-thresholds", {"detail": str(exc)}))
+                result.problems.append(Problem("lms-bad-thresholds", {"detail": exc.detail}))
                 return result
 
         entries = [e for e in result_list.entries if not e.removed]
@@ -271,8 +283,15 @@ def render_receipt(
         autoescape=False, keep_trailing_newline=True, undefined=jinja2.StrictUndefined
     ).from_string(source)
     problems = [
-        {"position": p.position(language, app.root), "message": p.message(language, app.root)}
+        {
+            "position": p.position(language, app.root),
+            "message": _in_language(p, language, app.root).message(language, app.root),
+        }
         for p in sorted(result.problems, key=lambda p: (p.row or 0, p.column or "", p.slug))
+    ]
+    skipped = [
+        texts.t(f"lms.skipped.{s.reason}", language, app.root, row=s.row, name=s.name)
+        for s in result.skipped
     ]
     course = module = None
     with app.db.session() as session:
@@ -286,6 +305,7 @@ def render_receipt(
     context: dict[str, Any] = {
         **result.__dict__,
         "problems": problems,
+        "skipped": skipped,
         "workbook": _relative(app, result.workbook),
         "file_name": file_name,
         "received": received,
@@ -297,6 +317,40 @@ def render_receipt(
         "contacts": app.settings.contacts,
     }
     return template.render(**context)
+
+
+def _in_language(problem: Problem, language: str, root: Path) -> Problem:
+    """``problem`` with the catalogue keys among its parameters (a threshold error's reason)
+    filled in as their text in ``language``."""
+    if not any(isinstance(v, texts.Key) for v in problem.params.values()):
+        return problem
+    params = {
+        k: texts.t(v, language, root, **v.params) if isinstance(v, texts.Key) else v
+        for k, v in problem.params.items()
+    }
+    return dataclasses.replace(problem, params=params)
+
+
+def teacher_language(app: App, listnr: int, username: str | None = None) -> str:
+    """The language a merge answers in: ``username``'s (the teacher running it) in the
+    staff directory, else the list's reporter's, else the workspace's default."""
+    with app.db.session() as session:
+        for person in (username, _reporter(session, listnr)):
+            if not person:
+                continue
+            language = session.execute(
+                select(Staff.language).where(Staff.username == person)
+            ).scalar_one_or_none()
+            if language in texts.LANGUAGES:
+                return str(language)
+    return app.settings.language
+
+
+def _reporter(session: Any, listnr: int) -> str | None:
+    reporter = session.execute(
+        select(ResultList.reporter).where(ResultList.listnr == listnr)
+    ).scalar_one_or_none()
+    return None if reporter is None else str(reporter)
 
 
 PLATFORM_NAMES: Final = {

@@ -51,6 +51,8 @@ class Identifier:
     match: str
     value: Any
     index: int
+    #: What the value is, as the export names it (its header), shown before a masked value.
+    label: str = ""
 
 
 @dataclass
@@ -68,9 +70,21 @@ class ExportRow:
         return self.cells[column.index] if column.index < len(self.cells) else None
 
 
+@dataclass(frozen=True)
+class SkippedRow:
+    """A row of the export that is not a student's: ``reason`` is a catalogue key under
+    ``lms.skipped`` (``points-possible``, ``manual-posting``, ``test-student``); ``name``
+    what the row says, for the receipt."""
+
+    row: int
+    reason: str
+    name: str = ""
+
+
 @dataclass
 class Export:
-    """A recognised export: its platform, result columns and student rows."""
+    """A recognised export: its platform, result columns, student rows and the rows that
+    were skipped as not being students."""
 
     platform: str
     sheet: str | None
@@ -78,6 +92,7 @@ class Export:
     columns: list[Column]
     rows: list[ExportRow]
     no_result: frozenset[str] = frozenset()
+    skipped: list[SkippedRow] = field(default_factory=list)
 
     @property
     def assessments(self) -> list[Column]:
@@ -148,12 +163,13 @@ def cell_text(value: Any) -> str:
     return str(value).strip()
 
 
-def identifiers_at(cells: list[Any], spec: Sequence[tuple[int, str]]) -> list[Identifier]:
+def identifiers_at(cells: list[Any], spec: Sequence[tuple[int, str, str]]) -> list[Identifier]:
+    """The identifying cells of a row: ``spec`` is (index, match, label) per column."""
     out = []
-    for index, match in spec:
+    for index, match, label in spec:
         value = cells[index] if index < len(cells) else None
         if not is_blank(value):
-            out.append(Identifier(match, value, index))
+            out.append(Identifier(match, value, index, label))
     return out
 
 

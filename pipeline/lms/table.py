@@ -1,5 +1,6 @@
-"""Reading an export file as rows: CSV with ``,``, ``;`` or tab and an optional byte order
-mark, xlsx and ods through the safe reader (python-calamine behind its checks).
+"""Reading an export file as rows: CSV with ``,``, ``;``, tab or ``:`` (Moodle's
+csv_export_writer offers all four) and an optional byte order mark, xlsx and ods through the
+safe reader (python-calamine behind its checks).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def _delimiter(lines: list[str]) -> str:
     may hold a comma) into the most fields, quotes respected."""
     best, most = ",", 0
     for line in lines:
-        counts = {";": 0, ",": 0, "\t": 0}
+        counts = {";": 0, ",": 0, "\t": 0, ":": 0}
         quoted = False
         for ch in line:
             if ch == '"':
