@@ -845,6 +845,7 @@ def test_codes_are_never_stored_or_logged_in_clear(tmp_path: Path) -> None:
             target=app.settings.inbox / "betyg.xlsx",
         )
         outputs = [run_cli(root, ws.env, "-v", "process"), run_cli(root, ws.env, "-v", "dispatch")]
+        ws.env["LOGNAME"] = "exam1"  # the examiner runs approve and resend-code as themselves
         first = _code_from_sink(root, ws.carrier_list)
         wrong = f"{(int(first) + 1) % 10**6:06d}"
         outputs.append(run_cli(root, ws.env, "-v", "approve", str(ws.carrier_list), wrong))

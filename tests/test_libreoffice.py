@@ -33,7 +33,7 @@ def test_libreoffice_saved_workbook_accepted(
         producer = zf.read("docProps/app.xml" if suffix == "xlsx" else "meta.xml")
     assert b"LibreOffice" in producer
     monkeypatch.setenv(KEY_ENV, FIXTURE_KEY)
-    app = App.open(workspace, actor="test")
+    app = App.open(workspace, actor="test", admin=True)
     try:
         seeded = seed(app, students=6)
         listnr = new_exam_list(app)

@@ -62,7 +62,10 @@ def issued(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Issued]:
     root = tmp_path_factory.mktemp("sheetxml") / "ws"
     create_workspace(root)
     app = App.open(
-        root, actor="testadmin", env={"RESULTAT_DATABASE_URL": f"sqlite:///{root}/var/x.db"}
+        root,
+        actor="testadmin",
+        admin=True,
+        env={"RESULTAT_DATABASE_URL": f"sqlite:///{root}/var/x.db"},
     )
     try:
         pnrs = seed(app, students=5).pnrs
