@@ -218,6 +218,8 @@ def test_demo_runs_the_whole_loop(
     import re
 
     assert not re.search(r"\d{8}-?\d{4}", log)
+    if where == "before":
+        _readme_examples_work(root)
     if where == "after":
         # The demo runs again on the same workspace: new lists, everything still verifies.
         again = runner.invoke(cli_app, args)
@@ -348,3 +350,29 @@ def test_console_script_takes_options_after_the_command(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert f"resultat: No workspace at {tmp_path / 'none'}" in done.stderr
+
+
+def _readme_examples_work(root: Path) -> None:
+    """The README's example commands after the demo, run as written in the demo workspace."""
+    import shlex
+    import subprocess
+    import sys
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text("utf-8")
+    block = readme.split("<!-- readme-example", 1)[1].split("<!-- /readme-example -->", 1)[0]
+    lines = [
+        line.split("#", 1)[0].strip()
+        for line in block.splitlines()
+        if line.startswith(".venv/bin/resultat")
+    ]
+    assert len(lines) >= 4
+    binary = str(Path(sys.executable).parent / "resultat")
+    env = {**os.environ, "RESULTAT_HOME": str(root)}
+    env.pop("RESULTAT_DATABASE_URL", None)
+    for line in lines:
+        args = shlex.split(line)
+        done = subprocess.run(
+            [binary, *args[1:]], cwd=root, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, (line, done.stdout, done.stderr)
+    assert (root / "outbox" / "masd" / "1003.xlsx").is_file()
