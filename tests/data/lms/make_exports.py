@@ -56,7 +56,7 @@ def _canvas_students(*, sis: bool = True) -> list[CanvasStudent]:
     for i, name in enumerate(NAMES):
         if i == 6:
             continue  # Ebba is not in the export
-        scores = {LAB.id: 8.0}
+        scores: dict[int, object] = {LAB.id: 8.0}
         if i in EXAM_POINTS:
             scores[EXAM.id] = EXAM_POINTS[i]
         out.append(
