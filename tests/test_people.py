@@ -303,3 +303,19 @@ def test_process_sends_the_examiners_sms(app: App, workspace: Path) -> None:
     assert [m["to"] for m in sms] == ["+46701740605"]
     assert "1001" in sms[0]["body"]
     shutil.rmtree(app.settings.var / "sms")
+
+
+def test_the_examiner_asks_for_a_new_code_by_sms(app: App) -> None:
+    s = seed(app)
+    _submit(app, s.pnrs[:2], into=app.settings.inbox / "b.xlsx")
+    Inbox(app).process_once()
+    first = sent_code(app, 1001)
+    assert approval.sms_reply(app, "+46701740606", "NY 1001").startswith("Attesteringen kan inte")
+    answer = approval.sms_reply(app, "+46701740605", "ny 1001")
+    assert answer.startswith("En ny kod för lista 1001")
+    second = sent_code(app, 1001)
+    assert second != first
+    assert approval.sms_reply(app, "+46701740605", f"1001 {first}").startswith("Fel kod")
+    assert approval.sms_reply(app, "+46701740605", f"1001 {second}").startswith("Lista 1001 är")
+    [event] = _events(app, "approval.resend")
+    assert (event.actor, event.details) == ("exam1", {"via": "sms"})

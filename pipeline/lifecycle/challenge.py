@@ -88,6 +88,16 @@ def code_matches(app: App, challenge: ApprovalChallenge, code: str | None) -> bo
     )
 
 
+#: An SMS asking for a new code: ``NY 1001`` (``NEW 1001``).
+_NEW_CODE: Final = re.compile(r"^\s*(?:NY|NEW)\s+(\d{3,9})\s*$", re.IGNORECASE)
+
+
+def parse_new_code(body: str | None) -> int | None:
+    """The list number of an SMS asking for a new code (``NY LISTNR``), or ``None``."""
+    match = _NEW_CODE.match(body or "")
+    return None if match is None else int(match.group(1))
+
+
 def parse_reply(body: str | None) -> tuple[int, str] | None:
     """``(listnr, code)`` of an SMS reply ``LISTNR CODE``, or ``None``."""
     match = _REPLY.match(body or "")
