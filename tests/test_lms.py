@@ -173,7 +173,7 @@ def test_canvas_column_must_be_chosen_and_scores_need_thresholds(app: App, tmp_p
     assert "Final Grade" in ambiguous.candidates
     assert not (app.settings.lists_dir / f"{listnr}_lms.xlsx").exists()
     text = receipt(app, ambiguous, "en")
-    assert "NOTHING MERGED" in text and '--column "Tentamen (10501)"' in text
+    assert "NOTHING MERGED" in text and 'e.g. "Tentamen (10501)", in the cell' in text
     assert "  - Inlämningsuppgift (10502)" in text
 
     wrong = merge_file(app, listnr, export, column="Labb 3")

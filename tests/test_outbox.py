@@ -173,7 +173,9 @@ def test_templates_say_what_they_must() -> None:
         "HT2026",
         "12, varav 11 med betyg",
         "Attesteringskod",
-        "resultat approve 4711 KOD",
+        "Svara på SMS:et med: 4711 KOD",
+        "din inkorg",
+        "NY 4711",
         "4711 KOD",
         "2026-12-01 12:00",
     ):
@@ -360,7 +362,7 @@ def test_smtp_sends_each_email_exactly_once_with_its_attachments(
     body = mail.get_body(preferencelist=("plain",))
     assert body is not None and body.get_content_charset() == "utf-8"
     text = body.get_content()
-    assert "Åsa Öberg har rapporterat resultat" in text and "resultat approve 4711 KOD" in text
+    assert "Åsa Öberg har rapporterat resultat" in text and "Svara på SMS:et med: 4711 KOD" in text
     assert mail.get_body(preferencelist=("html",)) is None  # plain text, not yagmail's HTML
     assert attachments_of(mail) == {
         "4711_granskning.xlsx": (

@@ -60,7 +60,7 @@ def test_reporter_reminded_once_a_day(app: App) -> None:
     )
     assert "Hej Lars Lärare!" in message.body
     assert "Den är 2 dagar försenad." in message.body
-    assert f"outbox/lists/{listnr}.xlsx" in message.body
+    assert f"arbetsboken {listnr}.xlsx i din" in message.body
     assert "Examinator:    Eva Examinatorsson" in message.body
     assert _reminders(app) == [(listnr, "reminder_draft", "lärare1", WED)]
 
@@ -145,7 +145,7 @@ def test_examiner_reminded_only_after_approval_days(app: App) -> None:
     assert message.recipient == "exam1@example.se"
     assert "väntar på din attestering sedan 2027-03-18" in (message.subject or "")
     assert "har väntat på din attestering i 6 dagar" in message.body
-    assert f"resultat approve {listnr} KOD" in message.body
+    assert f"Svara på SMS:et med: {listnr} KOD" in message.body
     assert "Rapportör:     Lars Lärare" in message.body
     assert "(2 dagar försenad)" in message.body
     assert _reminders(app) == [(listnr, "reminder_approval", "exam1", WED)]
