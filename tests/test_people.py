@@ -319,3 +319,50 @@ def test_the_examiner_asks_for_a_new_code_by_sms(app: App) -> None:
     assert approval.sms_reply(app, "+46701740605", f"1001 {second}").startswith("Lista 1001 är")
     [event] = _events(app, "approval.resend")
     assert (event.actor, event.details) == ("exam1", {"via": "sms"})
+
+
+def _review_workbook(app: App, listnr: int) -> Path:
+    [review] = sorted(app.settings.review_dir.glob(f"{listnr}_v*_granskning.xlsx"))
+    return review
+
+
+def test_a_blank_review_workbook_from_the_examiner_asks_for_a_new_code(app: App) -> None:
+    s = seed(app)
+    furnish(app)
+    _submit(app, s.pnrs[:2], into=app.settings.inbox / "b.xlsx")
+    Inbox(app).process_once()
+    first = sent_code(app, 1001)
+    shutil.copy(_review_workbook(app, 1001), app.settings.inbox / "exam1" / "ny kod.xlsx")
+    [result] = Inbox(app).process_once()
+    assert result.outcome == FileOutcome.ACCEPTED and result.receipt is not None
+    assert "en ny kod har skickats" in result.receipt.read_text("utf-8")
+    assert sent_code(app, 1001) != first
+    [event] = _events(app, "approval.resend")
+    assert (event.actor, event.details) == ("exam1", {"via": "workbook"})
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [("sv", "Bara listans examinator (exam1)"), ("en", "Only the list's examiner (exam1)")],
+)
+def test_a_review_workbook_in_someone_elses_folder_decides_nothing(
+    app: App, language: str, text: str
+) -> None:
+    from openpyxl import load_workbook
+
+    s = seed(app, teacher_lang=language)
+    furnish(app)
+    _submit(app, s.pnrs[:2], into=app.settings.inbox / "b.xlsx")
+    Inbox(app).process_once()
+    with app.db.session() as session:
+        examiner = session.execute(select(Staff).where(Staff.username == "exam1")).scalar_one()
+        examiner.language = language
+    wb = load_workbook(_review_workbook(app, 1001))
+    wb.worksheets[0]["B13"] = sent_code(app, 1001)
+    wb.save(app.settings.inbox / "lärare1" / "attest.xlsx")
+    [result] = Inbox(app).process_once()
+    assert result.outcome == FileOutcome.REJECTED and result.receipt is not None
+    assert text in result.receipt.read_text("utf-8")
+    with app.db.read_session() as session:
+        state = session.execute(select(ResultList.state)).scalar_one()
+    assert state == ListState.AWAITING_APPROVAL

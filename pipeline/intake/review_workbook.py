@@ -13,15 +13,17 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from pipeline import audit
 from pipeline.app import App
 from pipeline.errors import NotFound
 from pipeline.intake.checked import WorkbookCheck, as_int, staff_language
 from pipeline.intake.dropped import DroppedFile, Kind, accepted_copy, duplicate
-from pipeline.intake.outcomes import Approved, Duplicate, Refused, SentBack
+from pipeline.intake.outcomes import Accepted, Approved, Duplicate, Refused, SentBack
 from pipeline.intake.report import Problem, Report
 from pipeline.intake.workbook_receipt import conclude
 from pipeline.lifecycle import approval
 from pipeline.lists.query import get_list_head
+from pipeline.models import ListState
 from pipeline.texts import has
 from pipeline.xlsx.contract import verify
 from pipeline.xlsx.reader import ResultWorkbook
@@ -63,6 +65,16 @@ def check_review(
     code = wb.cells.get("code_cell")
     reason = wb.cells.get("reason_cell")
     code_ref = wb.meta.get("code_cell", "B13")
+    if app.in_person and app.username != examiner:
+        # From someone's own folder: only the list's examiner decides (the rule, named).
+        report.add(
+            Problem(
+                "review-not-examiner",
+                {"listnr": listnr, "examiner": examiner or "—", "actor": app.username},
+                sheet=wb.sheet,
+            )
+        )
+        return outcome, None
     if code not in (None, ""):
         decision = approval.approve_in(
             session,
@@ -78,6 +90,23 @@ def check_review(
         decision = approval.reject_in(
             session, app, listnr, str(reason), via="workbook", actor=examiner or app.actor
         )
+    elif result_list.state in (ListState.SUBMITTED, ListState.AWAITING_APPROVAL):
+        # Both cells empty: the examiner asks for a new code (wrong tries are not reset).
+        audit.record(
+            session,
+            actor=examiner or app.actor,
+            action="approval.resend",
+            listnr=listnr,
+            details={"via": "workbook"},
+        )
+        approval.request_approval(
+            session, app, result_list, actor=examiner or app.actor, resent=True
+        )
+        outcome.state = result_list.state
+        outcome.version = result_list.version
+        outcome.notes.append("new-code-sent")
+        outcome.accepted = True
+        return outcome, "new-code"
     else:
         report.add(
             Problem("review-empty", sheet=wb.sheet, row=int(code_ref[1:]), column=code_ref[0])
@@ -107,7 +136,9 @@ def check_review(
     return outcome, decision.slug
 
 
-def review_workbook(ctx: DroppedFile) -> Approved | SentBack | Refused | Duplicate | None:
+def review_workbook(
+    ctx: DroppedFile,
+) -> Approved | SentBack | Accepted | Refused | Duplicate | None:
     """Hand a review workbook's decision to approval; ``None`` for any other kind of file."""
     wb = ctx.workbook
     if ctx.kind is not Kind.REVIEW_WORKBOOK or wb is None:
@@ -120,9 +151,14 @@ def review_workbook(ctx: DroppedFile) -> Approved | SentBack | Refused | Duplica
             session.rollback()
             return duplicate(ctx, wb.listnr, earlier)
         outcome, decision = check_review(session, app, wb)
-        concluded_as: type[Approved | SentBack | Refused] = Refused
+        concluded_as: type[Approved | SentBack | Accepted | Refused] = Refused
         if outcome.accepted:
-            concluded_as = Approved if decision == "approved" else SentBack
+            if decision == "approved":
+                concluded_as = Approved
+            elif decision == "new-code":
+                concluded_as = Accepted
+            else:
+                concluded_as = SentBack
         concluded = conclude(
             session,
             ctx,
