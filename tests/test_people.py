@@ -366,3 +366,13 @@ def test_a_review_workbook_in_someone_elses_folder_decides_nothing(
     with app.db.read_session() as session:
         state = session.execute(select(ResultList.state)).scalar_one()
     assert state == ListState.AWAITING_APPROVAL
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(12345, "012345"), (905124, "905124"), (12345.0, "012345"), (" 905124 ", "905124")],
+)
+def test_a_code_stored_as_a_number_is_read_as_its_digits(value: object, text: str) -> None:
+    from pipeline.intake.review_workbook import code_text
+
+    assert code_text(value) == text

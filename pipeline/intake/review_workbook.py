@@ -22,6 +22,7 @@ from pipeline.intake.outcomes import Accepted, Approved, Duplicate, Refused, Sen
 from pipeline.intake.report import Problem, Report
 from pipeline.intake.workbook_receipt import conclude
 from pipeline.lifecycle import approval
+from pipeline.lifecycle.challenge import CODE_DIGITS
 from pipeline.lists.query import get_list_head
 from pipeline.models import ListState
 from pipeline.texts import has
@@ -29,6 +30,16 @@ from pipeline.xlsx.contract import verify
 from pipeline.xlsx.reader import ResultWorkbook
 
 log = logging.getLogger("resultat.inbox")
+
+
+def code_text(value: object) -> str:
+    """The code as typed: a spreadsheet stores ``012345`` typed into a cell as the number
+    12345, so a number is read back as its digits with the leading zeros restored."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return f"{int(value):0{CODE_DIGITS}d}"
+    return str(value).strip()
 
 
 def check_review(
@@ -80,7 +91,7 @@ def check_review(
             session,
             app,
             listnr,
-            str(code),
+            code_text(code),
             via="workbook",
             actor=examiner or app.actor,
             expect_hash=wb.meta.get("content_hash"),
