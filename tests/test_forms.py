@@ -631,3 +631,19 @@ def test_a_signed_scan_that_is_not_a_pdf_is_refused(
     result = drop(app, broken, "office1", f"{listnr}_signerad.pdf")
     assert result.outcome == FileOutcome.REJECTED
     assert "PDF" in receipt(result)
+
+
+def test_settings_form_problems_are_located_and_nothing_changes(app: App, tmp_path: Path) -> None:
+    people(app, teacher_lang="en")
+    wb = load_workbook(outbox_of(app, "teach1") / SETTINGS)
+    ws = wb.worksheets[0]
+    ws["B5"], ws["B6"], ws["B8"] = "klingon", "maybe", "not an address"
+    wb.save(tmp_path / "s.xlsx")
+    result = drop(app, tmp_path / "s.xlsx", "teach1")
+    assert result.outcome == FileOutcome.REJECTED
+    assert {(p.row, p.column) for p in result.problems} == {(5, "B"), (6, "B"), (8, "B")}
+    text = receipt(result)
+    assert 'row 5, column B (Language): "klingon" is not a language' in text
+    assert 'row 6, column B (Copies by mail): "maybe" must be yes or no' in text
+    assert '"not an address" is not a mail address' in text
+    assert _staff(app, "teach1").language == "en"

@@ -11,6 +11,7 @@ owner. After a change the form in the outbox is written again with the new value
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,10 @@ def read(app: App, wb: ResultWorkbook) -> tuple[dict[str, Any], list[Problem]]:
         rule = schema["fields"][name]
         value = wb.cells.get(f"{name}_cell")
         if rule["type"] == "email":
-            wanted[name] = book.text(value) or ""
+            address = book.text(value) or ""
+            if address and not re.fullmatch(rule["pattern"], address):
+                problems.append(book.located(wb, rule["slug"], name, None, value=value))
+            wanted[name] = address
             continue
         if value is None:
             continue
