@@ -630,7 +630,16 @@ def test_a_signed_scan_that_is_not_a_pdf_is_refused(
     broken.write_bytes(b"%PDF-1.7\nnothing else")
     result = drop(app, broken, "office1", f"{listnr}_signerad.pdf")
     assert result.outcome == FileOutcome.REJECTED
-    assert "PDF" in receipt(result)
+    assert [p.slug for p in result.problems] == ["scan-damaged"]
+    # A real PDF, but the list is not registered in LADOK yet.
+    result = drop(app, _pdf(tmp_path / "real.pdf"), "office1", f"{listnr}_signerad.pdf")
+    assert result.outcome == FileOutcome.REJECTED
+    wrong_state = {
+        "sv": "är attesterad; det går bara när listan är registrerad i Ladok",
+        "en": "is approved; this is only possible when the list is registered in LADOK",
+    }
+    assert f"{listnr} {wrong_state[language]}" in receipt(result)
+    assert _state(app, listnr) == ListState.APPROVED
 
 
 def test_settings_form_problems_are_located_and_nothing_changes(app: App, tmp_path: Path) -> None:

@@ -85,7 +85,7 @@ def state_problem(
         params["needed"] = t(f"forms.choice-of-state.{needed.value}", language, app.root)
     value = params.pop("value", None)
     if wb is None:
-        return Problem(slug, {**params, "value": value or ""})
+        return Problem(slug, params, value=value)
     return book.located(wb, slug, "listnr", row, value=value, **params)
 
 
