@@ -359,22 +359,19 @@ def order_form(ctx: DroppedFile) -> Accepted | Refused | None:
     if ctx.kind is not Kind.ORDER_FORM or wb is None:
         return None
     app = ctx.app
+    person = book.signed_person(app, wb)
     with app.db.read_session() as session:
-        person = book.signed_person(app, wb)
         named = directory.person(session, person) if person else None
         acting = ctx.owner or person
         me = directory.person(session, acting) if acting else None
         language = book.reader_language(wb, me, named)
-        result = book.FormResult(language)
-        if named is None:
-            result.problems.append(
-                Problem(
-                    "form-signature", {"file": book.look(app.root)["order"]["file"]}, sheet=wb.sheet
-                )
-            )
-            return book.conclude(ctx, wb, result, Kind.ORDER_FORM)
-        ctx.named = named.username
-        found, problems = check(session, app, wb, language)
+        found, problems = check(session, app, wb, language) if named else ([], [])
+    result = book.FormResult(language)
+    if named is None:
+        file_name = book.look(app.root)["order"]["file"]
+        result.problems.append(Problem("form-signature", {"file": file_name}, sheet=wb.sheet))
+        return book.conclude(ctx, wb, result, Kind.ORDER_FORM)
+    ctx.named = named.username
     result.problems.extend(problems)
     if not problems:
         # The folder proves who is acting; through the shared inbox, the form's person.
