@@ -380,11 +380,16 @@ def test_the_intake_is_a_literal_list_of_stages_in_order() -> None:
 
     assert [stage.__name__ for stage in stages.STAGES] == [
         "preflight",
+        "folder",
         "duplicate",
         "identify",
         "result_workbook",
         "review_workbook",
         "lms_export",
+        "order_form",
+        "settings_form",
+        "confirmation_form",
+        "signed_scan",
         "unknown",
     ]
     source = Path(stages.__file__).read_text(encoding="utf-8")

@@ -28,7 +28,7 @@ from pipeline.people.directory import OFFICE
 log = logging.getLogger("resultat.forms")
 
 
-def listnr_of(name: str, workspace: Path | None = None) -> int | None:
+def scan_listnr(name: str, workspace: Path | None = None) -> int | None:
     """The list number of a scan's file name (``1001_signerad.pdf``), else ``None``."""
     pattern = book.rules("confirmation", workspace)["scan_name"]
     found = re.fullmatch(pattern, name.strip(), re.IGNORECASE)

@@ -31,10 +31,10 @@ from typing import Final, Protocol
 
 from sqlalchemy import bindparam, select
 
-from pipeline.forms import signed_scan
 from pipeline.forms.confirmation import confirmation_form
 from pipeline.forms.order import order_form
 from pipeline.forms.settings_form import settings_form
+from pipeline.forms.signed_scan import scan_listnr, signed_scan
 from pipeline.intake.claim import destination, display_name
 from pipeline.intake.dropped import (
     DroppedFile,
@@ -115,7 +115,7 @@ def identify(ctx: DroppedFile) -> Refused | None:
     a workbook of ours (results, review or one of the forms, by its metadata's purpose), an
     export from the learning platform named for a known list, or nothing known. A file that
     must not be parsed (too large, a zip bomb, not a spreadsheet) is refused here."""
-    scan_of = signed_scan.listnr_of(ctx.claimed.original_name, ctx.app.root)
+    scan_of = scan_listnr(ctx.claimed.original_name, ctx.app.root)
     if scan_of is not None:
         ctx.kind, ctx.listnr = Kind.SIGNED_SCAN, scan_of
         return None
@@ -167,7 +167,7 @@ STAGES: Final[Sequence[Stage]] = (
     order_form,
     settings_form,
     confirmation_form,
-    signed_scan.signed_scan,
+    signed_scan,
     unknown,
 )
 
