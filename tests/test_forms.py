@@ -11,6 +11,7 @@ import email
 import shutil
 import subprocess
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message as EmailMessage
 from pathlib import Path
@@ -39,6 +40,7 @@ from pipeline.people import furnish
 from pipeline.people.directory import OFFICE
 from pipeline.xlsx import workbook
 from tests.factories import EXAM_DATE, TERM, Seeded, fill, new_exam_list, seed, sent_code
+from tests.smtp_server import SMTP_PASSWORD, SmtpServer, smtp_config
 
 ORDER = "bestallning.xlsx"
 SETTINGS = "installningar.xlsx"
@@ -656,3 +658,32 @@ def test_settings_form_problems_are_located_and_nothing_changes(app: App, tmp_pa
     assert 'row 6, column B (Copies by mail): "maybe" must be yes or no' in text
     assert '"not an address" is not a mail address' in text
     assert _staff(app, "teach1").language == "en"
+
+
+def test_order_form_workbook_and_receipt_arrive_by_smtp(
+    app: App,
+    tmp_path: Path,
+    smtp_server: SmtpServer,
+    reopen: Callable[..., App],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    people(app)
+    monkeypatch.setenv("RESULTAT_SMTP_PASSWORD", SMTP_PASSWORD)
+    smtp_app = reopen(mail=smtp_config(smtp_server))
+    filled = fill_rows(
+        outbox_of(app, "teach1") / ORDER,
+        [{"action": "Ny T34-lista", "course": "DV1599", "term": TERM}],
+        tmp_path / "order.xlsx",
+    )
+    result = drop(smtp_app, filled, "teach1")
+    assert result.outcome == FileOutcome.ACCEPTED, receipt(result)
+    assert outbox.dispatch(smtp_app).failed == 0
+    received = [r.parsed() for r in smtp_server.received if r.rcpt_tos == ["teach1@example.se"]]
+    by_subject = {str(m["Subject"]): m for m in received}
+    [workbook_mail] = [m for s, m in by_subject.items() if s.startswith("Resultatlista")]
+    attached = [part.get_filename() for part in workbook_mail.iter_attachments()]
+    [listnr] = [r.listnr for r in lists_of(app, "exam1")]
+    assert attached == [f"{listnr}.xlsx"]
+    [receipt_mail] = [m for s, m in by_subject.items() if s.startswith("Kvitto")]
+    body = receipt_mail.get_body(("plain",))
+    assert body is not None and f"Ny T34-lista {listnr}: DV1599 HT2026" in body.get_content()
