@@ -387,6 +387,10 @@ def test_the_intake_is_a_literal_list_of_stages_in_order() -> None:
         "result_workbook",
         "review_workbook",
         "lms_export",
+        "order_form",
+        "settings_form",
+        "confirmation_form",
+        "signed_scan",
         "unknown",
     ]
     source = Path(stages.__file__).read_text(encoding="utf-8")

@@ -49,6 +49,7 @@ class ReceiptData:
     marked_workbook: str | None = None
     earlier: str | None = None
     notes: list[str] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)  # what a dropped form did
 
 
 @lru_cache(maxsize=16)

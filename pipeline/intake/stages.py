@@ -15,6 +15,8 @@ every file no stage took. A new kind of dropped file is one new stage module and
    one place that does;
 4. one stage per kind, each checking and applying in one transaction, recording the file
    with its outcome and writing its receipt;
+   the forms people fill in (:mod:`pipeline.forms`: order, settings, the office's
+   confirmation, a signed archive list's scan) are stages of the same kind;
 5. :func:`unknown`: a receipt saying the file is of no known kind.
 
 Moving the original afterwards is :class:`pipeline.intake.inbox.Inbox`'s.
@@ -29,6 +31,10 @@ from typing import Final, Protocol
 
 from sqlalchemy import bindparam, select
 
+from pipeline.forms.confirmation import confirmation_form
+from pipeline.forms.order import order_form
+from pipeline.forms.settings_form import settings_form
+from pipeline.forms.signed_scan import scan_listnr, signed_scan
 from pipeline.intake.claim import destination, display_name
 from pipeline.intake.dropped import (
     DroppedFile,
@@ -105,9 +111,14 @@ def duplicate(ctx: DroppedFile) -> Duplicate | None:
 
 
 def identify(ctx: DroppedFile) -> Refused | None:
-    """What the file is: a workbook of ours (results or review, by its metadata sheet), an
+    """What the file is: a signed archive list's scan (by its name, ``<listnr>_signerad.pdf``),
+    a workbook of ours (results, review or one of the forms, by its metadata's purpose), an
     export from the learning platform named for a known list, or nothing known. A file that
     must not be parsed (too large, a zip bomb, not a spreadsheet) is refused here."""
+    scan_of = scan_listnr(ctx.claimed.original_name, ctx.app.root)
+    if scan_of is not None:
+        ctx.kind, ctx.listnr = Kind.SIGNED_SCAN, scan_of
+        return None
     try:
         wb = read_result_workbook(ctx.claimed.path, ctx.limits)
     except UnreadableFile as exc:
@@ -115,12 +126,21 @@ def identify(ctx: DroppedFile) -> Refused | None:
     if wb is not None:
         ctx.workbook = wb
         ctx.listnr = wb.listnr
-        ctx.kind = Kind.REVIEW_WORKBOOK if wb.purpose == "review" else Kind.RESULT_WORKBOOK
+        ctx.kind = _BY_PURPOSE.get(wb.purpose, Kind.RESULT_WORKBOOK)
         return None
     ctx.listnr = listnr_from_name(ctx.claimed.original_name, lambda n: _list_exists(ctx, n))
     if ctx.listnr is not None:
         ctx.kind = Kind.LMS_EXPORT
     return None
+
+
+#: A workbook's kind by its metadata's purpose (a results workbook has none, or "results").
+_BY_PURPOSE: Final = {
+    "review": Kind.REVIEW_WORKBOOK,
+    "order": Kind.ORDER_FORM,
+    "settings": Kind.SETTINGS_FORM,
+    "confirmation": Kind.CONFIRMATION_FORM,
+}
 
 
 def _list_exists(ctx: DroppedFile, listnr: int) -> bool:
@@ -144,6 +164,10 @@ STAGES: Final[Sequence[Stage]] = (
     result_workbook,
     review_workbook,
     lms_export,
+    order_form,
+    settings_form,
+    confirmation_form,
+    signed_scan,
     unknown,
 )
 
