@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from pipeline.app import App
 from pipeline.intake.inbox import Inbox
 from pipeline.lifecycle import after_approval as lifecycle
-from pipeline.lifecycle import approval
+from pipeline.lifecycle import approval, by_sms
 from pipeline.lifecycle import verify as archive_check
 from pipeline.lists.content import content_hash
 from pipeline.messages import outbox
@@ -238,11 +238,11 @@ def test_reject_sends_back_to_draft_with_reason(app: App) -> None:
 def test_sms_reply_from_the_examiners_number_approves(app: App) -> None:
     listnr, _ = _submitted(app)
     code = _sent_code(app, listnr)
-    assert approval.sms_reply(app, "+46701740699", f"{listnr} {code}") == (
+    assert by_sms.reply(app, "+46701740699", f"{listnr} {code}") == (
         "Attesteringen kan inte tas emot från det här numret."
     )
     assert _state(app, listnr) == ListState.AWAITING_APPROVAL
-    answer = approval.sms_reply(app, "0701740605", f"{listnr} {code}")
+    answer = by_sms.reply(app, "0701740605", f"{listnr} {code}")
     assert "attesterad" in answer
     assert _state(app, listnr) == ListState.APPROVED
 
@@ -338,7 +338,7 @@ def test_sms_reply_through_the_signed_webhook(app: App, monkeypatch: pytest.Monk
     monkeypatch.setenv("RESULTAT_TWILIO_TOKEN", token)
     hooked = App.open(app.root, actor="testadmin", admin=True)
     server = sms_webhook.make_server_for(
-        hooked, partial(approval.sms_reply, hooked), host="127.0.0.1", port=0
+        hooked, partial(by_sms.reply, hooked), host="127.0.0.1", port=0
     )
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()

@@ -33,6 +33,7 @@ from sqlalchemy import select
 from pipeline.app import App
 from pipeline.intake.claim import PROCESSING
 from pipeline.intake.inbox import Inbox
+from pipeline.lifecycle import by_sms
 from pipeline.models import FileOutcome, InboxFile
 from pipeline.xlsx import workbook
 from tests import hostile
@@ -752,8 +753,8 @@ def test_wrong_codes_from_every_channel_count_towards_one_lock(app: App) -> None
     listnr, code = _awaiting(app, s.pnrs, name="betyg.xlsx")
     wrong = [f"{(int(code) + k) % 10**6:06d}" for k in range(1, 6)]
     answers = [
-        approval.sms_reply(app, "+46701740605", f"{listnr} {wrong[0]}"),
-        approval.sms_reply(app, "0701740605", f"{listnr} {wrong[1]}"),
+        by_sms.reply(app, "+46701740605", f"{listnr} {wrong[0]}"),
+        by_sms.reply(app, "0701740605", f"{listnr} {wrong[1]}"),
     ]
     assert all("Fel kod" in a for a in answers), answers
     for k in (2, 3):
@@ -762,7 +763,7 @@ def test_wrong_codes_from_every_channel_count_towards_one_lock(app: App) -> None
         assert result.outcome == FileOutcome.REJECTED
     assert approval.approve(app, listnr, wrong[4]).slug == "approval-locked"
     # Locked for every channel, the right code included.
-    assert "spärrad" in approval.sms_reply(app, "+46701740605", f"{listnr} {code}")
+    assert "spärrad" in by_sms.reply(app, "+46701740605", f"{listnr} {code}")
     assert approval.approve(app, listnr, code).slug == "approval-locked"
     _review_with(app, listnr, code, "rätt.xlsx")
     [result] = Inbox(app).process_once()
@@ -804,7 +805,6 @@ def test_code_works_only_for_its_own_list_and_version(app: App) -> None:
 
 
 def test_sms_from_another_registered_staff_number_is_refused(app: App) -> None:
-    from pipeline.lifecycle import approval
     from pipeline.models import AuditEvent, ListState, ResultList, Staff
 
     s = seed(app, students=3)
@@ -814,7 +814,7 @@ def test_sms_from_another_registered_staff_number_is_refused(app: App) -> None:
         teacher = session.execute(select(Staff).where(Staff.username == s.teacher)).scalar_one()
         assert teacher.mobile
         mobile = teacher.mobile
-    assert "kan inte tas emot" in approval.sms_reply(app, mobile, f"{listnr} {code}")
+    assert "kan inte tas emot" in by_sms.reply(app, mobile, f"{listnr} {code}")
     with app.db.session() as session:
         state = session.execute(
             select(ResultList.state).where(ResultList.listnr == listnr)
@@ -824,7 +824,7 @@ def test_sms_from_another_registered_staff_number_is_refused(app: App) -> None:
         ).scalar_one()
     assert state == ListState.AWAITING_APPROVAL
     assert mobile[-6:] not in str(refused.details)
-    assert approval.sms_reply(app, "+46701740605", f"{listnr} {code}").startswith("Lista")
+    assert by_sms.reply(app, "+46701740605", f"{listnr} {code}").startswith("Lista")
 
 
 def test_codes_are_never_stored_or_logged_in_clear(tmp_path: Path) -> None:

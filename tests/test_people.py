@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from pipeline.app import App
 from pipeline.cli import app as cli_app
 from pipeline.intake.inbox import Inbox
-from pipeline.lifecycle import after_approval, approval
+from pipeline.lifecycle import after_approval, approval, by_sms
 from pipeline.lists.create import create_t33
 from pipeline.lists.students import StudentSources
 from pipeline.models import AuditEvent, FileOutcome, ListState, Message, ResultList, Staff
@@ -310,13 +310,13 @@ def test_the_examiner_asks_for_a_new_code_by_sms(app: App) -> None:
     _submit(app, s.pnrs[:2], into=app.settings.inbox / "b.xlsx")
     Inbox(app).process_once()
     first = sent_code(app, 1001)
-    assert approval.sms_reply(app, "+46701740606", "NY 1001").startswith("Attesteringen kan inte")
-    answer = approval.sms_reply(app, "+46701740605", "ny 1001")
+    assert by_sms.reply(app, "+46701740606", "NY 1001").startswith("Attesteringen kan inte")
+    answer = by_sms.reply(app, "+46701740605", "ny 1001")
     assert answer.startswith("En ny kod för lista 1001")
     second = sent_code(app, 1001)
     assert second != first
-    assert approval.sms_reply(app, "+46701740605", f"1001 {first}").startswith("Fel kod")
-    assert approval.sms_reply(app, "+46701740605", f"1001 {second}").startswith("Lista 1001 är")
+    assert by_sms.reply(app, "+46701740605", f"1001 {first}").startswith("Fel kod")
+    assert by_sms.reply(app, "+46701740605", f"1001 {second}").startswith("Lista 1001 är")
     [event] = _events(app, "approval.resend")
     assert (event.actor, event.details) == ("exam1", {"via": "sms"})
 

@@ -30,6 +30,8 @@ ADMIN_FILES = {
 #: Catalogue keys (a key or a prefix ending in ".") only administrators read.
 ADMIN_KEYS = {
     "errors.admin-required": "administration mode is a command-line flag",
+    "people.rule.reporter-self": "only the CLI names another reporter (--reporter)",
+    "people.as-needs-admin": "--as is a command-line option",
     "errors.workspace.": "a broken workspace is the administrator's to mend",
 }
 

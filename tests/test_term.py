@@ -27,7 +27,7 @@ from twilio.request_validator import RequestValidator
 from pipeline.app import App
 from pipeline.domain import personnummer
 from pipeline.intake.inbox import Inbox
-from pipeline.lifecycle import approval
+from pipeline.lifecycle import by_sms
 from pipeline.messages import outbox
 from pipeline.messages.sms_webhook import make_server_for
 from pipeline.models import AuditEvent, ListState, ResultList
@@ -86,7 +86,7 @@ def _reply(url: str, token: str, sender: str, body: str) -> str:
         method="POST",
     )
     with build_opener(ProxyHandler({})).open(request, timeout=10) as answer:
-        return answer.read().decode("utf-8")
+        return str(answer.read().decode("utf-8"))
 
 
 def _code(fake: FakeTwilio, listnr: int) -> str:
@@ -160,7 +160,7 @@ def test_a_whole_term_without_a_command(
     url = f"http://127.0.0.1:{webhook_port}/sms"
     term = _configure(reopen, smtp_server, fake_twilio, monkeypatch, url)
     server = make_server_for(
-        term, lambda sender, body: approval.sms_reply(term, sender, body), port=webhook_port
+        term, lambda sender, body: by_sms.reply(term, sender, body), port=webhook_port
     )
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()

@@ -27,7 +27,7 @@ from sqlalchemy import func, select
 from pipeline import audit
 from pipeline.app import App
 from pipeline.intake.inbox import Inbox
-from pipeline.lifecycle import approval
+from pipeline.lifecycle import approval, by_sms
 from pipeline.lists.content import content_hash
 from pipeline.models import (
     ApprovalChallenge,
@@ -285,7 +285,7 @@ def _race(app: App, calls: list[Callable[[App], Any]]) -> list[Any]:
     """Run each call in its own thread with its own connection pool, all released at once."""
     barrier = threading.Barrier(len(calls))
     results: list[Any] = [None] * len(calls)
-    apps = [App.open(app.root, actor="examiner", migrate=False) for _ in calls]
+    apps = [App.open(app.root, actor="exam1", migrate=False) for _ in calls]
 
     def run(i: int) -> None:
         barrier.wait()
@@ -335,7 +335,7 @@ def test_two_approvals_of_the_same_list_at_the_same_moment_exactly_one_wins(app:
         [
             lambda a: approval.approve(a, listnr, code, via="cli").slug,
             lambda a: approval.approve(a, listnr, code, via="cli").slug,
-            lambda a: approval.sms_reply(a, "+46701740605", f"{listnr} {code}"),
+            lambda a: by_sms.reply(a, "+46701740605", f"{listnr} {code}"),
             by_workbook,
         ],
     )

@@ -108,15 +108,13 @@ def serve(
     port: Annotated[int, typer.Option(help="cli.help.opt-port")] = 8080,
 ) -> None:
     # Lazy imports, kept for start-up time.
-    from pipeline.lifecycle import approval
+    from pipeline.lifecycle import by_sms
     from pipeline.messages import sms_webhook
 
     application = open_app()
     try:
         say("serve.listening", host=host, port=port)
-        sms_webhook.serve(
-            application, partial(approval.sms_reply, application), host=host, port=port
-        )
+        sms_webhook.serve(application, partial(by_sms.reply, application), host=host, port=port)
     finally:
         application.close()
 

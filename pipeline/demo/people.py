@@ -20,7 +20,7 @@ from openpyxl import load_workbook
 
 from pipeline.app import App
 from pipeline.intake.inbox import FileResult, Inbox
-from pipeline.lifecycle import after_approval, approval
+from pipeline.lifecycle import after_approval, by_sms
 from pipeline.lists import orders
 from pipeline.lists.create import create_t33, create_t34
 from pipeline.lists.students import StudentSources, add_students
@@ -126,7 +126,7 @@ def approve_in_review_workbook(app: App, examiner: str, mobile: str, listnr: int
 
 def answer_sms(app: App, mobile: str, listnr: int) -> str:
     """The examiner answers the SMS with ``LISTNR CODE`` (what the webhook hands on)."""
-    return approval.sms_reply(app, mobile, f"{listnr} {sms_code(app, mobile, listnr)}")
+    return by_sms.reply(app, mobile, f"{listnr} {sms_code(app, mobile, listnr)}")
 
 
 def suggestions(path: Path) -> dict[str, str]:

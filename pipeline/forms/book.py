@@ -32,8 +32,8 @@ from pipeline.intake.report import Problem
 from pipeline.models import FileOutcome
 from pipeline.people.directory import Person
 from pipeline.texts import DEFAULT_LANGUAGE, LANGUAGES, t
-from pipeline.xlsx.reader import META_SHEET, ResultWorkbook
 from pipeline.xlsx.contract import FORMAT, sign, verify
+from pipeline.xlsx.reader import META_SHEET, ResultWorkbook
 
 #: The metadata ``kind`` of every form (``purpose`` tells which form it is).
 FORM_KIND: Final = "form"
