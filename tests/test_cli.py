@@ -196,18 +196,28 @@ def test_demo_runs_the_whole_loop(
     assert all(r["students"] > 0 for r in rows)
     # The administrators' copy of every receipt; each person got theirs in their own folder.
     receipts = sorted((root / "var" / "receipts").glob("*.txt"))
-    assert len(receipts) == 8
+    # 6 order forms, 5 workbooks (one twice), 1 review workbook, 2 T34 drafts, and the
+    # office's 2 confirmation workbooks and 2 signed scans.
+    assert len(receipts) == 18
     rejected = [r for r in receipts if "REJECTED" in r.read_text("utf-8")]  # dast reads English
     assert len(rejected) == 1
     [marked] = (root / "outbox" / "dast").glob("*_fel.xlsx")  # the teacher with mistakes
     assert marked.read_bytes() == (root / "var" / "receipts" / marked.name).read_bytes()
     assert (root / "outbox" / "dast" / rejected[0].name).read_bytes() == rejected[0].read_bytes()
-    # The teacher has the receipts of the two workbooks they dropped, the examiner that of
-    # the review workbook they dropped: each in their own folder, and nobody else's.
+    # The teacher has the receipts of their two orders and the two workbooks they dropped,
+    # the examiner those of the review workbook and the T34 list (order, draft, submission),
+    # the office those of its confirmations and scans: each in their own folder only.
     teacher = sorted((root / "outbox" / "jobe").glob("*.txt"))
-    assert sorted(p.name.rsplit("_", 1)[1] for p in teacher) == ["1001.txt", "1002.txt"]
+    assert sorted(p.name.rsplit("_", 1)[1] for p in teacher) == [
+        "1001.txt",
+        "1001.txt",
+        "1002.txt",
+        "1002.txt",
+    ]
     examiner = [p.name.rsplit("_", 1)[1] for p in (root / "outbox" / "anlq").glob("*.txt")]
-    assert sorted(examiner) == ["1001.txt", "1005.txt", "1005.txt"]
+    assert sorted(examiner) == ["1001.txt", "1005.txt", "1005.txt", "1005.txt"]
+    clerk = [p.name.rsplit("_", 1)[1] for p in (root / "outbox" / "utbildningsstod").glob("*.txt")]
+    assert sorted(clerk) == ["1001.txt", "1001.txt", "1005.txt", "1005.txt"]
     assert not {p.name for p in teacher} & {p.name for p in (root / "outbox" / "anlq").iterdir()}
     office = root / "outbox" / "utbildningsstod"
     assert (office / "ladok" / "1001.tsv").read_text("utf-8").count("\n") == 212

@@ -9,6 +9,7 @@ what they queued. The script that strings them together is :mod:`pipeline.demo.f
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import shutil
@@ -17,15 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import load_workbook
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from pipeline import resources
 from pipeline.app import App
 from pipeline.intake.inbox import FileResult, Inbox
-from pipeline.lifecycle import after_approval, by_sms
-from pipeline.lists import orders
-from pipeline.lists.create import create_t33, create_t34
-from pipeline.lists.students import StudentSources, add_students
+from pipeline.lifecycle import by_sms
+from pipeline.lists.students import StudentSources
 from pipeline.messages import outbox
-from pipeline.people import folders
+from pipeline.models import FileOutcome, ListEntry, Message, ResultList
+from pipeline.people import directory, folders
 from pipeline.people.directory import OFFICE
 from pipeline.xlsx.contract import CODE_CELL
 from pipeline.xlsx.reader import META_SHEET
@@ -142,36 +145,126 @@ def suggestions(path: Path) -> dict[str, str]:
     return found
 
 
+def _order(app: App, person: str, values: dict[str, Any]) -> IssuedWorkbook:
+    """``person`` fills one row of the order workbook in their outbox and drops it in their
+    inbox; the daemon's pass carries it out and the workbook arrives in their outbox."""
+    look = resources.load_yaml("templates", "forms.yaml", app.root)["order"]
+    form = from_outbox(app, person, str(look["file"]))
+    wb = load_workbook(form)
+    ws = wb.worksheets[0]
+    row = int(look["header_row"]) + 1
+    for name, value in values.items():
+        ws[f"{look['columns'][name]['letter']}{row}"] = value
+    target = folders.inbox_of(app.settings, person) / f"beställning {len(values)}.xlsx"
+    wb.save(target)
+    with app.db.read_session() as session:
+        before = session.execute(select(func.max(ResultList.listnr))).scalar() or 0
+    [done] = daemon_pass(app)
+    if done.outcome is not FileOutcome.ACCEPTED:
+        raise RuntimeError(f"the demo's order was refused: {done.receipt}")
+    with app.db.read_session() as session:
+        listnr = (
+            values.get("listnr") or session.execute(select(func.max(ResultList.listnr))).scalar()
+        )
+        rows = session.execute(
+            select(func.count(ListEntry.id))
+            .join(ResultList, ResultList.id == ListEntry.list_id)
+            .where(ResultList.listnr == listnr, ListEntry.removed.is_(False))
+        ).scalar_one()
+    assert int(listnr or 0) > 0 and (values.get("listnr") or int(listnr or 0) > before)
+    path = from_outbox(app, person, f"{listnr}.xlsx")
+    return IssuedWorkbook(int(listnr or 0), 0, path, int(rows))
+
+
+def _action(app: App, person: str, key: str) -> str:
+    """The order workbook's choice ``key`` in ``person``'s language (as their dropdown shows)."""
+    look = resources.load_yaml("templates", "forms.yaml", app.root)["order"]
+    with app.db.read_session() as session:
+        found = directory.person(session, person)
+    return str(look["actions"][key][found.language if found else "sv"])
+
+
 def order_t33(
     app: App, teacher: str, course: str, module: str, term: str, sources: StudentSources
 ) -> IssuedWorkbook:
-    """``teacher`` orders a new T33 list; its workbook arrives in their outbox (and mail)."""
-    person = app.acting(teacher)
-    listnr = create_t33(person, course_code=course, module_code=module, term=term, sources=sources)
-    return orders.deliver_workbook(person, listnr, teacher, reason="created")
+    """``teacher`` orders a new T33 list with the order workbook."""
+    values: dict[str, Any] = {
+        "action": _action(app, teacher, "new_t33"),
+        "course": course,
+        "module": module,
+        "term": term,
+    }
+    if sources.exam_date:
+        values["exam_date"] = sources.exam_date
+    if sources.registered:
+        values["registered"] = _yes(app, teacher)
+    if sources.students:
+        values["students"] = " ".join(sources.students)
+    return _order(app, teacher, values)
 
 
 def order_more(app: App, teacher: str, listnr: int, sources: StudentSources) -> IssuedWorkbook:
-    """``teacher`` orders more students for their list; the new workbook arrives."""
-    person = app.acting(teacher)
-    add_students(person, listnr, sources)
-    return orders.deliver_workbook(person, listnr, teacher, reason="students-added")
+    """``teacher`` orders more students for their list with the order workbook."""
+    values: dict[str, Any] = {
+        "action": _action(app, teacher, "more_students"),
+        "listnr": listnr,
+        "students": " ".join(sources.students),
+    }
+    return _order(app, teacher, values)
 
 
 def order_t34(app: App, examiner: str, course: str, term: str) -> IssuedWorkbook:
-    """``examiner`` orders the final-grade (T34) list of a course."""
-    person = app.acting(examiner)
-    listnr = create_t34(person, course_code=course, term=term)
-    return orders.deliver_workbook(person, listnr, examiner, reason="created")
+    """``examiner`` orders the final-grade (T34) list of a course with the order workbook."""
+    values = {"action": _action(app, examiner, "new_t34"), "course": course, "term": term}
+    return _order(app, examiner, values)
+
+
+def _yes(app: App, person: str) -> str:
+    look = resources.load_yaml("templates", "forms.yaml", app.root)
+    with app.db.read_session() as session:
+        found = directory.person(session, person)
+    return str(look["yes_no"]["yes"][found.language if found else "sv"])
 
 
 def confirm_registered(app: App, listnr: int) -> int:
-    """The student office confirms the LADOK entry; each student is mailed their result."""
-    mails = after_approval.registered(app.acting(OFFICE), listnr)
-    outbox.drain(app)
-    return mails
+    """The student office confirms the LADOK entry with its confirmation workbook; each
+    student is mailed their result. Returns the mails the pass sent to students."""
+    look = resources.load_yaml("templates", "forms.yaml", app.root)["confirmation"]
+    wb = load_workbook(from_outbox(app, OFFICE, str(look["file"])))
+    ws = wb.worksheets[0]
+    row = int(look.get("header_row", 5)) + 1
+    ws.cell(row, 1, listnr)
+    ws.cell(row, 2, str(look["actions"]["registered"][app.settings.language]))
+    wb.save(folders.inbox_of(app.settings, OFFICE) / f"bekräftelse {listnr}.xlsx")
+    with app.db.read_session() as session:
+        before = _student_mails(session, listnr)
+    [done] = daemon_pass(app)
+    if done.outcome is not FileOutcome.ACCEPTED:
+        raise RuntimeError(f"the demo's confirmation was refused: {done.receipt}")
+    with app.db.read_session() as session:
+        return _student_mails(session, listnr) - before
+
+
+def _student_mails(session: Session, listnr: int) -> int:
+    return int(
+        session.execute(
+            select(func.count(Message.id)).where(
+                Message.listnr == listnr, Message.kind == "student_result"
+            )
+        ).scalar_one()
+    )
 
 
 def return_signed(app: App, listnr: int) -> Path:
-    """The student office hands in the signed archive list: the list is archived."""
-    return after_approval.signed(app.acting(OFFICE), listnr)
+    """The student office scans the signed archive list and drops it as
+    ``<listnr>_signerad.pdf``: the list is archived. (The demo's "scan" is the printed PDF.)"""
+    printed = folders.office_outbox(app.settings) / "print" / f"{listnr}_arkivlista.pdf"
+    drop(app, OFFICE, printed, f"{listnr}_signerad.pdf")
+    [done] = daemon_pass(app)
+    if done.outcome is not FileOutcome.ACCEPTED:
+        raise RuntimeError(f"the demo's signed scan was refused: {done.receipt}")
+    with app.db.read_session() as session:
+        archived = session.execute(
+            select(ResultList.archived_at).where(ResultList.listnr == listnr)
+        ).scalar_one()
+    return app.settings.archive / f"{(archived or dt.datetime.now()).year}" / str(listnr)
