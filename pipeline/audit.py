@@ -19,6 +19,7 @@ import datetime as dt
 import getpass
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
@@ -176,8 +177,11 @@ class ChainCheck:
     last_hash: str = GENESIS
 
 
-def verify_chain(session: Session) -> ChainCheck:
-    """Walk the log in order; report the first event whose link or content does not match."""
+def verify_chain(
+    session: Session, *, visit: Callable[[AuditEvent], None] | None = None
+) -> ChainCheck:
+    """Walk the log in order, streamed; report the first event whose link or content does not
+    match. ``visit`` sees every event that checks out, in order."""
     prev = GENESIS
     count = 0
     last_id: int | None = None
@@ -190,5 +194,7 @@ def verify_chain(session: Session) -> ChainCheck:
             return ChainCheck(False, count, event.id, "content does not match its hash")
         prev = event.hash
         last_id = event.id
+        if visit is not None:
+            visit(event)
         session.expunge(event)  # streamed: nothing of the walk stays in the session
     return ChainCheck(True, count, last_id=last_id if count else None, last_hash=prev)

@@ -23,7 +23,8 @@ from pipeline import audit
 from pipeline.app import App
 from pipeline.domain.scales import get_scale
 from pipeline.errors import InvalidRequest
-from pipeline.lifecycle import archive, ladok
+from pipeline.lifecycle import archive, archive_guard, ladok
+from pipeline.lifecycle.archive import bag_info_of
 from pipeline.lifecycle.pdf_data import ArchiveListData, ArchiveRow
 from pipeline.lists import state
 from pipeline.lists.content import content_rows, list_identity
@@ -270,6 +271,7 @@ def _last_via(session: Session, listnr: int) -> str | None:
 
 def registered(app: App, listnr: int) -> int:
     """The student office has made the definitive entry in LADOK; returns mails queued."""
+    archive_guard.require_approved_content(app, listnr, step="registered")
     with app.db.session() as session:
         result_list = get_list(session, listnr, lock=True)
         if result_list.state != ListState.APPROVED:
@@ -321,6 +323,7 @@ def registered(app: App, listnr: int) -> int:
 
 def signed(app: App, listnr: int, *, scan: Path | None = None) -> Path:
     """The examiner signed the paper list: archive the list as a BagIt package."""
+    archive_guard.require_approved_content(app, listnr, step="signed")
     with app.db.session() as session:
         result_list = get_list(session, listnr)
         if result_list.state != ListState.REGISTERED:
@@ -384,6 +387,7 @@ def signed(app: App, listnr: int, *, scan: Path | None = None) -> Path:
             details={
                 "package": str(package.relative_to(app.root)),
                 "scan": scan.name if scan else None,
+                "seal_key": bag_info_of(package).get("Seal-Key-SHA256"),
             },
         )
     return package

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline.models import Course, ListEntry, Module, ResultList, Student
@@ -95,7 +95,7 @@ class StoredList:
     rows: int
 
 
-def _entries_statement() -> Select[Any]:
+def _entries_statement() -> Any:
     return (
         select(
             ListEntry.list_id,
@@ -113,7 +113,7 @@ def _entries_statement() -> Select[Any]:
     )
 
 
-def _lists_statement() -> Select[Any]:
+def _lists_statement() -> Any:
     return (
         select(
             ResultList.id,
@@ -163,7 +163,8 @@ def stored_content(session: Session, listnr: int) -> StoredList | None:
         return None
     counted = _Counter(stored_rows(session, row[0]))
     chash = hash_content(_identity(row), counted)
-    return StoredList(row[0], _identity(row), getattr(row[7], "value", row[7]), chash, counted.n)
+    state = str(getattr(row[7], "value", row[7]))
+    return StoredList(row[0], _identity(row), state, chash, counted.n)
 
 
 def every_stored_list(session: Session) -> Iterator[StoredList]:
@@ -208,7 +209,7 @@ def every_stored_list(session: Session) -> Iterator[StoredList]:
 
         counted = _Counter(own())
         chash = hash_content(_identity(head), counted)
-        state = getattr(head[7], "value", head[7])
+        state = str(getattr(head[7], "value", head[7]))
         yield StoredList(head[0], _identity(head), state, chash, counted.n)
 
 
