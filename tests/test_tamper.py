@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import bagit
+import pikepdf
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete, func, select, update
@@ -23,6 +24,7 @@ from pipeline.intake.outcomes import FileOutcome
 from pipeline.lifecycle import after_approval as lifecycle
 from pipeline.lifecycle import approval
 from pipeline.lifecycle.archive_guard import TamperedRecords
+from pipeline.lifecycle.archive_pdf_seal import pdf_seal_problems
 from pipeline.models import AuditEvent, ListEntry, ResultList, Student
 from pipeline.xlsx import workbook
 from tests.factories import fill, new_exam_list, seed, sent_code
@@ -97,6 +99,17 @@ def test_untampered_workspace_verifies_clean(app: App, world: dict[str, Any]) ->
     assert public is not None
     manifest = (package / "tagmanifest-sha256.txt").read_bytes()
     assert seal.verifies(public, manifest, (package / "tagmanifest-sha256.txt.sig").read_bytes())
+    # the archive list is sealed (pyHanko's validation) and still PDF/A-3b with the data
+    [pdf] = (package / "data/print").glob("*.pdf")
+    assert pdf_seal_problems(app.settings, pdf.read_bytes()) == []
+    with pikepdf.open(pdf) as document:
+        meta = document.open_metadata()
+        assert (meta["pdfaid:part"], meta["pdfaid:conformance"]) == ("3", "B")
+        files = document.attachments
+        name = f"{world['archived']}_attesterad.json"
+        embedded = json.loads(files[name].get_file().read_bytes())
+        assert sorted(r["grade"] for r in embedded["rows"] if r["grade"]) == ["3", "4", "5"]
+        assert "/Sig" in {str(f.get("/FT")) for f in document.Root.AcroForm.Fields}
     head = json.loads(app.settings.head_path.read_text(encoding="utf-8"))
     with app.db.session() as session:
         last = session.execute(select(func.max(AuditEvent.id))).scalar_one()
@@ -186,7 +199,7 @@ def test_archive_file_edited_with_manifests_recomputed(app: App, world: dict[str
     found = kinds(findings)
     assert {"package-signature", "approved-hash"} <= found
     assert all(f["listnr"] == world["archived"] for f in findings)
-    signature = [f for f in findings if f["kind"] == "package-signature"][0]
+    signature = next(f for f in findings if f["kind"] == "package-signature")
     assert signature["file"] == str(package / "tagmanifest-sha256.txt.sig")
 
 
@@ -243,3 +256,17 @@ def test_verify_without_a_database_is_an_error_and_creates_none(
     assert not (root / "var" / "resultat.db").exists()
     assert hashlib.sha256(b"").hexdigest()  # (nothing else written)
     assert sorted(p.name for p in (root / "var").iterdir()) == ["secret.key"]
+
+
+def test_pdf_edited_after_sealing(app: App, world: dict[str, Any]) -> None:
+    package: Path = world["package"]
+    [pdf] = (package / "data/print").glob("*.pdf")
+    data = pdf.read_bytes()
+    # an incremental update appended after the seal: what a PDF editor does on save
+    pdf.write_bytes(data + b"\n1 0 obj\n<< /Title (forged) >>\nendobj\n%%EOF\n")
+    _rewrite_manifests(package)
+    code, findings, _ = verify_cli(app)
+    assert code != 0
+    [seal_finding] = [f for f in findings if f["kind"] == "pdf-seal"]
+    assert seal_finding["file"] == str(pdf)
+    assert seal_finding["listnr"] == world["archived"]

@@ -97,6 +97,7 @@ def render_pdf(
     # Kept lazy for start-up time only: fpdf2 takes about half a second to import, and most
     # commands never draw a PDF.
     from pipeline.lifecycle.archive_pdf import render_archive_pdf
+    from pipeline.lifecycle.archive_pdf_seal import seal_pdf
 
     session = session_of(result_list)
     course, module = result_list.course, result_list.module
@@ -154,7 +155,8 @@ def render_pdf(
         attachments=attachments,
     )
     target.parent.mkdir(parents=True, exist_ok=True)
-    return render_archive_pdf(data, target, language=language, workspace=app.root)
+    drawn = render_archive_pdf(data, target, language=language, workspace=app.root)
+    return drawn if preview else seal_pdf(app.settings, drawn)
 
 
 def _aware(moment: dt.datetime | None) -> dt.datetime | None:

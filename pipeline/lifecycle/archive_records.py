@@ -6,8 +6,9 @@ event and approval event), :func:`record_issues` (every list's content hash reco
 the database and compared with its newest content event, and for approved, registered and
 archived lists with the approval event, naming row and field from the approved rows),
 :func:`head_issues` (the signed head in ``var/`` against the chain: events deleted from the
-end), :func:`seal_issues` (the workspace key against the exported public key and the keys the
-chain recorded) and :func:`signature_issues` (a package's sealed tag manifest).
+end), :func:`pdf_issues` (the archive PDF's PAdES seal), :func:`seal_issues` (the workspace
+key against the exported public key and the keys the chain recorded) and
+:func:`signature_issues` (a package's sealed tag manifest).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pipeline.audit import CONTENT_ACTIONS, ChainCheck, verify_chain
 from pipeline.domain.personnummer import mask
 from pipeline.lifecycle.archive import SIGNATURE_NAME, SIGNED_NAME, bag_info_of
 from pipeline.lifecycle.archive_check import Issue, approved_content
+from pipeline.lifecycle.archive_pdf_seal import pdf_seal_problems
 from pipeline.lists.digest import ROW_FIELDS, every_stored_list, stored_rows
 from pipeline.models import AuditEvent
 from pipeline.settings import Settings
@@ -180,6 +182,16 @@ def signature_issues(settings: Settings, path: Path, listnr: int) -> list[Issue]
     if recorded and recorded != seal.fingerprint(exported):
         return [Issue("package-key", {"path": "bag-info.txt"}, listnr, file="bag-info.txt")]
     return []
+
+
+def pdf_issues(settings: Settings, path: Path, listnr: int) -> list[Issue]:
+    """Every archive PDF in the package must carry the seal, intact over the whole file."""
+    issues: list[Issue] = []
+    for pdf in sorted((path / "data" / "print").glob("*.pdf")):
+        rel = pdf.relative_to(path).as_posix()
+        for problem in pdf_seal_problems(settings, pdf.read_bytes()):
+            issues.append(Issue("pdf-seal", {"path": rel, "detail": problem}, listnr, file=rel))
+    return issues
 
 
 def approved_vs_chain(path: Path, listnr: int, facts: ChainFacts) -> list[Issue]:

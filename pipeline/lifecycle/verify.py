@@ -161,6 +161,7 @@ def verify(app: App, listnr: int | None = None, *, language: str = "sv") -> Veri
             issues = package_issues(path, number) + database_issues(session, path, number)
             issues += records.signature_issues(settings, path, number)
             issues += records.approved_vs_chain(path, number, facts)
+            issues += records.pdf_issues(settings, path, number)
             checks.append(check_of(number, path, issues, language))
         query = select(ResultList.listnr).where(ResultList.state == ListState.ARCHIVED)
         if listnr is not None:
