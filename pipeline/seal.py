@@ -82,7 +82,7 @@ def export_public(key: Ed25519PrivateKey, archive: Path) -> Path:
     """Write ``archive/seal-public.pem`` when it is missing (never replaced silently)."""
     target = archive / PUBLIC_NAME
     if not target.exists():
-        files.write_bytes(target, public_pem(key.public_key()), mode=0o644)
+        files.write_bytes(target, public_pem(key.public_key()))  # 0640, as all of archive/
     return target
 
 
