@@ -4,6 +4,8 @@ verify`` exits non-zero and names it, and the untampered workspace verifies clea
 from __future__ import annotations
 
 import datetime as dt
+import email
+import email.policy
 import hashlib
 import json
 from pathlib import Path
@@ -25,7 +27,8 @@ from pipeline.lifecycle import after_approval as lifecycle
 from pipeline.lifecycle import approval
 from pipeline.lifecycle.archive_guard import TamperedRecords
 from pipeline.lifecycle.archive_pdf_seal import pdf_seal_problems
-from pipeline.models import AuditEvent, ListEntry, ResultList, Student
+from pipeline.messages import outbox
+from pipeline.models import AuditEvent, ListEntry, Message, ResultList, Student
 from pipeline.xlsx import workbook
 from tests.factories import fill, new_exam_list, seed, sent_code
 
@@ -136,8 +139,20 @@ def test_grade_edited_in_the_database_is_named_by_list_row_and_field(
                 select(AuditEvent.action).where(AuditEvent.listnr == listnr)
             ).scalars()
             assert "list.tampered" in set(actions)
-        mails = [p.read_text("utf-8") for p in (app.settings.var / "mail").glob("*.eml")]
-        assert not any("tampered" in m for m in mails)  # queued, not yet sent; dispatch sends
+        outbox.dispatch(app)
+        mails = [
+            email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+            for p in (app.settings.var / "mail").glob("*.eml")
+        ]
+        [warning] = [m for m in mails if "stämmer inte med det som attesterades" in m["Subject"]]
+        assert warning["To"] == app.settings.contacts.maintainers
+        assert f"resultat verify {listnr}" in warning.get_content()
+        # no student got the forged grade: no result mail was ever queued for the list
+        with app.db.session() as session:
+            kinds_queued = set(
+                session.execute(select(Message.kind).where(Message.listnr == listnr)).scalars()
+            )
+        assert "student_result" not in kinds_queued and "tampered" in kinds_queued
 
 
 def test_rows_deleted_are_named(app: App, world: dict[str, Any]) -> None:
