@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline import settings as settings_mod
-from pipeline.audit import current_user
+from pipeline.audit import HEAD_SINK, current_user
 from pipeline.db import Database
 from pipeline.errors import AdminRequired
+from pipeline.seal import head_sink
 from pipeline.settings import Settings
 
 
@@ -54,7 +55,8 @@ class App:
         env: dict[str, str] | None = None,
     ) -> App:
         settings = settings_mod.load(root, env)
-        db = Database(settings.database_url)
+        sink = head_sink(settings.seal_path("key"), settings.head_path)
+        db = Database(settings.database_url, info={HEAD_SINK: sink})
         if migrate:
             db.migrate()
         actor = actor or current_user()

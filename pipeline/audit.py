@@ -3,6 +3,14 @@
 Every event stores the hash of the event before it, and its own hash over its content and
 that link, so a changed or deleted row breaks the chain where it happened. Callers record events
 inside the transaction of the change they describe; :func:`verify_chain` finds the first break.
+
+Records are bound to the chain: an event whose action makes or seals a list version
+(:data:`CONTENT_ACTIONS`) carries that list's content hash as the database holds it at that
+moment (``details["content_hash"]``, :mod:`pipeline.lists.digest`), and the approval event
+also the approved rows (``details["rows"]``), so ``verify`` can say which row and field
+changed. After a commit, the chain's new head (id, hash) is handed to the session's
+``info["resultat.head_sink"]`` (set by :class:`pipeline.db.Database`), which signs it and
+writes it outside the database (:mod:`pipeline.seal`).
 """
 
 from __future__ import annotations
@@ -11,17 +19,38 @@ import datetime as dt
 import getpass
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
 from sqlalchemy import CursorResult, Table, insert, select, text
+from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
+from pipeline.lists.digest import ROW_FIELDS, stored_content, stored_rows
 from pipeline.models import AuditEvent, utcnow
 
 GENESIS: Final = "0" * 64
 #: Advisory lock key (PostgreSQL) that serialises appends to the chain.
 CHAIN_LOCK: Final = 0x7265_7375
+#: Actions that make a list version or act on one: their event records the content hash.
+CONTENT_ACTIONS: Final = frozenset(
+    {
+        "list.create",
+        "list.correct",
+        "list.add-students",
+        "list.remove-students",
+        "list.results",
+        "list.submit",
+        "list.approve",
+        "list.registered",
+        "list.archive",
+    }
+)
+#: Actions whose event also holds every row (the version that was approved).
+SNAPSHOT_ACTIONS: Final = frozenset({"list.approve"})
+PENDING_HEAD: Final = "resultat.pending_head"
+HEAD_SINK: Final = "resultat.head_sink"
 
 
 def current_user() -> str:
@@ -82,6 +111,8 @@ def record(
         else json.loads(json.dumps(details or {}, ensure_ascii=False, default=str))
     )
     # (the round trip also makes every value plain, so hashing below needs no default=str)
+    if listnr is not None and action in CONTENT_ACTIONS:
+        clean = {**clean, **_content_details(session, listnr, snapshot=action in SNAPSHOT_ACTIONS)}
     event = AuditEvent(
         at=utcnow(),
         actor=actor,
@@ -99,7 +130,36 @@ def record(
     key = inserted.inserted_primary_key
     assert key is not None
     event.id = key[0]
+    session.info[PENDING_HEAD] = (event.id, event.hash)
     return event
+
+
+def _content_details(session: Session, listnr: int, *, snapshot: bool) -> dict[str, Any]:
+    stored = stored_content(session, listnr)
+    if stored is None:
+        return {}
+    details: dict[str, Any] = {"content_hash": stored.content_hash}
+    if snapshot:
+        # Rows as lists in ROW_FIELDS order: a third of the size of one object per row.
+        rows = stored_rows(session, stored.list_id)
+        details["rows"] = {
+            "columns": list(ROW_FIELDS),
+            "values": [[row[name] for name in ROW_FIELDS] for row in rows],
+        }
+    return details
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _hand_over_head(session: Session) -> None:
+    head = session.info.pop(PENDING_HEAD, None)
+    sink = session.info.get(HEAD_SINK)
+    if head is not None and sink is not None:
+        sink(*head)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _forget_head(session: Session) -> None:
+    session.info.pop(PENDING_HEAD, None)
 
 
 _EVENTS: Final = cast(Table, AuditEvent.__table__)
@@ -113,17 +173,28 @@ class ChainCheck:
     events: int
     first_broken_id: int | None = None
     reason: str = ""
+    last_id: int | None = None
+    last_hash: str = GENESIS
 
 
-def verify_chain(session: Session) -> ChainCheck:
-    """Walk the log in order; report the first event whose link or content does not match."""
+def verify_chain(
+    session: Session, *, visit: Callable[[AuditEvent], None] | None = None
+) -> ChainCheck:
+    """Walk the log in order, streamed; report the first event whose link or content does not
+    match. ``visit`` sees every event that checks out, in order."""
     prev = GENESIS
     count = 0
-    for event in session.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars():
+    last_id: int | None = None
+    query = select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=1000)
+    for event in session.execute(query).scalars():
         count += 1
         if event.prev_hash != prev:
             return ChainCheck(False, count, event.id, "link to the previous event is broken")
         if event_hash(prev, event) != event.hash:
             return ChainCheck(False, count, event.id, "content does not match its hash")
         prev = event.hash
-    return ChainCheck(True, count)
+        last_id = event.id
+        if visit is not None:
+            visit(event)
+        session.expunge(event)  # streamed: nothing of the walk stays in the session
+    return ChainCheck(True, count, last_id=last_id if count else None, last_hash=prev)

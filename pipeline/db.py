@@ -157,10 +157,11 @@ def migrate(engine: Engine) -> None:
 class Database:
     """An engine plus a session factory for one workspace."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, info: dict[str, Any] | None = None) -> None:
         self.url = url
         self.engine = make_engine(url)
-        self._factory = sessionmaker(self.engine, expire_on_commit=False)
+        # ``info`` is every session's: the audit log's head sink (pipeline.audit) lives there.
+        self._factory = sessionmaker(self.engine, expire_on_commit=False, info=info or {})
         self._read_engine: Engine | None = None
 
     @contextmanager

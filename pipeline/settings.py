@@ -88,11 +88,33 @@ approval_days = 5
 # Reminders go out once a day, from this hour (local time).
 reminder_hour = 8
 
+[seal]
+# The workspace's Ed25519 seal key: signs the audit chain's head (var/chain-head.json) and each
+# archive package's tag manifest; its public half is exported to archive/seal-public.pem.
+key = "var/seal/ed25519.pem"
+# The archive PDF's PAdES seal: a PEM certificate and its private key. A self-issued seal
+# certificate is made here on first use; put the university's seal certificate and key (and
+# its issuing chain, PEM, in `pdf_chain`) in their place to replace it.
+pdf_certificate = "var/seal/pdf-seal.crt"
+pdf_key = "var/seal/pdf-seal.key"
+# pdf_chain = "var/seal/pdf-chain.pem"
+
 [offices]
 # Where approved lists go for definitive entry, per department (course registry column
 # `department`); the student office when a department has none.
 # DIDA = "dida-office@example.se"
 """
+
+
+@dataclass(frozen=True)
+class SealSettings:
+    """Paths (relative to the workspace unless absolute) of the seal's keys: ``key`` the
+    Ed25519 key of chain heads and packages, ``pdf_*`` the archive PDF's PAdES seal."""
+
+    key: str = "var/seal/ed25519.pem"
+    pdf_certificate: str = "var/seal/pdf-seal.crt"
+    pdf_key: str = "var/seal/pdf-seal.key"
+    pdf_chain: str | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +197,7 @@ class Settings:
     offices: dict[str, str] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
     hmac_key_env: str | None = None
+    seal: SealSettings = field(default_factory=SealSettings)
 
     @property
     def inbox(self) -> Path:
@@ -213,6 +236,15 @@ class Settings:
     def office_outbox(self) -> Path:
         """The student office's outbox: LADOK files, archive lists to print, the overview."""
         return self.outbox / "utbildningsstod"
+
+    def seal_path(self, name: str) -> Path:
+        """A seal path from ``[seal]`` (``key``, ``pdf_certificate``, ``pdf_key``)."""
+        return self.root / str(getattr(self.seal, name))
+
+    @property
+    def head_path(self) -> Path:
+        """The signed chain head, outside the database."""
+        return self.var / "chain-head.json"
 
     @property
     def key_path(self) -> Path:
@@ -315,6 +347,17 @@ def load(root: Path, env: dict[str, str] | None = None) -> Settings:
         ),
         raw=raw,
         hmac_key_env=env.get(KEY_ENV) or None,
+        seal=_seal(raw.get("seal", {})),
+    )
+
+
+def _seal(section: dict[str, Any]) -> SealSettings:
+    chain = section.get("pdf_chain")
+    return SealSettings(
+        key=str(section.get("key", SealSettings.key)),
+        pdf_certificate=str(section.get("pdf_certificate", SealSettings.pdf_certificate)),
+        pdf_key=str(section.get("pdf_key", SealSettings.pdf_key)),
+        pdf_chain=str(chain) if chain else None,
     )
 
 

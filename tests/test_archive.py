@@ -110,6 +110,7 @@ def test_package_layout_manifests_events_and_modes(
         "manifest-sha256.txt",
         "manifest-sha512.txt",
         "tagmanifest-sha256.txt",
+        "tagmanifest-sha256.txt.sig",
         "tagmanifest-sha512.txt",
     ]
     assert "BagIt-Version: " in (path / "bagit.txt").read_text(encoding="utf-8")
@@ -178,6 +179,7 @@ def test_fresh_package_verifies(app: App, package: tuple[Path, list[int]]) -> No
     assert "Audit log: OK, 5 events" in english
     assert json.loads(json.dumps(report.as_dict())) == {
         "ok": True,
+        "findings": [],
         "packages": [{"listnr": LISTNR, "path": str(path), "ok": True, "problems": []}],
         "audit": {"ok": True, "events": 5, "first_broken_id": None, "reason": ""},
     }

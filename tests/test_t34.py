@@ -325,7 +325,8 @@ def test_whole_t34_lifecycle_to_archived(app: App) -> None:
         str(r[0]).replace("-", ""): r[3] for r in sheet.iter_rows(min_row=4, values_only=True)
     }
     assert reasons[p[0]] == f"har redan slutbetyg (lista {listnr})"
-    assert archive_check.verify(app, listnr).ok
+    report = archive_check.verify(app, listnr)
+    assert report.ok, archive_check.format_report(report)
     with app.db.session() as session:
         state = session.execute(
             select(ResultList.state).where(ResultList.listnr == listnr)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from pipeline import texts
-from pipeline.cli.core import app, echo_json, handle_errors, language, open_app, say
+from pipeline.cli.core import app, echo_json, handle_errors, language, open_app, root, say, state
 from pipeline.cli.lists import AdminOpt, JsonOpt, ListnrArg
 from pipeline.settings import LANG_ENV
 from pipeline.texts import LANGUAGES
@@ -209,7 +209,8 @@ def verify(
 ) -> None:
     from pipeline.lifecycle import verify as archive_check  # lazy, kept for start-up time
 
-    application = open_app()
+    # Never a new empty database, never a migration: verify reads what is there.
+    application = archive_check.open_existing(root(), actor=state.actor)
     try:
         report = archive_check.verify(application, listnr, language=lang)
     finally:

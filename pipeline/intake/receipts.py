@@ -18,7 +18,7 @@ from openpyxl.comments import Comment
 from openpyxl.styles import PatternFill
 from openpyxl.utils import column_index_from_string, get_column_letter
 
-from pipeline import files, resources
+from pipeline import files, resources, seal
 from pipeline.intake.report import Problem
 from pipeline.settings import Settings
 from pipeline.texts import DEFAULT_LANGUAGE, LANGUAGES
@@ -73,7 +73,18 @@ def render(settings: Settings, data: ReceiptData) -> str:
     ]
     context: dict[str, Any] = {**data.__dict__, "problems": problems}
     context["contacts"] = settings.contacts
+    context["chain_head"] = _chain_head(settings)
     return template.render(**context)
+
+
+def _chain_head(settings: Settings) -> dict[str, Any] | None:
+    """The audit chain's signed end when the receipt is written (issue 16): whoever keeps the
+    receipt can later show that the log reached at least this far."""
+    try:
+        head = seal.read_head(settings.head_path)
+    except ValueError:
+        return None
+    return head.as_dict() if head is not None else None
 
 
 def write_receipt(settings: Settings, stem: str, data: ReceiptData) -> Path:

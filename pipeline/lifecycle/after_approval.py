@@ -23,7 +23,8 @@ from pipeline import audit
 from pipeline.app import App
 from pipeline.domain.scales import get_scale
 from pipeline.errors import InvalidRequest
-from pipeline.lifecycle import archive, ladok
+from pipeline.lifecycle import archive, archive_guard, ladok
+from pipeline.lifecycle.archive import bag_info_of
 from pipeline.lifecycle.pdf_data import ArchiveListData, ArchiveRow
 from pipeline.lists import state
 from pipeline.lists.content import content_rows, list_identity
@@ -97,6 +98,7 @@ def render_pdf(
     # Kept lazy for start-up time only: fpdf2 takes about half a second to import, and most
     # commands never draw a PDF.
     from pipeline.lifecycle.archive_pdf import render_archive_pdf
+    from pipeline.lifecycle.archive_pdf_seal import seal_pdf
 
     session = session_of(result_list)
     course, module = result_list.course, result_list.module
@@ -154,7 +156,8 @@ def render_pdf(
         attachments=attachments,
     )
     target.parent.mkdir(parents=True, exist_ok=True)
-    return render_archive_pdf(data, target, language=language, workspace=app.root)
+    drawn = render_archive_pdf(data, target, language=language, workspace=app.root)
+    return drawn if preview else seal_pdf(app.settings, drawn)
 
 
 def _aware(moment: dt.datetime | None) -> dt.datetime | None:
@@ -271,6 +274,7 @@ def _last_via(session: Session, listnr: int) -> str | None:
 
 def registered(app: App, listnr: int) -> int:
     """The student office has made the definitive entry in LADOK; returns mails queued."""
+    archive_guard.require_approved_content(app, listnr, step="registered")
     with app.db.session() as session:
         roles.may_confirm(session, app.username, admin=app.admin, listnr=listnr)
         result_list = get_list(session, listnr, lock=True)
@@ -323,6 +327,7 @@ def registered(app: App, listnr: int) -> int:
 
 def signed(app: App, listnr: int, *, scan: Path | None = None) -> Path:
     """The examiner signed the paper list: archive the list as a BagIt package."""
+    archive_guard.require_approved_content(app, listnr, step="signed")
     with app.db.session() as session:
         roles.may_confirm(session, app.username, admin=app.admin, listnr=listnr)
         result_list = get_list(session, listnr)
@@ -387,6 +392,7 @@ def signed(app: App, listnr: int, *, scan: Path | None = None) -> Path:
             details={
                 "package": str(package.relative_to(app.root)),
                 "scan": scan.name if scan else None,
+                "seal_key": bag_info_of(package).get("Seal-Key-SHA256"),
             },
         )
     return package

@@ -8,6 +8,13 @@ without this system. It always carries ``data/audit/events.json``: every audit e
 list with the hashes that chain them, so the package holds its own history and each event's
 hash can be recomputed from the package alone.
 
+Each package is sealed: ``tagmanifest-sha256.txt.sig`` is the workspace seal's Ed25519
+signature of the tag manifest (which covers ``bag-info.txt`` and, through the payload
+manifests, every file), and ``bag-info.txt`` names the chain's head at archiving time
+(``Audit-Chain-Head``, signed) and the seal key's fingerprint (``Seal-Key-SHA256``). Anyone can
+check the seal without this system: ``openssl pkeyutl -verify -pubin -inkey
+archive/seal-public.pem -rawin -in tagmanifest-sha256.txt -sigfile tagmanifest-sha256.txt.sig``.
+
 Archive folders are append-only: a package is built in a temporary folder beside its target,
 validated, and renamed into place in one step; an existing package is never rewritten.
 
@@ -32,6 +39,7 @@ from typing import Any, Final
 import bagit
 from sqlalchemy import select
 
+from pipeline import seal
 from pipeline.app import App
 from pipeline.errors import InvalidRequest, ResultatError
 from pipeline.models import AuditEvent
@@ -43,9 +51,13 @@ EVENTS_FORMAT: Final = "resultat-audit-events/1"
 FILE_MODE: Final = 0o640
 DIR_MODE: Final = 0o750
 TMP_PREFIX: Final = ".tmp-"
-# Everything bagit writes beside data/; anything else in a package's top folder is a problem.
+#: The seal's detached Ed25519 signature of ``tagmanifest-sha256.txt`` (raw, 64 bytes).
+SIGNATURE_NAME: Final = "tagmanifest-sha256.txt.sig"
+SIGNED_NAME: Final = "tagmanifest-sha256.txt"
+# Everything bagit writes beside data/, and the seal's signature; anything else in a package's
+# top folder is a problem.
 TAG_FILES: Final = frozenset(
-    {"bagit.txt", "bag-info.txt"}
+    {"bagit.txt", "bag-info.txt", SIGNATURE_NAME}
     | {f"manifest-{alg}.txt" for alg in CHECKSUMS}
     | {f"tagmanifest-{alg}.txt" for alg in CHECKSUMS}
 )
@@ -102,7 +114,14 @@ def create_package(
     info = _check_bag_info(app, bag_info, listnr=listnr, year=year)
     target = package_path(app, listnr, year=year)
     _refuse_existing(app, target, listnr)
-    events = _events_document(app, listnr)
+    events, head = _events_document(app, listnr)
+    key = seal.load_key(app.settings.seal_path("key"))
+    seal.export_public(key, app.settings.archive)
+    if head is not None:
+        signed_head = seal.sign_head(key, *head)
+        info["Audit-Chain-Head"] = f"{head[0]} {head[1]}"
+        info["Audit-Chain-Head-Signature"] = signed_head.as_dict()["signature"]
+    info["Seal-Key-SHA256"] = seal.fingerprint(key.public_key())
 
     year_dir = target.parent
     year_dir.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
@@ -113,6 +132,7 @@ def create_package(
         _write_payload(tmp / EVENTS_NAME, PackageFile(EVENTS_NAME, content=events))
         with _MAKE_BAG_LOCK:
             bagit.make_bag(str(tmp), bag_info=info, checksums=list(CHECKSUMS))
+        (tmp / SIGNATURE_NAME).write_bytes(key.sign((tmp / SIGNED_NAME).read_bytes()))
         _set_modes(tmp)
         _fsync_tree(tmp)
         bagit.Bag(str(tmp)).validate(fast=False)
@@ -192,8 +212,12 @@ def _check_bag_info(
     return info
 
 
-def _events_document(app: App, listnr: int) -> bytes:
+def _events_document(app: App, listnr: int) -> tuple[bytes, tuple[int, str] | None]:
+    """The list's events as ``events.json``, and the chain's head (id, hash) when read."""
     with app.db.session() as session:
+        last = session.execute(
+            select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+        ).first()
         events = session.execute(
             select(AuditEvent).where(AuditEvent.listnr == listnr).order_by(AuditEvent.id)
         ).scalars()
@@ -205,7 +229,8 @@ def _events_document(app: App, listnr: int) -> bytes:
             "at exactly as written here",
             "events": [event_dict(event) for event in events],
         }
-    return (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    data = (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+    return data, (int(last[0]), str(last[1])) if last is not None else None
 
 
 def event_dict(event: AuditEvent) -> dict[str, Any]:
@@ -266,6 +291,16 @@ def _fsync_dir(path: Path) -> None:
 # --------------------------------------------------------------------------- finding
 
 
+def bag_info_of(path: Path) -> dict[str, str]:
+    """A package's ``bag-info.txt`` as a dict (first value of each label; empty if unreadable)."""
+    try:
+        return {
+            k: (v[0] if isinstance(v, list) else v) for k, v in bagit.Bag(str(path)).info.items()
+        }
+    except bagit.BagError:
+        return {}
+
+
 def find_packages(app: App, listnr: int | None = None) -> list[Path]:
     """Package folders ``archive/<year>/<listnr>``, oldest year first; temporary folders of an
     unfinished build (``.tmp-*``) are not packages."""
@@ -287,6 +322,7 @@ def find_packages(app: App, listnr: int | None = None) -> list[Path]:
 
 __all__ = [
     "PackageFile",
+    "bag_info_of",
     "create_package",
     "event_dict",
     "find_packages",

@@ -1,38 +1,42 @@
-"""Checking archive packages: each on its own and against the database and the audit chain.
+"""``resultat verify``: the database, the audit chain, its signed end, the seal and every
+archive package, each checked against the others; every difference named.
 
-Owns :func:`verify_package` (BagIt validity with every checksum recomputed, the expected tag
-files and nothing else, the hashes inside ``data/audit/events.json``), :func:`verify` (every
-package, the whole audit chain, each package's events against the database, archived lists
-without a package) and :func:`format_report` (the report in a person's language, words from
-the catalogue ``lifecycle.verify.*``). Building packages is :mod:`pipeline.lifecycle.archive`'s.
+Owns :func:`open_existing` (a workspace whose database must already exist: verify never
+creates one), :func:`verify` (one streamed walk of the chain, every list's records against
+it, the signed head, the seal keys, every package on its own and against the chain) and
+:func:`format_report` (the report in a person's language, words from the catalogue
+``lifecycle.verify.*``). The package checks are :mod:`pipeline.lifecycle.archive_check`'s, the
+record, head and seal checks :mod:`pipeline.lifecycle.archive_records`'.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-import bagit
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
 from pipeline.app import App
-from pipeline.audit import event_hash, verify_chain
-from pipeline.errors import InvalidRequest
-from pipeline.lifecycle.archive import (
-    EVENT_FIELDS,
-    EVENTS_NAME,
-    TAG_FILES,
-    event_dict,
-    find_packages,
+from pipeline.db import current_revision, make_engine
+from pipeline.errors import InvalidRequest, WorkspaceError
+from pipeline.lifecycle import archive_records as records
+from pipeline.lifecycle.archive import find_packages
+from pipeline.lifecycle.archive_check import (
+    Issue,
+    PackageCheck,
+    check_of,
+    database_issues,
+    listnr_of,
+    package_issues,
+    verify_package,
 )
-from pipeline.models import AuditEvent, ListState, ResultList
+from pipeline.models import ListState, ResultList
+from pipeline.settings import load
 from pipeline.texts import DEFAULT_LANGUAGE, LANGUAGES, has, t
+
+__all__ = ["PackageCheck", "VerifyReport", "format_report", "open_existing", "verify",
+           "verify_package"]  # fmt: skip
 
 #: The audit chain's reasons (:func:`pipeline.audit.verify_chain`) and their catalogue keys.
 _AUDIT_REASONS: Final = {
@@ -42,33 +46,40 @@ _AUDIT_REASONS: Final = {
 
 
 @dataclass(frozen=True)
-class PackageCheck:
-    """The outcome of checking one package; ``problems`` are readable lines, empty when ok."""
-
-    listnr: int
-    path: Path
-    ok: bool
-    problems: list[str]
-
-
-@dataclass(frozen=True)
 class VerifyReport:
-    """Packages checked plus the whole audit chain (first broken event id when broken)."""
+    """Packages checked, the whole audit chain (first broken event id when broken), and the
+    findings about the database's records, the chain's end and the seal."""
 
     packages: list[PackageCheck]
     audit_ok: bool
     audit_events: int
     audit_first_broken_id: int | None
     audit_reason: str
+    findings: tuple[Issue, ...] = ()
+    language: str = DEFAULT_LANGUAGE
 
     @property
     def ok(self) -> bool:
-        return self.audit_ok and all(check.ok for check in self.packages)
+        return self.audit_ok and not self.findings and all(c.ok for c in self.packages)
+
+    def problems(self) -> list[str]:
+        return [issue.text(self.language) for issue in self.findings]
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready data (for ``resultat verify --json``)."""
+        """Plain JSON-ready data (for ``resultat verify --json``): every finding with its
+        kind, list, row, event id and file."""
+        found = [_finding(issue, None, self.language) for issue in self.findings]
+        if not self.audit_ok:
+            reason = _AUDIT_REASONS.get(self.audit_reason, self.audit_reason)
+            message = _audit_reason(self.audit_reason, self.language)
+            found.insert(0, {"kind": f"chain-{reason}", "listnr": None, "row": None,
+                             "event_id": self.audit_first_broken_id, "file": None,
+                             "message": message})  # fmt: skip
+        for check in self.packages:
+            found.extend(_finding(issue, check.path, self.language) for issue in check.issues)
         return {
             "ok": self.ok,
+            "findings": found,
             "packages": [
                 {
                     "listnr": check.listnr,
@@ -87,6 +98,20 @@ class VerifyReport:
         }
 
 
+def _finding(issue: Issue, package: Path | None, language: str) -> dict[str, Any]:
+    file = issue.file
+    if package is not None and file is not None:
+        file = str(package / file)
+    return {
+        "kind": issue.slug,
+        "listnr": issue.listnr,
+        "row": issue.row,
+        "event_id": issue.event,
+        "file": file,
+        "message": issue.text(language),
+    }
+
+
 def _check_language(language: str) -> None:
     if language not in LANGUAGES:
         raise InvalidRequest(t("lifecycle.unknown-language", DEFAULT_LANGUAGE, language=language))
@@ -97,239 +122,64 @@ def _audit_reason(reason: str, language: str) -> str:
     return t(key, language) if has(key, language) else reason
 
 
-@dataclass(frozen=True)
-class _Issue:
-    """A problem before it is put into words; ``key`` makes duplicates from bagit and from
-    our own scan collapse into one line."""
-
-    slug: str
-    params: dict[str, Any]
-
-    @property
-    def key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
-        return (self.slug, tuple(sorted((k, str(v)) for k, v in self.params.items())))
-
-    def text(self, language: str) -> str:
-        return t(f"lifecycle.verify.{self.slug}", language, events=EVENTS_NAME, **self.params)
-
-
-def _short(digest: object) -> str:
-    text = str(digest)
-    return text if len(text) <= 16 else text[:16] + "…"
-
-
-# --------------------------------------------------------------------------- checking
-
-
-def verify_package(path: Path, *, language: str = "sv") -> PackageCheck:
-    """Check one package on its own: BagIt validity with every checksum recomputed, the
-    expected tag files and nothing else, and the hashes inside ``data/audit/events.json``."""
-    listnr = _listnr_of(path, language)
-    issues = _package_issues(path, listnr)
-    return _check(listnr, path, issues, language)
-
-
-def _check(listnr: int, path: Path, issues: list[_Issue], language: str) -> PackageCheck:
-    unique = {issue.key: issue for issue in issues}
-    problems = [issue.text(language) for issue in unique.values()]
-    return PackageCheck(listnr=listnr, path=path, ok=not problems, problems=problems)
-
-
-def _listnr_of(path: Path, language: str) -> int:
-    if not path.name.isdigit():
-        raise InvalidRequest(t("lifecycle.archive.not-a-package", language, path=path))
-    return int(path.name)
-
-
-def _package_issues(path: Path, listnr: int) -> list[_Issue]:
-    try:
-        bag = bagit.Bag(str(path))
-    except bagit.BagError as exc:
-        return [_Issue("not-a-bag", {"detail": str(exc)})]
-    issues: list[_Issue] = []
-    try:
-        bag.validate(fast=False)
-    except bagit.BagValidationError as exc:
-        # bagit stops at the first failing stage (file count, then completeness, then
-        # checksums); scan everything so the report names every file at once, and keep
-        # bagit's own summary only when neither names a file.
-        named = _from_bagit(exc) + _scan(bag)
-        issues.extend(named or [_Issue("bagit-failed", {"detail": str(exc)})])
-    except bagit.BagError as exc:
-        issues.append(_Issue("bagit-failed", {"detail": str(exc)}))
-    issues.extend(_tag_file_issues(path))
-    issues.extend(_event_file_issues(path, listnr))
-    return issues
-
-
-def _from_bagit(exc: bagit.BagValidationError) -> list[_Issue]:
-    issues: list[_Issue] = []
-    for detail in exc.details or []:
-        if isinstance(detail, bagit.ChecksumMismatch):
-            issues.append(
-                _Issue(
-                    "checksum",
-                    {
-                        "path": str(detail.path),
-                        "algorithm": detail.algorithm,
-                        "expected": _short(detail.expected),
-                        "found": _short(detail.found),
-                    },
-                )
-            )
-        elif isinstance(detail, bagit.FileMissing):
-            issues.append(_Issue("missing", {"path": str(detail.path)}))
-        elif isinstance(detail, bagit.UnexpectedFile):
-            issues.append(_Issue("unexpected", {"path": str(detail.path)}))
-        else:
-            issues.append(_Issue("bagit-failed", {"detail": str(detail)}))
-    return issues
-
-
-def _scan(bag: Any) -> list[_Issue]:
-    """Completeness and every manifest checksum (payload and tag files), all at once."""
-    issues: list[_Issue] = []
-    only_in_manifests, only_on_disk = bag.compare_manifests_with_fs()
-    issues.extend(_Issue("missing", {"path": str(p)}) for p in sorted(only_in_manifests))
-    issues.extend(_Issue("unexpected", {"path": str(p)}) for p in sorted(only_on_disk))
-    root = Path(bag.path)
-    entries: dict[str, dict[str, str]] = bag.entries
-    for rel, expected in sorted(entries.items()):
-        file = root / rel
-        if not file.is_file():
-            continue
-        found = _digests(file, expected)
-        for algorithm, digest in sorted(expected.items()):
-            if algorithm in found and found[algorithm] != digest.lower():
-                params = {"path": rel, "algorithm": algorithm}
-                params |= {"expected": _short(digest), "found": _short(found[algorithm])}
-                issues.append(_Issue("checksum", params))
-    return issues
-
-
-def _digests(file: Path, algorithms: Iterable[str]) -> dict[str, str]:
-    hashers = {}
-    for algorithm in algorithms:
+def open_existing(root: Path, *, actor: str | None = None) -> App:
+    """The workspace at ``root`` with its database as it is: a missing database (a SQLite
+    file that is not there, a PostgreSQL database or schema without our tables) is an error,
+    never a new empty one, and nothing is migrated."""
+    settings = load(root)
+    url = settings.database_url
+    shown = url.split("@")[-1] if "@" in url else url
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        if not Path(url.split("///", 1)[1]).is_file():
+            raise WorkspaceError.text("lifecycle.verify.no-database", url=shown)
+    else:
+        engine = make_engine(url)
         try:
-            hashers[algorithm] = hashlib.new(algorithm)
-        except ValueError:
-            continue
-    with file.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            for hasher in hashers.values():
-                hasher.update(block)
-    return {algorithm: hasher.hexdigest() for algorithm, hasher in hashers.items()}
-
-
-def _tag_file_issues(path: Path) -> list[_Issue]:
-    present = {entry.name for entry in path.iterdir()}
-    issues = [_Issue("tag-file-missing", {"path": name}) for name in sorted(TAG_FILES - present)]
-    extra = sorted(present - TAG_FILES - {"data"})
-    issues.extend(_Issue("tag-file-unexpected", {"path": name}) for name in extra)
-    return issues
-
-
-def _read_events(path: Path) -> tuple[dict[str, Any] | None, list[_Issue]]:
-    file = path / "data" / EVENTS_NAME
-    try:
-        document = json.loads(file.read_text(encoding="utf-8"))
-        if not isinstance(document, dict) or not isinstance(document.get("events"), list):
-            raise ValueError("no list of events")
-        for event in document["events"]:
-            if not isinstance(event, dict) or not set(EVENT_FIELDS) <= event.keys():
-                raise ValueError("an event lacks fields")
-    except (OSError, ValueError) as exc:
-        return None, [_Issue("events-unreadable", {"detail": str(exc)})]
-    return document, []
-
-
-def _event_file_issues(path: Path, listnr: int) -> list[_Issue]:
-    document, issues = _read_events(path)
-    if document is None:
-        return issues
-    if document.get("listnr") != listnr:
-        issues.append(
-            _Issue("events-wrong-list", {"found": document.get("listnr"), "listnr": listnr})
-        )
-    for event in document["events"]:
-        if not _event_hash_matches(event):
-            issues.append(_Issue("event-hash", {"id": event["id"]}))
-    return issues
-
-
-def _event_hash_matches(event: dict[str, Any]) -> bool:
-    try:
-        at = dt.datetime.fromisoformat(str(event["at"]))
-    except ValueError:
-        return False
-    shadow = AuditEvent(
-        at=at,
-        actor=event["actor"],
-        action=event["action"],
-        listnr=event["listnr"],
-        admin=event["admin"],
-        details=event["details"],
-    )
-    return event_hash(str(event["prev_hash"]), shadow) == str(event["hash"])
-
-
-def _database_issues(session: Session, path: Path, listnr: int) -> list[_Issue]:
-    """The package's events against the database: each still there and unchanged, and no
-    event of the list from before archiving missing from the package."""
-    document, _ = _read_events(path)
-    if document is None:
-        return []  # already reported by verify_package
-    archived = {int(event["id"]): event for event in document["events"]}
-    rows = session.execute(
-        select(AuditEvent)
-        .where(or_(AuditEvent.id.in_(list(archived)), AuditEvent.listnr == listnr))
-        .order_by(AuditEvent.id)
-    ).scalars()
-    in_db = {row.id: row for row in rows}
-    issues: list[_Issue] = []
-    last_archived = max(archived, default=0)
-    for event_id in sorted(set(archived) | set(in_db)):
-        row = in_db.get(event_id)
-        if event_id not in archived:
-            if row is not None and row.listnr == listnr and event_id < last_archived:
-                issues.append(_Issue("db-event-added", {"id": event_id}))
-            continue
-        if row is None:
-            issues.append(_Issue("db-event-deleted", {"id": event_id}))
-            continue
-        current = event_dict(row)
-        changed = [name for name in EVENT_FIELDS if current[name] != archived[event_id][name]]
-        if changed:
-            params = {"id": event_id, "fields": ", ".join(changed)}
-            issues.append(_Issue("db-event-changed", params))
-    return issues
+            revision = current_revision(engine)
+        except Exception as exc:  # any driver error: cannot reach it
+            raise WorkspaceError.text("lifecycle.verify.no-database", url=shown) from exc
+        finally:
+            engine.dispose()
+        if revision is None:
+            raise WorkspaceError.text("lifecycle.verify.no-database", url=shown)
+    return App.open(root, actor=actor, migrate=False)
 
 
 def verify(app: App, listnr: int | None = None, *, language: str = "sv") -> VerifyReport:
-    """Every package (or one list's), the whole audit chain, and each package's events against
-    the database. A list whose state is ``archived`` but that has no package is reported too."""
+    """Everything (or one list's records and package), from the database and the files."""
     _check_language(language)
     paths = find_packages(app, listnr)
     checks: list[PackageCheck] = []
-    with app.db.session() as session:
-        chain = verify_chain(session)
+    settings = app.settings
+    with app.db.read_session() as session:
+        facts = records.walk_chain(session)
+        findings = records.record_issues(session, facts, listnr)
+        findings += records.head_issues(session, settings, facts)
+        findings += records.seal_issues(settings, facts)
         for path in paths:
-            number = _listnr_of(path, language)
-            issues = _package_issues(path, number) + _database_issues(session, path, number)
-            checks.append(_check(number, path, issues, language))
+            number = listnr_of(path, language)
+            issues = package_issues(path, number) + database_issues(session, path, number)
+            issues += records.signature_issues(settings, path, number)
+            issues += records.approved_vs_chain(path, number, facts)
+            issues += records.pdf_issues(settings, path, number)
+            checks.append(check_of(number, path, issues, language))
         query = select(ResultList.listnr).where(ResultList.state == ListState.ARCHIVED)
         if listnr is not None:
             query = query.where(ResultList.listnr == listnr)
         archived = set(session.execute(query).scalars())
     for number in sorted(archived - {check.listnr for check in checks}):
-        issue = _Issue("archived-no-package", {"listnr": number})
-        checks.append(_check(number, app.settings.archive, [issue], language))
+        issue = Issue("archived-no-package", {"listnr": number}, number)
+        checks.append(check_of(number, settings.archive, [issue], language))
+    chain = facts.check
+    unique = {issue.key: issue for issue in findings}
     return VerifyReport(
         packages=checks,
         audit_ok=chain.ok,
         audit_events=chain.events,
         audit_first_broken_id=chain.first_broken_id,
         audit_reason=chain.reason,
+        findings=tuple(unique.values()),
+        language=language,
     )
 
 
@@ -363,6 +213,7 @@ def format_report(report: VerifyReport, language: str = "sv", *, root: Path | No
                 events=report.audit_events,
             )
         )
+    lines.extend(f"  {text('failed'):<6} {issue.text(language)}" for issue in report.findings)
     lines.append(text("summary-ok") if report.ok else text("summary-failed"))
     return "\n".join(lines) + "\n"
 

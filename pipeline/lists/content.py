@@ -9,10 +9,7 @@ module imports none of them.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import update
@@ -20,33 +17,26 @@ from sqlalchemy.orm import Session
 
 from pipeline import audit
 from pipeline.domain.scales import get_scale
+from pipeline.lists.digest import hash_content, plain_row
 from pipeline.models import ApprovalChallenge, ChallengeStatus, ResultList
 
 
 def content_rows(result_list: ResultList) -> list[dict[str, Any]]:
     """Exactly the rows the examiner sees, in list order, as plain data."""
-    rows = []
-    for entry in result_list.entries:
-        if entry.removed:
-            continue
-        rows.append(
-            {
-                "pnr": entry.student.pnr,
-                "last_name": entry.student.last_name,
-                "first_name": entry.student.first_name,
-                "grade": entry.grade,
-                "ects_grade": entry.ects_grade,
-                "grade_date": entry.grade_date.isoformat() if entry.grade_date else None,
-                # Quantized: the database hands back 17.00 for the 17 that was stored.
-                "points": (
-                    str(Decimal(entry.points).quantize(Decimal("0.01")))
-                    if entry.points is not None
-                    else None
-                ),
-                "comment": entry.comment,
-            }
+    return [
+        plain_row(
+            entry.student.pnr,
+            entry.student.last_name,
+            entry.student.first_name,
+            entry.grade,
+            entry.ects_grade,
+            entry.grade_date,
+            entry.points,
+            entry.comment,
         )
-    return rows
+        for entry in result_list.entries
+        if not entry.removed
+    ]
 
 
 def list_identity(result_list: ResultList) -> dict[str, Any]:
@@ -62,10 +52,9 @@ def list_identity(result_list: ResultList) -> dict[str, Any]:
 
 
 def content_hash(result_list: ResultList) -> str:
-    """SHA-256 over the list identity and every row, as canonical JSON."""
-    body = {**list_identity(result_list), "rows": content_rows(result_list)}
-    data = json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")
-    return hashlib.sha256(data).hexdigest()
+    """SHA-256 over the list identity and every row, as canonical JSON
+    (:func:`pipeline.lists.digest.hash_content`)."""
+    return hash_content(list_identity(result_list), content_rows(result_list))
 
 
 def grade_counts(result_list: ResultList) -> list[tuple[str, int]]:
