@@ -22,13 +22,12 @@ from pipeline import seal
 from pipeline.app import App
 from pipeline.cli import app as cli_app
 from pipeline.intake.inbox import Inbox
-from pipeline.intake.outcomes import FileOutcome
 from pipeline.lifecycle import after_approval as lifecycle
 from pipeline.lifecycle import approval
 from pipeline.lifecycle.archive_guard import TamperedRecords
 from pipeline.lifecycle.archive_pdf_seal import pdf_seal_problems
 from pipeline.messages import outbox
-from pipeline.models import AuditEvent, ListEntry, Message, ResultList, Student
+from pipeline.models import AuditEvent, FileOutcome, ListEntry, Message, ResultList, Student
 from pipeline.xlsx import workbook
 from tests.factories import fill, new_exam_list, seed, sent_code
 
