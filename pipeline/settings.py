@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from pipeline import resources
 from pipeline.errors import WorkspaceError
 
 CONFIG_NAME: Final = "resultat.toml"
@@ -25,85 +26,14 @@ LANG_ENV: Final = "RESULTAT_LANG"
 KEY_ENV: Final = "RESULTAT_HMAC_KEY"
 RUNTIME_DIRS: Final = ("inbox", "outbox", "archive", "var")
 
-DEFAULT_CONFIG: Final = """\
-# resultat workspace configuration. Secrets do not belong here: the workbook HMAC key is read
-# from RESULTAT_HMAC_KEY or var/secret.key (created by `resultat init`, mode 0600).
+#: The configuration ``init`` writes: ``templates/resultat.toml`` as shipped (read by
+#: :func:`default_config`).
+DEFAULT_CONFIG_NAME: Final = "resultat.toml"
 
-[database]
-# SQLite under var/ by default; for PostgreSQL e.g. "postgresql+psycopg://user@host/db".
-# RESULTAT_DATABASE_URL overrides this value.
-url = "sqlite:///var/resultat.db"
 
-[inbox]
-# A dropped file is taken once its size and modification time have been unchanged this long.
-stable_seconds = 1.0
-# Full rescans of inbox/ while watching (file-system events are only hints).
-scan_interval = 10.0
-# Refuse workbooks larger than this or with more rows than this.
-max_file_mb = 50
-max_rows = 50000
-# Each person drops files in inbox/<username>/ and gets everything in outbox/<username>/.
-# shared: files dropped directly in inbox/ are taken too (answered in the folder of the person
-# the workbook names). check_owner: a file in inbox/<username>/ must be owned by that person's
-# OS login (the staff directory's os_login), as on a Samba share per person.
-shared = true
-check_owner = false
-
-[language]
-# Language of people-facing text when a person has none registered: "sv" or "en".
-default = "sv"
-
-[contacts]
-# Named at the end of every receipt.
-maintainers = "resultat-support@example.se"
-student_office = "utbildningsstod@example.se"
-
-[mail]
-# "file": messages are written under var/mail/ (nothing leaves the machine).
-backend = "file"
-sender = "resultat@example.se"
-
-# "smtp": sent through yagmail; the password comes from RESULTAT_SMTP_PASSWORD.
-# host = "smtp.example.se"
-# port = 587
-# user = "resultat"
-# security = "starttls"   # or "ssl", "none"
-
-[sms]
-# "file": messages are written under var/sms/ (nothing leaves the machine).
-backend = "file"
-from_number = "+46701740600"
-# "twilio": account SID and auth token from RESULTAT_TWILIO_SID / RESULTAT_TWILIO_TOKEN.
-# webhook_url = "https://resultat.example.se/sms"   # where Twilio posts replies
-
-[approval]
-code_valid_hours = 72
-max_attempts = 5
-
-[deadlines]
-# A list is due this many Swedish working days after its exam date (or its creation).
-working_days = 15
-# Examiners are reminded of lists waiting for approval longer than this many days.
-approval_days = 5
-# Reminders go out once a day, from this hour (local time).
-reminder_hour = 8
-
-[seal]
-# The workspace's Ed25519 seal key: signs the audit chain's head (var/chain-head.json) and each
-# archive package's tag manifest; its public half is exported to archive/seal-public.pem.
-key = "var/seal/ed25519.pem"
-# The archive PDF's PAdES seal: a PEM certificate and its private key. A self-issued seal
-# certificate is made here on first use; put the university's seal certificate and key (and
-# its issuing chain, PEM, in `pdf_chain`) in their place to replace it.
-pdf_certificate = "var/seal/pdf-seal.crt"
-pdf_key = "var/seal/pdf-seal.key"
-# pdf_chain = "var/seal/pdf-chain.pem"
-
-[offices]
-# Where approved lists go for definitive entry, per department (course registry column
-# `department`); the student office when a department has none.
-# DIDA = "dida-office@example.se"
-"""
+def default_config() -> str:
+    """The text of the default ``resultat.toml`` (the package's, never a workspace's own)."""
+    return resources.read_text("templates", DEFAULT_CONFIG_NAME, None)
 
 
 @dataclass(frozen=True)
@@ -396,7 +326,7 @@ def create_workspace(root: Path) -> list[Path]:
     root.mkdir(parents=True, exist_ok=True)
     config = root / CONFIG_NAME
     if not config.exists():
-        config.write_text(DEFAULT_CONFIG, encoding="utf-8")
+        config.write_text(default_config(), encoding="utf-8")
         created.append(config)
     for name in RUNTIME_DIRS:
         path = root / name

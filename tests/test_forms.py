@@ -438,8 +438,8 @@ def test_settings_form_changes_own_settings(app: App, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("language", "expected"),
     [
-        ("sv", "Formuläret är utfärdat för teach1, men lades i inkorgen för noone"),
-        ("en", "The form was issued for teach1 but was put in the inbox of noone"),
+        ("sv", "Formuläret är utfärdat för teach1, men kom från mappen för noone"),
+        ("en", "The form was issued for teach1 but came from the folder of noone"),
     ],
 )
 def test_settings_form_of_another_person_is_refused(

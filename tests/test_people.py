@@ -76,9 +76,11 @@ def test_a_file_in_a_persons_folder_is_theirs(app: App) -> None:
     mine = folders.outbox_of(app.settings, "lärare1")
     assert result.receipt is not None
     assert (mine / result.receipt.name).read_text("utf-8") == result.receipt.read_text("utf-8")
-    # The examiner's outbox has the review files only, none of the teacher's receipts.
+    # The examiner's outbox has their forms and the review files only, no teacher's receipt.
+    forms = {"bestallning.xlsx", "installningar.xlsx"}
     theirs = sorted(p.name for p in folders.outbox_of(app.settings, "exam1").iterdir())
-    assert theirs and all("granskning" in n or "preview" in n or "betyg" in n for n in theirs)
+    review = [n for n in theirs if n not in forms]
+    assert review and all(n.startswith(f"{result.listnr}_v") for n in review), theirs
     sent_code(app, result.listnr or 0)  # dispatches the queue
     receipt_mails = [m for m in _mails(app) if "betyg.xlsx" in str(m["Subject"])]
     assert [m["To"] for m in receipt_mails] == ["larare1@example.se"]

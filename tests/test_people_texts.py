@@ -26,6 +26,10 @@ ADMIN_FILES = {
     "texts/cli.en.yaml": "the command line's own messages and help",
     "texts/demo.sv.yaml": "what `resultat demo` prints at the shell",
     "texts/demo.en.yaml": "what `resultat demo` prints at the shell",
+    "mail/tampered.sv.txt": "goes to the administrators only ([contacts] maintainers)",
+    "mail/tampered.en.txt": "goes to the administrators only ([contacts] maintainers)",
+    "mail/admin_owner_mismatch.sv.txt": "goes to the administrators only ([contacts] maintainers)",
+    "mail/admin_owner_mismatch.en.txt": "goes to the administrators only ([contacts] maintainers)",
 }
 #: Catalogue keys (a key or a prefix ending in ".") only administrators read.
 ADMIN_KEYS = {

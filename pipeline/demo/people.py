@@ -155,7 +155,7 @@ def _order(app: App, person: str, values: dict[str, Any]) -> IssuedWorkbook:
     row = int(look["header_row"]) + 1
     for name, value in values.items():
         ws[f"{look['columns'][name]['letter']}{row}"] = value
-    target = folders.inbox_of(app.settings, person) / f"beställning {len(values)}.xlsx"
+    target = folders.inbox_of(app.settings, person) / f"order {len(values)}.xlsx"
     wb.save(target)
     with app.db.read_session() as session:
         before = session.execute(select(func.max(ResultList.listnr))).scalar() or 0
@@ -235,7 +235,7 @@ def confirm_registered(app: App, listnr: int) -> int:
     row = int(look.get("header_row", 5)) + 1
     ws.cell(row, 1, listnr)
     ws.cell(row, 2, str(look["actions"]["registered"][app.settings.language]))
-    wb.save(folders.inbox_of(app.settings, OFFICE) / f"bekräftelse {listnr}.xlsx")
+    wb.save(folders.inbox_of(app.settings, OFFICE) / f"confirmation {listnr}.xlsx")
     with app.db.read_session() as session:
         before = _student_mails(session, listnr)
     [done] = daemon_pass(app)

@@ -9,10 +9,7 @@ The approval itself is :mod:`pipeline.lifecycle.approval`'s.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +24,7 @@ from pipeline.lifecycle import archive, archive_guard, ladok
 from pipeline.lifecycle.archive import bag_info_of
 from pipeline.lifecycle.pdf_data import ArchiveListData, ArchiveRow
 from pipeline.lists import state
-from pipeline.lists.content import content_rows, list_identity
+from pipeline.lists.content import approved_data
 from pipeline.lists.query import get_list, previous_results
 from pipeline.lists.state import Role
 from pipeline.messages import outbox
@@ -43,10 +40,6 @@ from pipeline.models import (
 from pipeline.people import roles
 from pipeline.sessions import session_of
 from pipeline.texts import t
-from pipeline.xlsx.cells import escape_cell
-
-DATA_FIELDS = ("pnr", "last_name", "first_name", "grade", "ects_grade", "grade_date", "points",
-               "comment")  # fmt: skip
 
 
 def _staff(session: Session, username: str | None) -> Staff | None:
@@ -61,28 +54,6 @@ def _label(staff: Staff | None, username: str | None) -> str:
 
 def _name(obj: Any, language: str) -> str:
     return str(obj.name_en if language == "en" and obj.name_en else obj.name_sv)
-
-
-def approved_data(result_list: ResultList, chash: str) -> tuple[bytes, bytes]:
-    """The approved rows as CSV and JSON (machine-readable; embedded in the archive PDF)."""
-    rows = content_rows(result_list)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(DATA_FIELDS)
-    for row in rows:
-        writer.writerow([escape_cell(row[f]) if row[f] is not None else "" for f in DATA_FIELDS])
-    document = {
-        **list_identity(result_list),
-        "examiner": result_list.examiner,
-        "reporter": result_list.reporter,
-        "approved_at": result_list.approved_at.isoformat() if result_list.approved_at else None,
-        "content_hash": chash,
-        "rows": rows,
-    }
-    return (
-        buffer.getvalue().encode("utf-8"),
-        json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8"),
-    )
 
 
 def render_pdf(

@@ -9,6 +9,9 @@ module imports none of them.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections import Counter
 from typing import Any
 
@@ -19,6 +22,7 @@ from pipeline import audit
 from pipeline.domain.scales import get_scale
 from pipeline.lists.digest import hash_content, plain_row
 from pipeline.models import ApprovalChallenge, ChallengeStatus, ResultList
+from pipeline.xlsx.cells import escape_cell
 
 
 def content_rows(result_list: ResultList) -> list[dict[str, Any]]:
@@ -85,3 +89,30 @@ def void_challenges(session: Session, listnr: int, *, reason: str, actor: str) -
             details={"reason": reason, "codes": count},
         )
     return count
+
+
+#: The columns of the approved data (``approved.csv``; ``approved.json`` has every field).
+DATA_FIELDS = ("pnr", "last_name", "first_name", "grade", "ects_grade", "grade_date", "points",
+               "comment")  # fmt: skip
+
+
+def approved_data(result_list: ResultList, chash: str) -> tuple[bytes, bytes]:
+    """The approved rows as CSV and JSON (machine-readable; embedded in the archive PDF)."""
+    rows = content_rows(result_list)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(DATA_FIELDS)
+    for row in rows:
+        writer.writerow([escape_cell(row[f]) if row[f] is not None else "" for f in DATA_FIELDS])
+    document = {
+        **list_identity(result_list),
+        "examiner": result_list.examiner,
+        "reporter": result_list.reporter,
+        "approved_at": result_list.approved_at.isoformat() if result_list.approved_at else None,
+        "content_hash": chash,
+        "rows": rows,
+    }
+    return (
+        buffer.getvalue().encode("utf-8"),
+        json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8"),
+    )
