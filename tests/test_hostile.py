@@ -608,7 +608,6 @@ def formula_registry(app: App, tmp_path: Path) -> tuple[App, int, list[str]]:
 def test_formula_like_names_and_comments_are_plain_text_in_every_file_we_write(
     formula_registry: tuple[App, int, list[str]],
 ) -> None:
-    from pipeline.lifecycle import after_approval as lifecycle
     from pipeline.lifecycle import approval
     from pipeline.messages import outbox, overview
     from tests.factories import sent_code
@@ -641,10 +640,11 @@ def test_formula_like_names_and_comments_are_plain_text_in_every_file_we_write(
     for line in tsv.splitlines():
         assert not any(_starts_formula(f) for f in line.split("\t")), line
     with app.db.session() as session:
+        from pipeline.lists import content
         from pipeline.models import ResultList
 
         rl = session.execute(select(ResultList).where(ResultList.listnr == listnr)).scalar_one()
-        csv_bytes, _ = lifecycle.approved_data(rl, rl.content_hash or "")
+        csv_bytes, _ = content.approved_data(rl, rl.content_hash or "")
         comments = {e.student.pnr: e.comment for e in rl.entries}
     assert comments[pnrs[0]] == "=1+1" and comments[pnrs[2]] == "-"  # kept as data
     for record in csv.reader(io.StringIO(csv_bytes.decode("utf-8"))):
