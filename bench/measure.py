@@ -234,7 +234,7 @@ def watch_latency(data: Dataset, workdir: Path, drops: int) -> LatencyResult:
     if len(files) < drops + 1:
         raise ValueError(f"need {drops + 1} latency workbooks, have {len(files)}")
     ws = bench_data.fresh_workspace(data, workdir / "watch")
-    receipts = ws / "outbox" / "receipts"
+    receipts = ws / "var" / "receipts"  # the administrators' copy of every receipt
     proc = subprocess.Popen(
         [*resultat_command(), "-w", str(ws), "watch"],
         env=child_env(),
