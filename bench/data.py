@@ -270,7 +270,7 @@ def build(root: Path, plan: Plan, echo: Callable[[str], object] = print) -> Data
     """Make the template workspace under ``root`` and every filled workbook the plan needs."""
     template = root / "template"
     create_workspace(template)
-    app = App.open(template, actor="bench")
+    app = App.open(template, actor="bench", admin=True)
     data = Dataset(template=template)
     issued_dir = root / "issued"
     try:

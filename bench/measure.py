@@ -277,7 +277,7 @@ def watch_latency(data: Dataset, workdir: Path, drops: int) -> LatencyResult:
 def opened(ws: Path) -> Iterator[Any]:
     from pipeline.app import App
 
-    app = App.open(ws, actor="bench")
+    app = App.open(ws, actor="bench", admin=True)
     try:
         yield app
     finally:
