@@ -13,14 +13,14 @@ import csv
 import io
 import json
 from collections import Counter
-from typing import Any
+from typing import Any, Final
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from pipeline import audit
 from pipeline.domain.scales import get_scale
-from pipeline.lists.digest import hash_content, plain_row
+from pipeline.lists.digest import ROW_FIELDS, hash_content, plain_row
 from pipeline.models import ApprovalChallenge, ChallengeStatus, ResultList
 from pipeline.xlsx.cells import escape_cell
 
@@ -92,8 +92,7 @@ def void_challenges(session: Session, listnr: int, *, reason: str, actor: str) -
 
 
 #: The columns of the approved data (``approved.csv``; ``approved.json`` has every field).
-DATA_FIELDS = ("pnr", "last_name", "first_name", "grade", "ects_grade", "grade_date", "points",
-               "comment")  # fmt: skip
+DATA_FIELDS: Final = ROW_FIELDS
 
 
 def approved_data(result_list: ResultList, chash: str) -> tuple[bytes, bytes]:

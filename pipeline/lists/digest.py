@@ -95,19 +95,23 @@ class StoredList:
     rows: int
 
 
-def _entries_statement() -> Any:
+#: A row's fields as columns, in :data:`ROW_FIELDS` order.
+_ROW_COLUMNS: Final = (
+    Student.pnr,
+    Student.last_name,
+    Student.first_name,
+    ListEntry.grade,
+    ListEntry.ects_grade,
+    ListEntry.grade_date,
+    ListEntry.points,
+    ListEntry.comment,
+)
+
+
+def _entries_statement(*extra: Any) -> Any:
+    """Active entries with their student's fields (``extra`` columns after the list id)."""
     return (
-        select(
-            ListEntry.list_id,
-            Student.pnr,
-            Student.last_name,
-            Student.first_name,
-            ListEntry.grade,
-            ListEntry.ects_grade,
-            ListEntry.grade_date,
-            ListEntry.points,
-            ListEntry.comment,
-        )
+        select(ListEntry.list_id, *extra, *_ROW_COLUMNS)
         .join(Student, Student.id == ListEntry.student_id)
         .where(ListEntry.removed.is_(False))
     )
@@ -170,24 +174,7 @@ def stored_content(session: Session, listnr: int) -> StoredList | None:
 def every_stored_list(session: Session) -> Iterator[StoredList]:
     """Every list in id order, each hashed from one streamed query over lists and their
     active entries (a server-side cursor on PostgreSQL; never the whole table in memory)."""
-    entry = (
-        select(
-            ListEntry.list_id,
-            ListEntry.position,
-            ListEntry.id.label("entry_id"),
-            Student.pnr,
-            Student.last_name,
-            Student.first_name,
-            ListEntry.grade,
-            ListEntry.ects_grade,
-            ListEntry.grade_date,
-            ListEntry.points,
-            ListEntry.comment,
-        )
-        .join(Student, Student.id == ListEntry.student_id)
-        .where(ListEntry.removed.is_(False))
-        .subquery()
-    )
+    entry = _entries_statement(ListEntry.position, ListEntry.id.label("entry_id")).subquery()
     stmt = (
         _lists_statement()
         .add_columns(*list(entry.c)[3:])
