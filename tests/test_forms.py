@@ -20,7 +20,7 @@ from typing import Any
 import pikepdf
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from pipeline.app import App
 from pipeline.intake.inbox import FileResult, Inbox
@@ -30,6 +30,7 @@ from pipeline.models import (
     AuditEvent,
     Course,
     FileOutcome,
+    InboxFile,
     ListKind,
     ListState,
     ResultList,
@@ -209,6 +210,44 @@ def test_order_form_creates_opens_and_extends_lists(app: App, tmp_path: Path) ->
     for r in made:
         assert f"Resultatlista {r.listnr}" in subjects
     assert any("Kvitto" in str(m["Subject"]) for m in to_teacher)
+
+
+def test_an_order_form_taken_again_after_a_stop_makes_no_list_twice(
+    app: App, tmp_path: Path
+) -> None:
+    people(app)
+    filled = fill_rows(
+        outbox_of(app, "teach1") / ORDER,
+        [
+            {
+                "action": "Ny T33-lista",
+                "course": "DV1599",
+                "module": "2010",
+                "term": TERM,
+                "exam_date": EXAM_DATE,
+            },
+            {
+                "action": "Ny T33-lista",
+                "course": "DV1599",
+                "module": "2020",
+                "term": TERM,
+                "registered": "ja",
+            },
+        ],
+        tmp_path / "order.xlsx",
+    )
+    first = drop(app, filled, "teach1")
+    assert first.outcome == FileOutcome.ACCEPTED, receipt(first)
+    made = lists_of(app, "teach1")
+    assert [r.module for r in made] == ["2010", "2020"]
+    # The daemon stopped after the lists were made, before the form's record was committed.
+    with app.db.session() as s:
+        s.execute(delete(InboxFile))
+    again = drop(app, filled, "teach1")
+    assert again.outcome == FileOutcome.ACCEPTED, receipt(again)
+    assert lists_of(app, "teach1") == made
+    for r in made:
+        assert f"{r.listnr}" in receipt(again)
 
 
 def test_more_students_for_a_list(app: App, tmp_path: Path) -> None:

@@ -274,9 +274,16 @@ def _exists(
     return problems
 
 
-def carry_out(app: App, wb: ResultWorkbook, order: Order, result: book.FormResult) -> None:
-    """One order with the form's person acting; what was done (or why not) into ``result``."""
+def carry_out(
+    app: App, wb: ResultWorkbook, order: Order, result: book.FormResult, sha: str = ""
+) -> None:
+    """One order with the form's person acting; what was done (or why not) into ``result``.
+
+    ``sha`` (the form's SHA-256) with the row names the order, so a form taken again after a
+    stop makes no list twice (:func:`pipeline.lists.create.made_for`).
+    """
     language = result.language
+    ref = f"{sha}:{order.row}" if sha else None
     folder = f"outbox/{app.username}/"
     try:
         if order.action == "new_t33":
@@ -286,6 +293,7 @@ def carry_out(app: App, wb: ResultWorkbook, order: Order, result: book.FormResul
                 module_code=order.module or "",
                 term=order.term or "",
                 sources=order.sources,
+                order=ref,
             )
             orders.deliver_workbook(app, listnr, app.username, reason="created")
             line = book.done_line(
@@ -301,7 +309,9 @@ def carry_out(app: App, wb: ResultWorkbook, order: Order, result: book.FormResul
                 folder=folder,
             )
         elif order.action == "new_t34":
-            listnr = create.create_t34(app, course_code=order.course or "", term=order.term or "")
+            listnr = create.create_t34(
+                app, course_code=order.course or "", term=order.term or "", order=ref
+            )
             orders.deliver_workbook(app, listnr, app.username, reason="created")
             line = book.done_line(
                 app,
@@ -377,5 +387,5 @@ def order_form(ctx: DroppedFile) -> Accepted | Refused | None:
         # The folder proves who is acting; through the shared inbox, the form's person.
         runner = person_app(app, ctx.owner or named.username, language)
         for order in found:
-            carry_out(runner, wb, order, result)
+            carry_out(runner, wb, order, result, ctx.sha)
     return book.conclude(ctx, wb, result, Kind.ORDER_FORM)

@@ -29,6 +29,7 @@ from pipeline.lists.query import (
 )
 from pipeline.lists.students import StudentSources, describe, ordered, select_students
 from pipeline.models import (
+    AuditEvent,
     ListEntry,
     ListKind,
     ResultList,
@@ -60,6 +61,26 @@ def _store_new(
     )
 
 
+#: How many of an actor's newest list creations are searched for an order's list.
+RECENT_ORDERS = 200
+
+
+def made_for(session: Session, actor: str, order: str | None) -> int | None:
+    """The list an earlier run made for ``order`` (by ``actor``), if any."""
+    if not order:
+        return None
+    recent = session.execute(
+        select(AuditEvent.listnr, AuditEvent.details)
+        .where(AuditEvent.action == "list.create", AuditEvent.actor == actor)
+        .order_by(AuditEvent.id.desc())
+        .limit(RECENT_ORDERS)
+    )
+    for listnr, details in recent:
+        if isinstance(details, dict) and details.get("order") == order:
+            return int(listnr)
+    return None
+
+
 def _due(app: App, exam_date: dt.date | None) -> dt.date:
     """The due date of a new list: working days after its exam date, or after today."""
     return deadlines.due_date_for(exam_date, deadlines.swedish_date(), app.settings.deadlines)
@@ -82,8 +103,14 @@ def create_t33(
     term: str,
     sources: StudentSources,
     reporter: str | None = None,
+    order: str | None = None,
 ) -> int:
-    """Create a T33 (module) list; returns its ``listnr``."""
+    """Create a T33 (module) list; returns its ``listnr``.
+
+    ``order`` names the order this creation carries out (a dropped form's SHA-256 and row);
+    when a list was already made for it — the daemon stopped before the form's record was
+    committed and takes the form again — that list's number is returned, none is made twice.
+    """
     lang = app.settings.language
     if not terms.is_term(term):
         raise InvalidRequest(t("lists.invalid-term", lang, app.root, term=term))
@@ -95,6 +122,9 @@ def create_t33(
     for attempt in range(5):
         try:
             with app.db.session() as session:
+                made = made_for(session, app.actor, order)
+                if made is not None:
+                    return made
                 course = get_course(session, course_code)
                 module = get_module(session, course, module_code)
                 get_staff(session, reporter)
@@ -136,6 +166,7 @@ def create_t33(
                         "sources": describe(sources),
                         "reporter": reporter,
                         "examiner": examiner.username,
+                        **({"order": order} if order else {}),
                     },
                 )
             return listnr
@@ -151,14 +182,21 @@ def create_t34(
     course_code: str,
     term: str,
     examiner: str | None = None,
+    order: str | None = None,
 ) -> int:
-    """Create a T34 (final grade) list of every student who can be given one now."""
+    """Create a T34 (final grade) list of every student who can be given one now.
+
+    ``order``: as for :func:`create_t33`.
+    """
     lang = app.settings.language
     if not terms.is_term(term):
         raise InvalidRequest(t("lists.invalid-term", lang, app.root, term=term))
     for attempt in range(5):
         try:
             with app.db.session() as session:
+                made = made_for(session, app.actor, order)
+                if made is not None:
+                    return made
                 course = get_course(session, course_code)
                 roles.may_order(session, app.username, course, term, admin=app.admin)
                 if examiner is not None:
@@ -205,6 +243,7 @@ def create_t34(
                         "students": len(eligible),
                         "not_eligible": len(standing) - len(eligible),
                         "examiner": chosen.username,
+                        **({"order": order} if order else {}),
                     },
                 )
             return listnr
