@@ -6,6 +6,11 @@ which order (:func:`field_order`), which of them are inputs and which are read b
 personnummer column shows a number, how the metadata sheet's roster is chunked, and the HMAC
 over the signed metadata keys and the roster (:func:`sign`, :func:`verify`).
 
+Signature versions: a workbook of version 2 (``signature_version`` in its metadata) also signs
+the names issued on each row (:func:`names_cells`, read back by :func:`issued_rows`), so each
+row's position is bound to its personnummer and name. A workbook without the key was issued
+before that and is verified exactly as it was then (metadata and roster only).
+
 Writing a workbook is :mod:`pipeline.xlsx.workbook`'s; reading one back is
 :mod:`pipeline.xlsx.reader`'s. Where the signing key comes from is the caller's.
 """
@@ -24,6 +29,12 @@ from pipeline.models import ListKind, ResultList
 
 FORMAT: Final = "resultat-workbook"
 SCHEMA_VERSION: Final = 1
+#: What the HMAC covers: 1 metadata and roster, 2 also each row's names (see module docstring).
+SIGNATURE_VERSION: Final = 2
+#: Prefix of the metadata keys holding the issued rows' names (``names.1``, ``names.2``, …).
+NAMES_KEY: Final = "names."
+#: Most characters of names in one cell of the metadata sheet (a cell holds 32,767).
+NAMES_PER_CELL_CHARS: Final = 20_000
 HEADER_ROW: Final = 15
 FIRST_ROW: Final = HEADER_ROW + 1
 ACTION_CELL: Final = "B13"
@@ -50,6 +61,8 @@ SIGNED_KEYS: Final = (
     "reason_cell",
     "lms_column_cell",
     "thresholds_cell",
+    "signature_version",
+    "name_columns",
 )
 #: A T33 results workbook's cells for merging learning-platform exports (see pipeline.lms.merge).
 LMS_COLUMN_CELL: Final = "B12"
@@ -67,7 +80,12 @@ def layout(workspace: Path | None = None) -> dict[str, Any]:
 def sign(key: bytes, meta: dict[str, str], roster: list[str]) -> str:
     """HMAC-SHA256 over the signed metadata keys and the roster, as canonical JSON."""
     # Only keys present are signed, so removing one (e.g. "purpose") breaks the signature.
-    body = {"meta": {k: meta[k] for k in SIGNED_KEYS if k in meta}, "roster": roster}
+    signed = {k: meta[k] for k in SIGNED_KEYS if k in meta}
+    body: dict[str, Any] = {"meta": signed, "roster": roster}
+    if "signature_version" in meta:
+        # Version 2 on: the rows' names too, cell by cell as written (a cell removed, added or
+        # edited breaks the signature). Version 1's message stays as it was.
+        body["names"] = [meta[k] for k in _names_keys(meta)]
     message = json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
@@ -77,6 +95,53 @@ def verify(key: bytes, meta: dict[str, str], roster: list[str]) -> bool:
     # workbook's hidden sheet may hold any text.
     given = str(meta.get("hmac", "")).encode("utf-8", "surrogatepass")
     return hmac.compare_digest(sign(key, meta, roster).encode("ascii"), given)
+
+
+def _names_keys(meta: dict[str, str]) -> list[str]:
+    keys = [k for k in meta if k.startswith(NAMES_KEY) and k[len(NAMES_KEY) :].isdigit()]
+    return sorted(keys, key=lambda k: int(k[len(NAMES_KEY) :]))
+
+
+def names_cells(names: list[tuple[str, str]]) -> dict[str, str]:
+    """The issued rows' (surname, given name) as metadata keys ``names.N``: JSON lists of
+    pairs, as many rows a cell as fit in :data:`NAMES_PER_CELL_CHARS`."""
+    cells: dict[str, str] = {}
+    chunk: list[str] = []
+    size = 0
+    for pair in names:
+        text = json.dumps(list(pair), ensure_ascii=False)
+        if chunk and size + len(text) > NAMES_PER_CELL_CHARS:
+            cells[f"{NAMES_KEY}{len(cells) + 1}"] = "[" + ",".join(chunk) + "]"
+            chunk, size = [], 0
+        chunk.append(text)
+        size += len(text) + 1
+    if chunk:
+        cells[f"{NAMES_KEY}{len(cells) + 1}"] = "[" + ",".join(chunk) + "]"
+    return cells
+
+
+def signature_version(meta: dict[str, str]) -> int:
+    """1 for a workbook issued before rows were bound to names, else its version."""
+    try:
+        return int(meta.get("signature_version") or 1)
+    except ValueError:
+        return 0
+
+
+def issued_rows(meta: dict[str, str], roster: list[str]) -> list[tuple[str, str, str]] | None:
+    """Each issued row's (personnummer, surname, given name) in row order, from a version 2
+    workbook whose signature :func:`verify` accepted; ``None`` when the names do not add up
+    to the roster (never so in a workbook we signed)."""
+    names: list[Any] = []
+    try:
+        for key in _names_keys(meta):
+            names.extend(json.loads(meta[key]))
+        pairs = [(str(last), str(first)) for last, first in names]
+    except (ValueError, TypeError):
+        return None
+    if len(pairs) != len(roster):
+        return None
+    return [(pnr, last, first) for pnr, (last, first) in zip(roster, pairs, strict=True)]
 
 
 def ects_scale_code(result_list: ResultList | ListHead) -> str | None:
