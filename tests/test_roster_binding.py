@@ -29,7 +29,9 @@ def _filled(app: App, pnrs: list[str], name: str) -> Path:
     return fill(issued.path, rows, target=app.root / name)
 
 
-def _drop(app: App, path: Path) -> tuple[FileOutcome, list[tuple[str, int | None, str | None]], str]:
+def _drop(
+    app: App, path: Path
+) -> tuple[FileOutcome, list[tuple[str, int | None, str | None]], str]:
     target = app.settings.inbox / path.name
     target.write_bytes(path.read_bytes())
     [result] = Inbox(app).process_once()
@@ -167,7 +169,9 @@ def test_a_version_1_workbook_reads_as_it_did(app: App) -> None:
     _as_version_1(app, path)
     assert contract.signature_version(_meta(path)) == 1
     ws = load_workbook(path).worksheets[0]
-    (x, gx), (y, gy) = ((str(ws[f"A{r}"].value).replace("-", ""), ws[f"D{r}"].value) for r in (16, 17))
+    (x, gx), (y, gy) = (
+        (str(ws[f"A{r}"].value).replace("-", ""), ws[f"D{r}"].value) for r in (16, 17)
+    )
     _swap_pnr(path, 16, 17)
     outcome, problems, _ = _drop(app, path)
     # Its signature binds no names: as before, the grades follow the personnummer.
