@@ -18,10 +18,12 @@ from sqlalchemy import select
 
 from pipeline.app import App
 from pipeline.intake.inbox import FileResult, Inbox
+from pipeline.lists.create import create_t34
 from pipeline.models import FileOutcome, ListEntry, ListState, ResultList
 from pipeline.xlsx import contract, workbook
 from pipeline.xlsx.reader import Limits, read_result_workbook
-from tests.factories import fill, new_exam_list, seed
+from tests.factories import TERM, fill, new_exam_list, seed, sent_code
+from tests.test_t34 import _course_setup
 
 DATE = dt.date(2026, 11, 2)
 XLSX = "xlsx:Calc MS Excel 2007 XML"
@@ -164,3 +166,79 @@ def test_marked_copy_of_an_xlsx_is_the_lists_workbook_in_english(app: App, tmp_p
     assert mws.title == "Results" and mws["Z40"].value is None
     comment = mws[f"D{row}"].comment
     assert comment is not None and "Q" in comment.text and comment.author == "resultat"
+
+
+def test_marked_copy_of_a_final_grade_list_fixed_and_accepted(app: App, tmp_path: Path) -> None:
+    p = _course_setup(app)
+    listnr = create_t34(app, course_code="DV1599", term=TERM)
+    issued = workbook.issue(app, listnr).path
+    original = tmp_path / "issued.xlsx"
+    shutil.copy(issued, original)
+    rows = {
+        p[0]: {"grade": "U", "grade_date": "2026-11-10"},
+        p[3]: {"grade": "4", "grade_date": "2026-11-10", "remove": "nej"},
+    }
+    result, _ = _drop(app, fill(issued, rows, target=tmp_path / "slutbetyg.xlsx"))
+    assert result.outcome == FileOutcome.REJECTED
+    assert sorted((x.slug, x.field) for x in result.problems) == [
+        ("bad-remove-mark", "remove"),
+        ("final-grade-fail", "grade"),
+    ]
+    [marked] = app.settings.receipts_dir.glob("*_fel.xlsx")
+    book, issued_book = load_workbook(marked), load_workbook(original)
+    assert book.sheetnames == issued_book.sheetnames
+    ws = book.worksheets[0]
+    headers = [c.value for c in ws[contract.HEADER_ROW]]
+    assert headers == [c.value for c in issued_book.worksheets[0][contract.HEADER_ROW]]
+    by_pnr = {str(r[0].value).replace("-", ""): r for r in ws.iter_rows(min_row=contract.FIRST_ROW)}
+    remove = headers.index("Ta bort")
+    grade = headers.index("Betyg")
+    assert by_pnr[p[3]][remove].value == "nej" and by_pnr[p[3]][remove].comment is not None
+    assert by_pnr[p[0]][grade].value == "U" and by_pnr[p[0]][grade].comment is not None
+    by_pnr[p[0]][grade].value = "4"
+    by_pnr[p[3]][remove].value = None
+    fixed = tmp_path / "rattad.xlsx"
+    book.save(fixed)
+    result, _ = _drop(app, fixed)
+    assert result.outcome == FileOutcome.ACCEPTED, [x.slug for x in result.problems]
+    with app.db.session() as session:
+        rl = session.execute(select(ResultList).where(ResultList.listnr == listnr)).scalar_one()
+        got = {e.student.pnr: e.grade for e in rl.entries}
+    assert got[p[0]] == "4" and got[p[3]] == "4"
+
+
+def test_marked_copy_of_a_review_workbook_approves_once_fixed(app: App, tmp_path: Path) -> None:
+    s = seed(app, students=3)
+    listnr = new_exam_list(app)
+    issued = workbook.issue(app, listnr).path
+    rows = {pnr: {"grade": "4", "grade_date": DATE} for pnr in s.pnrs[:2]}
+    result, _ = _drop(
+        app, fill(issued, rows, action="Skicka till examinator", target=tmp_path / "b.xlsx")
+    )
+    assert result.outcome == FileOutcome.ACCEPTED
+    code = sent_code(app, listnr)
+    review = next(app.settings.review_dir.glob(f"{listnr}_v*_granskning.xlsx"))
+    book = load_workbook(review)
+    book.worksheets[0]["B13"] = f"{(int(code) + 1) % 10**6:06d}"
+    wrong = tmp_path / "granskning.xlsx"
+    book.save(wrong)
+    result, _ = _drop(app, wrong)
+    assert result.outcome == FileOutcome.REJECTED
+    assert [(p.slug, p.row, p.column) for p in result.problems] == [
+        ("approval-wrong-code", 13, "B")
+    ]
+    [marked] = app.settings.receipts_dir.glob("*_fel.xlsx")
+    read = read_result_workbook(marked, Limits())
+    original = read_result_workbook(review, Limits())
+    assert read is not None and original is not None and read.purpose == "review"
+    assert read.meta["content_hash"] == original.meta["content_hash"]
+    assert contract.verify(app.settings.hmac_key(), read.meta, read.roster)
+    mbook = load_workbook(marked)
+    assert mbook.worksheets[0]["B13"].comment is not None
+    mbook.worksheets[0]["B13"] = code
+    mbook.save(wrong)
+    result, _ = _drop(app, wrong)
+    assert result.outcome == FileOutcome.ACCEPTED, [p.slug for p in result.problems]
+    with app.db.session() as session:
+        rl = session.execute(select(ResultList).where(ResultList.listnr == listnr)).scalar_one()
+        assert rl.state == ListState.APPROVED
