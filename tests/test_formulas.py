@@ -22,6 +22,7 @@ from pipeline.intake.inbox import FileResult, Inbox
 from pipeline.models import FileOutcome, ListEntry
 from pipeline.xlsx import workbook
 from pipeline.xlsx.formulas import formula_cells
+from pipeline.xlsx.safety import Limits, read_checked
 from tests.factories import fill, new_exam_list, seed
 
 DATE = dt.date(2026, 11, 2)
@@ -71,13 +72,14 @@ def _both(pnrs: list[str]) -> dict[str, dict[str, object]]:
 def test_formula_cells_located_in_the_file_as_written(app: App, tmp_path: Path) -> None:
     pnrs, issued, rows = _issued(app)
     path = fill(issued, _both(pnrs), target=tmp_path / "f.xlsx")
-    data = path.read_bytes()
+    # The reader looks at the bytes the safety checks repacked (stored, not deflated).
+    data = read_checked(path, Limits())[1]
     found = formula_cells(data, "xlsx", "Resultat")
     assert found == {
         f"G{rows[pnrs[0]]}": LINK,
         f"D{rows[pnrs[1]]}": DDE,
     }
-    assert formula_cells(issued.read_bytes(), "xlsx", "Resultat") == {}
+    assert formula_cells(read_checked(issued, Limits())[1], "xlsx", "Resultat") == {}
 
 
 def test_openpyxl_formulas_refused_marked_copy_holds_none(app: App) -> None:

@@ -74,7 +74,7 @@ def test_the_issued_workbook_signs_every_rows_names(app: App) -> None:
         for r in range(contract.FIRST_ROW, contract.FIRST_ROW + 3)
     ]
     roster = [p for p, _, _ in shown]
-    assert contract.issued_rows(meta, roster) == shown
+    assert contract.issued_names(meta, roster) == [[last, first] for _, last, first in shown]
 
 
 def test_swapped_personnummer_refused_at_both_rows(app: App) -> None:

@@ -2,7 +2,7 @@
 with (issue 16, item 5).
 
 Owns comparing each row's personnummer and names with what the workbook's signature binds
-them to (:func:`pipeline.xlsx.contract.issued_rows`): a personnummer moved to another row's
+them to (:func:`pipeline.xlsx.contract.issued_names`): a personnummer moved to another row's
 name (two rows' personnummer cells swapped) or an edited name is tampering, reported at its
 row and column with its own slug. A row moved whole (sorted, say) still holds its own
 student and passes. A workbook issued before rows were bound (signature version 1) is
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from operator import itemgetter
 from typing import Any
 
 from openpyxl.utils import column_index_from_string
@@ -36,6 +37,31 @@ def _name(value: Any) -> str:
     return unicodedata.normalize("NFC", str(value).strip())
 
 
+def _as_issued(
+    rows: list[list[Any]],
+    digits_by_row: dict[int, str],
+    roster: list[str],
+    names: list[list[str]],
+    first_row: int,
+    at: tuple[int, int],
+) -> bool:
+    """The usual case, told column by column: every row in place, its names as written (on
+    the hot path of a 20,000-row list: C-level maps and comparisons only)."""
+    count = len(roster)
+    if list(digits_by_row) != list(range(first_row, first_row + count)):
+        return False
+    if list(digits_by_row.values()) != roster:
+        return False
+    body = rows[first_row - 1 : first_row - 1 + count]
+    try:
+        return all(
+            list(map(itemgetter(column), body)) == list(map(itemgetter(side), names))
+            for side, column in enumerate(at)
+        )
+    except IndexError:  # a short row: told row by row
+        return False
+
+
 def binding_problems(wb: ResultWorkbook, digits_by_row: dict[int, str]) -> list[Problem]:
     """The rows of ``wb`` whose personnummer or names are not those issued with them.
 
@@ -44,38 +70,43 @@ def binding_problems(wb: ResultWorkbook, digits_by_row: dict[int, str]) -> list[
     whose signature verified."""
     if contract.signature_version(wb.meta) < 2:
         return []
-    issued = contract.issued_rows(wb.meta, wb.roster)
+    names = contract.issued_names(wb.meta, wb.roster)
     try:
         columns: dict[str, str] = json.loads(wb.meta["name_columns"])
         first_row = int(wb.meta["first_row"])
-        last_at = column_index_from_string(columns["last_name"]) - 1
-        first_at = column_index_from_string(columns["first_name"]) - 1
+        at = (
+            column_index_from_string(columns["last_name"]) - 1,
+            column_index_from_string(columns["first_name"]) - 1,
+        )
     except (KeyError, ValueError, TypeError):
-        issued = None
-    if issued is None:
+        names = None
+    if names is None:
         # Signed, yet not a layout we write: refuse as tampered rather than guess.
         return [Problem("tampered-signature", {"listnr": wb.listnr or ""}, sheet=wb.sheet)]
-    names_of = {pnr: (_name(last), _name(first)) for pnr, last, first in issued}
     rows = wb.sheet_rows
+    if _as_issued(rows, digits_by_row, wb.roster, names, first_row, at):
+        return []
+    names_of = {
+        pnr: (_name(last), _name(first))
+        for pnr, (last, first) in zip(wb.roster, names, strict=True)
+    }
     problems: list[Problem] = []
     for row, digits in digits_by_row.items():
-        cells = rows[row - 1] if 0 < row <= len(rows) else []
-        read = tuple(_name(cells[i]) if i < len(cells) else "" for i in (last_at, first_at))
         wanted = names_of.get(digits)
-        if wanted is None or read == wanted:
+        if wanted is None:
+            continue
+        cells = rows[row - 1] if 0 < row <= len(rows) else []
+        read = tuple(_name(cells[i]) if i < len(cells) else "" for i in at)
+        if read == wanted:
             continue  # in place, or moved whole: the row holds its own student
         position = row - first_row
-        at_position = issued[position] if 0 <= position < len(issued) else None
-        if (
-            at_position is not None
-            and at_position[0] != digits
-            and read == names_of[at_position[0]]
-        ):
+        here = wb.roster[position] if 0 <= position < len(wb.roster) else None
+        if here is not None and here != digits and read == names_of[here]:
             # The names issued on this row beside another row's personnummer.
             problems.append(
                 Problem(
                     PNR_MOVED,
-                    {"issued": Personnummer(at_position[0]).long()},
+                    {"issued": Personnummer(here).long()},
                     sheet=wb.sheet,
                     row=row,
                     column=wb.letters.get("pnr"),

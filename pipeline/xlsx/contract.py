@@ -7,7 +7,7 @@ personnummer column shows a number, how the metadata sheet's roster is chunked, 
 over the signed metadata keys and the roster (:func:`sign`, :func:`verify`).
 
 Signature versions: a workbook of version 2 (``signature_version`` in its metadata) also signs
-the names issued on each row (:func:`names_cells`, read back by :func:`issued_rows`), so each
+the names issued on each row (:func:`names_cells`, read back by :func:`issued_names`), so each
 row's position is bound to its personnummer and name. A workbook without the key was issued
 before that and is verified exactly as it was then (metadata and roster only).
 
@@ -104,20 +104,35 @@ def _names_keys(meta: dict[str, str]) -> list[str]:
 
 def names_cells(names: list[tuple[str, str]]) -> dict[str, str]:
     """The issued rows' (surname, given name) as metadata keys ``names.N``: JSON lists of
-    pairs, as many rows a cell as fit in :data:`NAMES_PER_CELL_CHARS`."""
-    cells: dict[str, str] = {}
-    chunk: list[str] = []
+    pairs, as many rows a cell as fit in :data:`NAMES_PER_CELL_CHARS` (each chunk dumped
+    at once: issuing is on the hot path)."""
+    chunks: list[list[tuple[str, str]]] = []
+    chunk: list[tuple[str, str]] = []
     size = 0
     for pair in names:
-        text = json.dumps(list(pair), ensure_ascii=False)
-        if chunk and size + len(text) > NAMES_PER_CELL_CHARS:
-            cells[f"{NAMES_KEY}{len(cells) + 1}"] = "[" + ",".join(chunk) + "]"
+        length = len(pair[0]) + len(pair[1]) + 8  # quotes, brackets, commas
+        if chunk and size + length > NAMES_PER_CELL_CHARS:
+            chunks.append(chunk)
             chunk, size = [], 0
-        chunk.append(text)
-        size += len(text) + 1
+        chunk.append(pair)
+        size += length
     if chunk:
-        cells[f"{NAMES_KEY}{len(cells) + 1}"] = "[" + ",".join(chunk) + "]"
-    return cells
+        chunks.append(chunk)
+    texts: list[str] = []
+    while chunks:
+        chunk = chunks.pop(0)
+        text = json.dumps(chunk, ensure_ascii=False, separators=(",", ":"))
+        if len(text) > _CELL_CHARS and len(chunk) > 1:
+            # Escapes made it longer than a cell holds: in two halves instead.
+            half = len(chunk) // 2
+            chunks[:0] = [chunk[:half], chunk[half:]]
+            continue
+        texts.append(text)
+    return {f"{NAMES_KEY}{number}": text for number, text in enumerate(texts, start=1)}
+
+
+#: Most characters a spreadsheet cell holds (Excel's limit; LibreOffice's is larger).
+_CELL_CHARS: Final = 32_767
 
 
 def signature_version(meta: dict[str, str]) -> int:
@@ -128,20 +143,22 @@ def signature_version(meta: dict[str, str]) -> int:
         return 0
 
 
-def issued_rows(meta: dict[str, str], roster: list[str]) -> list[tuple[str, str, str]] | None:
-    """Each issued row's (personnummer, surname, given name) in row order, from a version 2
-    workbook whose signature :func:`verify` accepted; ``None`` when the names do not add up
-    to the roster (never so in a workbook we signed)."""
+def issued_names(meta: dict[str, str], roster: list[str]) -> list[list[str]] | None:
+    """Each issued row's ``[surname, given name]`` in row order (the roster's), from a
+    version 2 workbook whose signature :func:`verify` accepted; ``None`` when the names do
+    not add up to the roster (never so in a workbook we signed)."""
     names: list[Any] = []
     try:
         for key in _names_keys(meta):
             names.extend(json.loads(meta[key]))
-        pairs = [(str(last), str(first)) for last, first in names]
-    except (ValueError, TypeError):
+    except ValueError:
         return None
-    if len(pairs) != len(roster):
+    if len(names) != len(roster):
         return None
-    return [(pnr, last, first) for pnr, (last, first) in zip(roster, pairs, strict=True)]
+    # Signed by us, so lists of two texts; checked as cheaply as that can be told.
+    if not all(type(n) is list and len(n) == 2 for n in names):
+        return None
+    return names
 
 
 def ects_scale_code(result_list: ResultList | ListHead) -> str | None:
