@@ -24,6 +24,7 @@ from pipeline.xlsx import workbook
 from pipeline.xlsx.formulas import formula_cells
 from pipeline.xlsx.safety import Limits, read_checked
 from tests.factories import fill, new_exam_list, seed
+from tests.test_forms import ORDER, drop, fill_rows, outbox_of, people
 
 DATE = dt.date(2026, 11, 2)
 LINK = '=HYPERLINK("http://example.se","x")'
@@ -184,3 +185,19 @@ def test_libreoffice_formulas_read_as_saved_values(app: App, tmp_path: Path, fmt
     fresh = app.settings.lists_dir / issued.name
     _no_formula_anywhere(fresh)
     assert load_workbook(fresh).worksheets[0][f"G{link_row}"].value == "x"
+
+
+def test_a_forms_marked_copy_holds_no_formula(app: App, tmp_path: Path) -> None:
+    """The order form's marked copy (the teacher's own file, marked) keeps saved values only."""
+    people(app)
+    filled = fill_rows(
+        outbox_of(app, "teach1") / ORDER,
+        [{"action": "Öppna lista", "listnr": 9999, "term": LINK, "students": DDE}],
+        tmp_path / "order.xlsx",
+    )
+    with zipfile.ZipFile(filled) as zf:
+        assert _FORMULA_ELEMENT.search(zf.read("xl/worksheets/sheet1.xml"))
+    result = drop(app, filled, "teach1")
+    assert result.outcome == FileOutcome.REJECTED
+    marked = next(outbox_of(app, "teach1").glob("*_fel.xlsx"))
+    _no_formula_anywhere(marked)
