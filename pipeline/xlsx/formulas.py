@@ -12,6 +12,7 @@ caller's.
 from __future__ import annotations
 
 import io
+import logging
 import posixpath
 import re
 import zipfile
@@ -21,6 +22,8 @@ from typing import Any, Final
 from defusedxml import ElementTree
 
 from pipeline.xlsx.cellxml import column_letter, split_ref
+
+log = logging.getLogger("resultat.reader")
 
 #: Most formula cells located in one sheet (the receipt names a few; the rest are counted).
 MAX_FORMULAS: Final = 10_000
@@ -46,6 +49,15 @@ def formula_cells(data: bytes, file_format: str, sheet: str) -> dict[str, str]:
     formula's bytes are plainly in it: without one of :data:`_HINTS`, there is none."""
     if not any(hint.search(data) for hint in _HINTS.get(file_format, ())):
         return {}
+    try:
+        return _formula_cells(data, file_format, sheet)
+    except (ElementTree.ParseError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+        # The values read are saved values all the same; only the receipt's lines are lost.
+        log.warning("formulas of sheet %r not located: %s", sheet, type(exc).__name__)
+        return {}
+
+
+def _formula_cells(data: bytes, file_format: str, sheet: str) -> dict[str, str]:
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         if file_format == "xlsx":
             part = _xlsx_sheet_part(zf, sheet)
@@ -103,7 +115,7 @@ def _xlsx_formulas(body: bytes) -> Iterator[tuple[str, str]]:
         if name == "c":
             ref = el.get("r")
             if ref:
-                row, column = split_ref(ref)
+                row, column = split_ref(ref.strip().upper())
             else:
                 column += 1
             formula = next((child for child in el if _local(child.tag) == "f"), None)
