@@ -236,7 +236,8 @@ def test_student_not_on_list_and_duplicate_rows(app: App) -> None:
     wb.save(app.settings.inbox / "roster.xlsx")
     [result] = Inbox(app).process_once()
     got = sorted((p.slug, p.row) for p in result.problems)
-    assert got == [("duplicate-row", 18), ("not-on-list", 16)]
+    # Row 17 now holds row 18's personnummer beside its own names: the roster as issued.
+    assert got == [("duplicate-row", 18), ("not-on-list", 16), ("tampered-row-pnr", 17)]
 
 
 def test_excel_mangled_personnummer_explained(app: App) -> None:

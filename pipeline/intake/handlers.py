@@ -33,6 +33,7 @@ from pipeline.intake.checked import (
     staff_language,
 )
 from pipeline.intake.report import Problem, Report
+from pipeline.intake.roster_binding import binding_problems
 from pipeline.lists import t34
 from pipeline.lists.query import (
     ACCEPTS_RESULTS,
@@ -154,6 +155,7 @@ def check_and_apply(
         )
     )
     digits_by_row = _roster_checks(frame, wb, report)
+    report.extend(binding_problems(wb, digits_by_row))
     options = _merge_options(wb, scale, result_list, report)
     t34_list = result_list.kind == ListKind.T34
     # The rows are needed to apply, and for a final-grade list's date checks.

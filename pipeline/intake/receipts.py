@@ -113,7 +113,8 @@ def mark_workbook(
         return None
     try:
         if file_format == "xlsx":
-            wb = load_workbook(source)
+            # Saved values, never the formulas: none of a teacher's reaches a file we write.
+            wb = load_workbook(source, data_only=True)
         else:
             wb = _rebuild(sheet_rows or {})
     except Exception:

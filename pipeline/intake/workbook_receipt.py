@@ -1,8 +1,10 @@
 """The ending shared by both kinds of workbook (results and review), inside their transaction.
 
-Owns turning a :class:`~pipeline.intake.checked.WorkbookCheck` into the receipt's data, the
-teacher's workbook marked red where it is wrong, the receipt itself, the copy mailed to
-staff who asked for one, and the file's record. Deciding the outcome is the stage's.
+Owns turning a :class:`~pipeline.intake.checked.WorkbookCheck` into the receipt's data (with
+a line for each cell read that held a formula, :mod:`pipeline.intake.formula_notes`), the
+teacher's workbook marked red where it is wrong (:mod:`pipeline.intake.marked_copy`), the
+receipt itself, the copy mailed to staff who asked for one, and the file's record. Deciding
+the outcome is the stage's.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from sqlalchemy.orm import Session
 from pipeline.errors import NotFound
 from pipeline.intake.checked import WorkbookCheck
 from pipeline.intake.dropped import DroppedFile, Kind, hand_over, record
-from pipeline.intake.receipts import ReceiptData, mark_workbook, write_receipt
+from pipeline.intake.formula_notes import formula_notes
+from pipeline.intake.marked_copy import marked_copy
+from pipeline.intake.receipts import ReceiptData, write_receipt
 from pipeline.intake.report import messages
 from pipeline.lists.query import get_list_head
 from pipeline.models import FileOutcome, ListState, ResultList
@@ -79,7 +83,8 @@ def conclude(
         version=outcome.version,
         submitted=outcome.accepted and outcome.state in _SUBMITTED,
         examiner=result_list.examiner if result_list else None,
-        notes=[str(messages(outcome.language, app.root)["notes"].get(n, n)) for n in outcome.notes],
+        notes=[str(messages(outcome.language, app.root)["notes"].get(n, n)) for n in outcome.notes]
+        + formula_notes(wb, outcome.language, app.root),
         fresh_workbook=(
             ctx.shown(app.settings.lists_dir / f"{outcome.listnr}.xlsx")
             if outcome.reissue
@@ -88,14 +93,14 @@ def conclude(
     )
     marked: Path | None = None
     if not outcome.accepted:
-        marked = mark_workbook(
-            app.settings,
-            ctx.claimed.path,
-            wb.file_format,
+        marked = marked_copy(
+            app,
+            session,
+            wb,
+            result_list,
             data.problems,
             app.settings.receipts_dir / f"{stem}_fel.xlsx",
             language=outcome.language,
-            sheet_rows={wb.sheet: wb.sheet_rows},
         )
         data.marked_workbook = ctx.shown(marked) if marked else None
     receipt_path = write_receipt(app.settings, stem, data)

@@ -22,6 +22,7 @@ from openpyxl.utils import column_index_from_string
 
 from pipeline.xlsx.cells import unescape_cell
 from pipeline.xlsx.contract import FORMAT
+from pipeline.xlsx.formulas import formula_cells
 from pipeline.xlsx.parser import MAX_COLUMNS, Book, open_book, sheet_rows
 from pipeline.xlsx.safety import Limits, UnreadableFile, read_checked
 
@@ -74,6 +75,9 @@ class ResultWorkbook:
     sheet_rows: list[list[Any]] = field(repr=False, default_factory=list)
     #: Values of the other signed cells named in the metadata (``code_cell``, ``reason_cell``).
     cells: dict[str, Any] = field(default_factory=dict)
+    #: Cells of the input sheet that held a formula (``{"H16": "=…"}``): only their saved
+    #: values are in the rows (issue 16, item 7).
+    formulas: dict[str, str] = field(default_factory=dict)
 
     @property
     def purpose(self) -> str:
@@ -172,6 +176,7 @@ def _read_result_workbook(path: Path, limits: Limits) -> ResultWorkbook | None:
             for key, ref in meta.items()
             if key.endswith("_cell") and _is_ref(ref)
         },
+        formulas=formula_cells(data, file_format, sheet),
     )
 
 

@@ -46,11 +46,13 @@ from pipeline.xlsx.contract import (
     REASON_CELL,
     ROSTER_PER_CELL,
     SCHEMA_VERSION,
+    SIGNATURE_VERSION,
     THRESHOLDS_CELL,
     ects_scale_code,
     field_order,
     layout,
     long_pnr,
+    names_cells,
     sign,
     thresholds_text,
 )
@@ -191,7 +193,7 @@ def build(
         ws.widths[column] = look["columns"].get(field, {}).get("width", 11)
     ws.widths[1] = max(ws.widths[1], 22)
 
-    records, roster = _entry_records(entries, fields, t34_view, overrides or {})
+    records, roster, names = _entry_records(entries, fields, t34_view, overrides or {})
     ws.rows(FIRST_ROW, records, [formats.column(f, review=review) for f in fields])
 
     last_row = FIRST_ROW + max(len(entries), 1) - 1
@@ -233,6 +235,11 @@ def build(
         "action_cell": ACTION_CELL,
         "language": language,
         "purpose": "review" if review else "results",
+        "signature_version": str(SIGNATURE_VERSION),
+        "name_columns": json.dumps(
+            {f: letters[f] for f in ("last_name", "first_name")}, sort_keys=True
+        ),
+        **names_cells(names),
         **(
             {"lms_column_cell": LMS_COLUMN_CELL, "thresholds_cell": THRESHOLDS_CELL}
             if result_list.kind == ListKind.T33 and not review
@@ -274,14 +281,16 @@ def _entry_records(
     fields: list[str],
     t34_view: T34View | None,
     overrides: Mapping[int, Mapping[str, Any]],
-) -> tuple[list[tuple[Any, ...]], list[str]]:
-    """The cell values of each entry's row in ``fields`` order, and the roster (pnr)."""
+) -> tuple[list[tuple[Any, ...]], list[str], list[tuple[str, str]]]:
+    """The cell values of each entry's row in ``fields`` order, the roster (pnr) and each
+    row's names as issued (surname, given name)."""
     read_entry, read_student = attrgetter(*_ENTRY_ATTRS), attrgetter(*_STUDENT_ATTRS)
     # Every list has the entry fields, in this order; a T33 list has nothing else, so
     # its rows (the common and the large case) are picked from a tuple, not a dictionary.
     pick = itemgetter(*(ENTRY_FIELDS.index(f) if f in ENTRY_FIELDS else 0 for f in fields))
     records = []
     roster = []
+    names = []
     for entry in entries:
         loaded = _loaded_values(entry) if entry.__class__ is ListEntry else None
         if loaded is None:
@@ -299,6 +308,7 @@ def _entry_records(
             escape_cell(comment),
         )
         roster.append(pnr)
+        names.append((last_name or "", first_name or ""))
         if t34_view is None and not overrides:
             records.append(pick(base))
             continue
@@ -308,7 +318,7 @@ def _entry_records(
             values.update(t34_view.values(student_id))
         values.update(overrides.get(student_id, {}))
         records.append(tuple(escape_cell(values.get(field)) for field in fields))
-    return records, roster
+    return records, roster, names
 
 
 def _write_meta(doc: SheetDocument, title: str, meta: dict[str, str], roster: list[str]) -> None:
