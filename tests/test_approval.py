@@ -160,7 +160,9 @@ def test_approval_via_review_workbook_writes_ladok_files(app: App) -> None:
     assert {m["To"] for m in approved} == {"exam1@example.se", "utbildningsstod@example.se"}
 
 
-def test_wrong_code_five_times_locks_then_resend_works(app: App) -> None:
+def test_wrong_code_five_times_locks_until_unlocked_then_resend_works(app: App) -> None:
+    from pipeline.lifecycle import tries
+
     listnr, _ = _submitted(app)
     code = _sent_code(app, listnr)
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
@@ -168,6 +170,10 @@ def test_wrong_code_five_times_locks_then_resend_works(app: App) -> None:
     assert slugs == ["approval-wrong-code"] * 4 + ["approval-locked"]
     assert approval.approve(app, listnr, code).slug == "approval-locked"
     assert _state(app, listnr) == ListState.AWAITING_APPROVAL
+    # A new code does not open the lock (issue 16): only an administrator does.
+    with pytest.raises(tries.ListLocked):
+        approval.resend_code(app, listnr)
+    assert tries.unlock(app, listnr, "checked by phone") == 5
     assert approval.resend_code(app, listnr) == "awaiting_approval"
     new_code = _sent_code(app, listnr)
     assert approval.approve(app, listnr, new_code).ok

@@ -1,5 +1,6 @@
 """Commands that move lists through intake and approval: ``process``, ``watch``,
-``approve``, ``reject``, ``resend-code``, ``registered``, ``signed``, ``verify``, ``merge``.
+``approve``, ``reject``, ``resend-code``, ``unlock``, ``registered``, ``signed``, ``verify``,
+``merge``.
 
 Library imports happen inside the commands (lazy, kept for start-up time).
 """
@@ -166,6 +167,23 @@ def resend_code(listnr: ListnrArg, admin: AdminOpt = False) -> None:
         say("resend-code.refused", err=True, problem=state_or_problem)
         raise typer.Exit(1)
     say("resend-code.queued", listnr=listnr)
+
+
+@app.command(help="cli.help.unlock", epilog="cli.help.unlock-example")
+@handle_errors
+def unlock(
+    listnr: ListnrArg,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="cli.help.opt-unlock-reason")],
+    admin: AdminOpt = False,
+) -> None:
+    from pipeline.lifecycle import tries  # lazy, kept for start-up time
+
+    application = open_app(admin=admin)
+    try:
+        before = tries.unlock(application, listnr, reason)
+    finally:
+        application.close()
+    say("unlock.done", listnr=listnr, tries=before)
 
 
 @app.command(help="cli.help.registered", epilog="cli.help.registered-example")
