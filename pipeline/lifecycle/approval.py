@@ -359,7 +359,9 @@ def resend_code(app: App, listnr: int) -> str:
                 )
             )
         tries.refuse_if_locked(session, app, listnr, via="cli", language=app.settings.language)
-        audit.record(session, actor=app.actor, action="approval.resend", listnr=listnr)
+        audit.record(
+            session, actor=app.actor, action="approval.resend", listnr=listnr, admin=app.admin
+        )
         return request_approval(session, app, result_list, actor=app.actor, resent=True)
 
 

@@ -112,6 +112,7 @@ def unlock(app: App, listnr: int, reason: str) -> int:
             action="approval.unlocked",
             listnr=listnr,
             details={"by": "administrator", "reason": reason, "wrong_before": before},
+            admin=True,
         )
         return before
 
