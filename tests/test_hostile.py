@@ -23,6 +23,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -426,7 +427,7 @@ def test_hidden_names_are_answered_and_set_aside(inbound: Inbound) -> None:
     marker = inbound.send("efter-dolda.xlsx", os.urandom(200))
     assert marker.outcome == FileOutcome.REJECTED
     for name, raw in data.items():
-        record = wait_until(lambda n=name: inbound.record(n), timeout=10, what=name)
+        record = wait_until(partial(inbound.record, name), timeout=10, what=name)
         assert not (inbound.inbox / name).exists()
         assert (record.kind, record.outcome) == ("set-aside", FileOutcome.REJECTED)
         kept = inbound.root / str(record.stored_path)
@@ -496,7 +497,7 @@ def test_symlinks_in_the_inbox_are_never_followed_but_set_aside(
     marker = inbound.send("efter-länkarna.xlsx", os.urandom(100))
     assert marker.outcome == FileOutcome.REJECTED
     for name, target in links.items():
-        record = wait_until(lambda n=name: inbound.record(n), timeout=10, what=name)
+        record = wait_until(partial(inbound.record, name), timeout=10, what=name)
         assert not os.path.lexists(inbound.inbox / name), name
         # The link itself was moved aside, still pointing where it pointed: never followed.
         link = inbound.root / str(record.stored_path)
