@@ -184,12 +184,15 @@ def test_control_and_bidi_characters_are_shown_escaped(
         text = receipt.read_text("utf-8")
         assert escaped in text and name not in text
         assert not any(c in text for c in "\u202e\u2066\x1b\x07")
-        assert results[name].kept_at is not None and results[name].kept_at.exists()
+        kept = results[name].kept_at
+        assert kept is not None and kept.exists()
     # The mails: subject and body escaped too.
     mails = [m for m in _mails(app) if m["To"] == "larare1@example.se"]
     assert len(mails) == 2
     for mail in mails:
-        whole = str(mail["Subject"]) + mail.get_body(preferencelist=("plain",)).get_content()
+        body = mail.get_body(preferencelist=("plain",))
+        assert body is not None
+        whole = str(mail["Subject"]) + body.get_content()
         assert "<U+" in whole and not any(c in whole for c in "\u202e\u2066\x1b\x07")
     # The log lines (through the workspace's log filter) show them escaped.
     from pipeline.logs import MaskingFilter
