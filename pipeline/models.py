@@ -371,32 +371,19 @@ class ApprovalChallenge(Base):
     used_via: Mapped[str | None] = mapped_column(String(20))
 
 
+# A list's wrong approval codes across all its codes; locked at [approval] max_attempts.
 class ApprovalTries(Base):
-    """Wrong approval codes of one list, counted across all its codes (issue 16): a new code
-    does not reset them. ``locked_at`` is set when they reach ``[approval] max_attempts``;
-    only an administrator (``resultat unlock``) or the cool-down clears it."""
-
     __tablename__ = "approval_tries"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    listnr: Mapped[int] = mapped_column(Integer, unique=True)
+    listnr: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     wrong: Mapped[int] = mapped_column(Integer, default=0)
-    last_wrong_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     locked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    unlocked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    unlocked_by: Mapped[str | None] = mapped_column(String(100))
 
 
+# An SMS webhook request by Twilio's MessageSid: one seen is never handled again.
 class SmsReceived(Base):
-    """An incoming SMS webhook request by Twilio's ``MessageSid``: one seen is never handled
-    again (a replayed request is refused before it can cost a try)."""
-
     __tablename__ = "sms_received"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    message_sid: Mapped[str] = mapped_column(String(64), unique=True)
+    message_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
     received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    outcome: Mapped[str] = mapped_column(String(20), default="received")
 
 
 class Reminder(Base):

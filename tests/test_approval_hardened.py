@@ -296,7 +296,7 @@ def test_wrong_tries_count_per_list_across_codes_until_an_administrator_unlocks(
     assert event.details == {"by": "administrator", "reason": "Kollat per telefon",
                              "wrong_before": 5}  # fmt: skip
     counted = _tries(app, listnr)
-    assert (counted.wrong, counted.locked_at, counted.unlocked_by) == (0, None, "admin1")
+    assert (counted.wrong, counted.locked_at) == (0, None)
     assert approval.approve(app.acting("exam1"), listnr, third).ok
     assert _state(app, listnr) == ListState.APPROVED
 
@@ -403,8 +403,8 @@ def test_the_webhook_refuses_a_replay_and_an_old_request_without_costing_tries(
     assert too_old[1].details["age_seconds"] is None
     assert _tries(app, listnr).wrong == 1
     with app.db.read_session() as session:
-        seen = {r.message_sid: r.outcome for r in session.execute(select(SmsReceived)).scalars()}
-    assert seen == {_sid(1): "handled", _sid(2): "too-old", _sid(3): "too-old"}
+        seen = set(session.execute(select(SmsReceived.message_sid)).scalars())
+    assert seen == {_sid(1), _sid(2), _sid(3)}
     # Twilio was asked for each new SID, with the account's credentials.
     asked = [r for r in fake_twilio.requests if r.method == "GET"]
     assert [r.path.rsplit("/", 1)[1] for r in asked] == [f"{_sid(n)}.json" for n in (1, 2, 3)]

@@ -253,6 +253,24 @@ def claimed_name(claim_id: str, name: str) -> str:
     return f"{claim_id}{SEPARATOR}{_fitting(name, claim_id)}"
 
 
+def move_aside(inbox: Path, path: Path) -> tuple[Path, str] | None:
+    """Move the stray ``path`` into ``inbox/.set-aside/`` under a new claim id: the name moves
+    (a symlink as the link itself, never followed). ``(where it is kept, claim id)``, or
+    ``None`` when another worker moved it first or it cannot be moved (logged)."""
+    claim_id = new_claim_id(owner_of(inbox, path))
+    area = inbox / SET_ASIDE
+    area.mkdir(exist_ok=True, mode=0o750)
+    target = area / claimed_name(claim_id, path.name)
+    try:
+        os.rename(path, target)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        log.exception("cannot set aside %s", shown(display_name(path.name)))
+        return None
+    return target, claim_id
+
+
 def parse_claimed(name: str) -> tuple[str, str | None, str]:
     """``(claim id, owner, original name)`` of a file in the processing area (as named by
     :func:`claim`): what a recovery needs to finish it as its worker would have."""

@@ -24,14 +24,7 @@ from typing import Final
 
 from pipeline import audit
 from pipeline.app import App
-from pipeline.intake.claim import (
-    OWNER_MARK,
-    SET_ASIDE,
-    claimed_name,
-    display_name,
-    new_claim_id,
-    owner_of,
-)
+from pipeline.intake.claim import OWNER_MARK, display_name, move_aside, owner_of
 from pipeline.intake.receipts import ReceiptData, write_receipt
 from pipeline.intake.report import Problem
 from pipeline.models import FileOutcome, InboxFile, utcnow
@@ -65,17 +58,10 @@ def set_aside(app: App, inbox: Path, path: Path) -> SetAside | None:
     if not (stat.S_ISLNK(before.st_mode) or stat.S_ISREG(before.st_mode)):
         return None
     owner = owner_of(inbox, path)
-    claim_id = new_claim_id(owner)
-    area = inbox / SET_ASIDE
-    area.mkdir(exist_ok=True, mode=0o750)
-    target = area / claimed_name(claim_id, path.name)
-    try:
-        os.rename(path, target)  # the name moves; a link's target is never touched
-    except FileNotFoundError:
+    moved = move_aside(inbox, path)  # the name moves; a link's target is never touched
+    if moved is None:
         return None
-    except OSError:
-        log.exception("cannot set aside %s", shown(display_name(path.name)))
-        return None
+    target, claim_id = moved
     name = display_name(path.name)
     problem, sha = _inspect(target)
     with contextlib.suppress(OSError):

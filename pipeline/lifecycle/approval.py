@@ -3,9 +3,11 @@
 Owns the approval's course: when a list is submitted a code is issued for exactly the rows the
 examiner will see (its content hash) and the list's current version, and sent with the review
 files (:mod:`pipeline.lifecycle.review`); the code is single use, valid for a configurable
-time (default 72 h), locked after ``max_attempts`` wrong tries and voided by any change to the
-list. Approving (:func:`approve_in`) and rejecting (:func:`reject_in`) are the same whatever
-the channel (review workbook, CLI, SMS reply: :func:`sms_reply`). The code itself is
+time (default 72 h) and voided by any change to the list; after ``max_attempts`` wrong tries,
+counted for the list across all its codes, the list is locked
+(:mod:`pipeline.lifecycle.tries`: only an administrator or the cool-down opens it).
+Approving (:func:`approve_in`) and rejecting (:func:`reject_in`) are the same whatever the
+channel (review workbook, CLI, SMS reply: :func:`sms_reply`). The code itself is
 :mod:`pipeline.lifecycle.challenge`'s; the state change :mod:`pipeline.lists.state`'s; what
 happens after approval (LADOK files, archive list, mails)
 :mod:`pipeline.lifecycle.after_approval`'s.

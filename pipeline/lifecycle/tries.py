@@ -60,7 +60,7 @@ def is_locked(session: Session, app: App, tries: ApprovalTries, *, via: str) -> 
     opening = opens_at(app, tries)
     if opening is None or utcnow() < opening:
         return True
-    _restart(session, tries, actor=COOLDOWN_ACTOR, by="cool-down")
+    _restart(session, tries)
     audit.record(
         session,
         actor=COOLDOWN_ACTOR,
@@ -73,20 +73,17 @@ def is_locked(session: Session, app: App, tries: ApprovalTries, *, via: str) -> 
 
 def count_wrong(app: App, tries: ApprovalTries) -> int:
     """One more wrong code; returns the tries left (0: the list is locked now)."""
-    now = utcnow()
     tries.wrong += 1
-    tries.last_wrong_at = now
     left = max(0, app.settings.approval.max_attempts - tries.wrong)
     if left == 0 and tries.locked_at is None:
-        tries.locked_at = now
+        tries.locked_at = utcnow()
     return left
 
 
-def _restart(session: Session, tries: ApprovalTries, *, actor: str, by: str) -> None:
+def _restart(session: Session, tries: ApprovalTries) -> None:
+    """The count starts again (who and why: the caller's audit event)."""
     tries.wrong = 0
     tries.locked_at = None
-    tries.unlocked_at = utcnow()
-    tries.unlocked_by = actor if by == "administrator" else by
     session.flush()
 
 
@@ -105,7 +102,7 @@ def unlock(app: App, listnr: int, reason: str) -> int:
                 t("approval-lock.not-locked", app.settings.language, app.root, listnr=listnr)
             )
         before = tries.wrong
-        _restart(session, tries, actor=app.actor, by="administrator")
+        _restart(session, tries)
         audit.record(
             session,
             actor=app.actor,
@@ -138,9 +135,12 @@ def locked_text(lock: dict[str, Any], language: str, workspace: Path | None = No
 
 
 def locked_now(session: Session, app: App, listnr: int, *, via: str) -> ApprovalTries | None:
-    """The list's count when the list is locked now (``None`` when it is open)."""
-    tries = tries_of(session, listnr)
-    return tries if is_locked(session, app, tries, via=via) else None
+    """The list's count when the list is locked now (``None`` when it is open). Creates no
+    count: a list without one has had no wrong code."""
+    tries = session.execute(
+        select(ApprovalTries).where(ApprovalTries.listnr == listnr).with_for_update()
+    ).scalar_one_or_none()
+    return tries if tries is not None and is_locked(session, app, tries, via=via) else None
 
 
 class ListLocked(InvalidRequest):

@@ -31,7 +31,7 @@ from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.util import request_uri
 
-from sqlalchemy import delete, update
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from pipeline import audit
@@ -155,7 +155,6 @@ def make_app(
             # Never the body in a log line: it holds an approval code.
             log.error("SMS webhook: handler failed: %s", mask_text(f"{type(exc).__name__}: {exc}"))
             return respond(start_response, "500 Internal Server Error", b"")
-        _settle(app, sid, "handled")
         log.info("SMS webhook: reply from %s handled", mask_text(sender))
         return respond(start_response, "200 OK", twiml(reply), TWIML_TYPE)
 
@@ -178,13 +177,6 @@ def _first_time(app: App, sid: str) -> bool:
     return True
 
 
-def _settle(app: App, sid: str, outcome: str) -> None:
-    with app.db.session() as session:
-        session.execute(
-            update(SmsReceived).where(SmsReceived.message_sid == sid).values(outcome=outcome)
-        )
-
-
 def _forget(app: App, sid: str) -> None:
     """Not handled after all (Twilio away, a failure of ours): the same SID may come again."""
     with app.db.session() as session:
@@ -193,9 +185,6 @@ def _forget(app: App, sid: str) -> None:
 
 def _refuse_old(app: App, sid: str, age: float | None, max_age: float) -> None:
     with app.db.session() as session:
-        session.execute(
-            update(SmsReceived).where(SmsReceived.message_sid == sid).values(outcome="too-old")
-        )
         audit.record(
             session,
             actor="sms",

@@ -23,31 +23,23 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "approval_tries",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("listnr", sa.Integer(), nullable=False),
+        sa.Column("listnr", sa.Integer(), autoincrement=False, nullable=False),
         sa.Column("wrong", sa.Integer(), nullable=False),
-        sa.Column("last_wrong_at", sa.DateTime(), nullable=True),
         sa.Column("locked_at", sa.DateTime(), nullable=True),
-        sa.Column("unlocked_at", sa.DateTime(), nullable=True),
-        sa.Column("unlocked_by", sa.String(length=100), nullable=True),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_approval_tries")),
-        sa.UniqueConstraint("listnr", name=op.f("uq_approval_tries_listnr")),
+        sa.PrimaryKeyConstraint("listnr", name=op.f("pk_approval_tries")),
     )
     op.create_table(
         "sms_received",
-        sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("message_sid", sa.String(length=64), nullable=False),
         sa.Column("received_at", sa.DateTime(), nullable=False),
-        sa.Column("outcome", sa.String(length=20), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_sms_received")),
-        sa.UniqueConstraint("message_sid", name=op.f("uq_sms_received_message_sid")),
+        sa.PrimaryKeyConstraint("message_sid", name=op.f("pk_sms_received")),
     )
     # A list whose latest code was locked stays locked (its code becomes usable again once an
     # administrator unlocks the list); its tries so far are carried over.
     op.execute(
         sa.text(
-            "INSERT INTO approval_tries (listnr, wrong, last_wrong_at, locked_at) "
-            "SELECT c.listnr, c.attempts, c.created_at, CURRENT_TIMESTAMP "
+            "INSERT INTO approval_tries (listnr, wrong, locked_at) "
+            "SELECT c.listnr, c.attempts, CURRENT_TIMESTAMP "
             "FROM approval_challenges c WHERE c.status = 'locked' AND c.id = "
             "(SELECT max(d.id) FROM approval_challenges d WHERE d.listnr = c.listnr)"
         )
