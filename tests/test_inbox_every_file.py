@@ -210,3 +210,17 @@ def test_a_name_that_is_not_utf8_is_shown_with_its_bytes(app: App) -> None:
     assert shown("Ångström 📊 betyg.xlsx") == "Ångström 📊 betyg.xlsx"  # letters and emoji stay
     assert shown("rad 1\nrad 2", keep="\n") == "rad 1\nrad 2"
     assert shown("rad 1\nrad 2") == "rad 1<U+000A>rad 2"
+
+
+def test_process_prints_names_escaped(app: App, workspace: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app as cli_app
+
+    (app.settings.inbox / "betyg\u202excod.xlsx").write_bytes(os.urandom(100))
+    (app.settings.inbox / ".dold\x1b[2J.xlsx").write_bytes(os.urandom(100))
+    result = CliRunner().invoke(cli_app, ["-w", str(workspace), "process"])
+    assert result.exit_code == 0, result.output
+    assert "betyg<U+202E>xcod.xlsx" in result.output
+    assert ".dold<U+001B>[2J.xlsx" in result.output
+    assert "\u202e" not in result.output and "\x1b" not in result.output

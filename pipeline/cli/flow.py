@@ -31,6 +31,7 @@ PollOpt = Annotated[bool, typer.Option("--poll", help="cli.help.opt-poll")]
 def progress_printer(*, as_json: bool) -> Callable[[Any], None]:
     """Print one line per processed file (nothing in JSON mode, which prints at the end)."""
     from pipeline.domain.personnummer import mask_text  # lazy, kept for start-up time
+    from pipeline.shown import shown  # lazy, kept for start-up time
 
     lang = language()
 
@@ -39,7 +40,8 @@ def progress_printer(*, as_json: bool) -> Callable[[Any], None]:
             listnr = (
                 texts.t("cli.process.on-list", lang, listnr=result.listnr) if result.listnr else ""
             )
-            name = mask_text(result.original_name)  # a file may be named for a student
+            # A file may be named for a student; control and bidi characters shown escaped.
+            name = shown(mask_text(result.original_name))
             typer.echo(f"{result.outcome.value:9} {name}{listnr}")
 
     return show
