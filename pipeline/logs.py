@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from pathlib import Path
 
 from pipeline.domain.personnummer import mask_text
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+from pipeline.shown import shown
 
 
 class MaskingFilter(logging.Filter):
@@ -18,7 +16,8 @@ class MaskingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         # Control characters (a newline in a file name) could forge log lines: escape them.
-        masked = _CONTROL.sub(lambda m: repr(m.group(0))[1:-1], mask_text(message))
+        # Bidirectional and other format characters too: the one way text is shown escaped.
+        masked = shown(mask_text(message))
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:

@@ -371,6 +371,21 @@ class ApprovalChallenge(Base):
     used_via: Mapped[str | None] = mapped_column(String(20))
 
 
+# A list's wrong approval codes across all its codes; locked at [approval] max_attempts.
+class ApprovalTries(Base):
+    __tablename__ = "approval_tries"
+    listnr: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    wrong: Mapped[int] = mapped_column(Integer, default=0)
+    locked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+# An SMS webhook request by Twilio's MessageSid: one seen is never handled again.
+class SmsReceived(Base):
+    __tablename__ = "sms_received"
+    message_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class Reminder(Base):
     """A reminder sent: at most one per list, kind, recipient and day."""
 

@@ -92,12 +92,18 @@ class SmsSettings:
     auth_token: str | None = None
     api_base_url: str | None = None
     webhook_url: str | None = None  # the public URL Twilio posts replies to (for signatures)
+    #: A reply older than this (Twilio's own time of the message, asked of its REST API) is
+    #: refused as a replay; 0 turns the age check off (the seen-MessageSid check stays).
+    webhook_max_age_seconds: float = 600.0
 
 
 @dataclass(frozen=True)
 class ApprovalSettings:
     code_valid_hours: float = 72.0
     max_attempts: int = 5
+    #: A list locked after ``max_attempts`` wrong codes opens again after this many hours;
+    #: 0: only an administrator unlocks it (``resultat unlock LISTNR --admin``).
+    lock_cooldown_hours: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -274,6 +280,7 @@ def load(root: Path, env: dict[str, str] | None = None) -> Settings:
         approval=ApprovalSettings(
             code_valid_hours=float(raw.get("approval", {}).get("code_valid_hours", 72)),
             max_attempts=int(raw.get("approval", {}).get("max_attempts", 5)),
+            lock_cooldown_hours=float(raw.get("approval", {}).get("lock_cooldown_hours", 0)),
         ),
         raw=raw,
         hmac_key_env=env.get(KEY_ENV) or None,
@@ -317,6 +324,9 @@ def _sms(section: dict[str, Any], env: dict[str, str]) -> SmsSettings:
         auth_token=env.get("RESULTAT_TWILIO_TOKEN") or None,
         api_base_url=section.get("api_base_url") or None,
         webhook_url=section.get("webhook_url") or None,
+        webhook_max_age_seconds=float(
+            section.get("webhook_max_age_seconds", SmsSettings.webhook_max_age_seconds)
+        ),
     )
 
 

@@ -5,6 +5,8 @@
 shaped like Twilio's; wrong credentials get ``401``, other paths ``404``, each with Twilio's
 error JSON. Every request is recorded (method, path, basic-auth pair, form fields). A test can
 queue other answers with :meth:`FakeTwilio.fail_next` (e.g. 400 code 21211, invalid number).
+``GET .../Messages/{Sid}.json`` answers a message put there with :meth:`FakeTwilio.receive`
+(an incoming SMS, with Twilio's ``date_sent``), else ``404``.
 
 Use the ``fake_twilio`` fixture (import it into a test module or list this module in
 ``pytest_plugins``); point the client at it with ``[sms] api_base_url = fake.url``.
@@ -51,6 +53,7 @@ class FakeTwilio:
     url: str = ""
     requests: list[RecordedRequest] = field(default_factory=list)
     _failures: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    _inbound: dict[str, dict[str, Any]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _serial: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -62,6 +65,25 @@ class FakeTwilio:
         with self._lock:
             self._failures.append((status, payload))
 
+    def receive(self, sid: str, *, sender: str, to: str, body: str, sent: dt.datetime) -> None:
+        """An incoming SMS as Twilio keeps it: what ``GET .../Messages/{sid}.json`` answers."""
+        when = format_datetime(sent.astimezone(dt.UTC), usegmt=True)
+        with self._lock:
+            self._inbound[sid] = {
+                "account_sid": self.account_sid,
+                "api_version": API_VERSION,
+                "body": body,
+                "date_created": when,
+                "date_sent": when,
+                "date_updated": when,
+                "direction": "inbound",
+                "from": sender,
+                "sid": sid,
+                "status": "received",
+                "to": to,
+                "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/{sid}.json",
+            }
+
     @property
     def messages(self) -> list[RecordedRequest]:
         """The requests that created a message (answered 201)."""
@@ -71,6 +93,14 @@ class FakeTwilio:
         with self._lock:
             self.requests.append(request)
             expected = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages.json"
+            one = f"/{API_VERSION}/Accounts/{self.account_sid}/Messages/"
+            if request.method == "GET" and request.path.startswith(one):
+                if request.auth != (self.account_sid, self.auth_token):
+                    return 401, _error(20003, "Authenticate", 401)
+                found = self._inbound.get(request.path[len(one) :].removesuffix(".json"))
+                if found is None:
+                    return 404, _error(20404, "The requested resource was not found", 404)
+                return 200, found
             if request.method != "POST" or request.path != expected:
                 return 404, _error(20404, "The requested resource was not found", 404)
             if request.auth != (self.account_sid, self.auth_token):

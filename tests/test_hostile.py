@@ -23,6 +23,7 @@ import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from pipeline.intake.claim import PROCESSING
 from pipeline.intake.inbox import Inbox
 from pipeline.lifecycle import by_sms
 from pipeline.models import FileOutcome, InboxFile
+from pipeline.shown import shown
 from pipeline.xlsx import workbook
 from tests import hostile
 from tests.factories import fill, new_exam_list, seed
@@ -409,22 +411,28 @@ NAMES = {
 def test_odd_file_names_get_a_receipt_and_are_kept(inbound: Inbound, name: str) -> None:
     data = os.urandom(1000) + name.encode("utf-8", "surrogateescape")
     handled = inbound.send(name, data)
-    _refused(handled, f"Fil: {name}\n")
+    # Shown escaped in the receipt (control and bidi characters as <U+XXXX>), kept as named.
+    _refused(handled, f"Fil: {shown(name)}\n")
     assert handled.kept.read_bytes() == data
     assert handled.kept.parent == inbound.inbox / ".rejected"
     assert handled.kept.name.endswith("__" + name)
 
 
-def test_hidden_names_are_left_alone(inbound: Inbound) -> None:
+def test_hidden_names_are_answered_and_set_aside(inbound: Inbound) -> None:
     """Names starting with a dot (``../x`` cannot be a name; ``..x`` can) are hidden files:
-    never taken, never answered, left where they are."""
-    for name in ("..\\..\\x.xlsx", ".betyg.xlsx"):
-        drop(inbound.inbox, name, os.urandom(200))
+    never taken, but answered (a receipt) and set aside, kept (issue 16)."""
+    data = {name: os.urandom(200) for name in ("..\\..\\x.xlsx", ".betyg.xlsx")}
+    for name, raw in data.items():
+        drop(inbound.inbox, name, raw)
     marker = inbound.send("efter-dolda.xlsx", os.urandom(200))
     assert marker.outcome == FileOutcome.REJECTED
-    for name in ("..\\..\\x.xlsx", ".betyg.xlsx"):
-        assert (inbound.inbox / name).is_file() and inbound.record(name) is None
-        (inbound.inbox / name).unlink()
+    for name, raw in data.items():
+        record = wait_until(partial(inbound.record, name), timeout=10, what=name)
+        assert not (inbound.inbox / name).exists()
+        assert (record.kind, record.outcome) == ("set-aside", FileOutcome.REJECTED)
+        kept = inbound.root / str(record.stored_path)
+        assert kept.parent.name == ".set-aside" and kept.read_bytes() == raw
+        assert "dold" in (inbound.root / str(record.receipt_path)).read_text("utf-8")
 
 
 FORGED = "2026-01-01 00:00:00,000 INFO resultat.inbox: forged entry"
@@ -469,7 +477,7 @@ def test_very_long_name_does_not_stop_the_daemon(own_daemon: Inbound) -> None:
 # --------------------------------------------------------------------------- links
 
 
-def test_symlinks_in_the_inbox_are_never_followed_or_moved(
+def test_symlinks_in_the_inbox_are_never_followed_but_set_aside(
     inbound: Inbound, tmp_path: Path
 ) -> None:
     outside = tmp_path / "utanför"
@@ -489,9 +497,13 @@ def test_symlinks_in_the_inbox_are_never_followed_or_moved(
     marker = inbound.send("efter-länkarna.xlsx", os.urandom(100))
     assert marker.outcome == FileOutcome.REJECTED
     for name, target in links.items():
-        link = inbound.inbox / name
-        assert link.is_symlink() and os.readlink(link) == str(target), name
-        assert inbound.record(name) is None, name
+        record = wait_until(partial(inbound.record, name), timeout=10, what=name)
+        assert not os.path.lexists(inbound.inbox / name), name
+        # The link itself was moved aside, still pointing where it pointed: never followed.
+        link = inbound.root / str(record.stored_path)
+        assert link.parent.name == ".set-aside" and link.is_symlink(), name
+        assert os.readlink(link) == str(target), name
+        assert record.kind == "set-aside", name
     after = secret.stat()
     assert (after.st_ino, after.st_mtime_ns, after.st_size) == (
         before.st_ino,
@@ -499,8 +511,6 @@ def test_symlinks_in_the_inbox_are_never_followed_or_moved(
         before.st_size,
     )
     assert list(outside.iterdir()) == [secret]
-    for name in links:
-        (inbound.inbox / name).unlink()
 
 
 def test_symlink_planted_in_the_processing_area_is_not_followed(app: App, tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ ADMIN_KEYS = {
     "people.rule.reporter-self": "only the CLI names another reporter (--reporter)",
     "people.as-needs-admin": "--as is a command-line option",
     "errors.workspace.": "a broken workspace is the administrator's to mend",
+    "cli.": "the command line's own messages and help, in whichever catalogue file",
 }
 
 COMMAND = re.compile(

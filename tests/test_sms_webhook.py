@@ -62,9 +62,18 @@ class Answer:
 
 
 def open_app(tmp_path: Path, *, webhook_url: str | None = None, token: str | None = TOKEN) -> App:
-    """A workspace of its own: the webhook never touches the database, so SQLite suffices."""
+    """A workspace of its own: the webhook keeps only the SIDs it saw, so SQLite suffices."""
     root = tmp_path / "ws"
     create_workspace(root)
+    # No message's age is asked of Twilio here (no REST API in these tests): the replay
+    # window and the seen-SID check are tested through it in test_approval_hardened.py.
+    config = root / "resultat.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            "webhook_max_age_seconds = 600", "webhook_max_age_seconds = 0"
+        ),
+        encoding="utf-8",
+    )
     if webhook_url:
         config = root / "resultat.toml"
         text = config.read_text(encoding="utf-8")

@@ -72,10 +72,13 @@ def _daemon(app: App) -> None:
     outbox.drain(app)
 
 
-def _reply(url: str, token: str, sender: str, body: str) -> str:
-    """The examiner's SMS reply as Twilio posts it: signed form fields over HTTP."""
-    form = {"From": sender, "To": FROM_NUMBER, "Body": body, "MessageSid": "SM" + "1" * 32}
-    signature = RequestValidator(token).compute_signature(url, form)
+def _reply(url: str, fake: FakeTwilio, sender: str, body: str) -> str:
+    """The examiner's SMS reply as Twilio posts it: signed form fields over HTTP (and the
+    message kept at Twilio, where the webhook asks for its time)."""
+    sid = "SM" + "1" * 32
+    fake.receive(sid, sender=sender, to=FROM_NUMBER, body=body, sent=dt.datetime.now(dt.UTC))
+    form = {"From": sender, "To": FROM_NUMBER, "Body": body, "MessageSid": sid}
+    signature = RequestValidator(fake.auth_token).compute_signature(url, form)
     request = Request(
         url,
         data=urlencode(form).encode(),
@@ -229,7 +232,7 @@ def _run_term(app: App, pnrs: list[str], tmp: Path, fake: FakeTwilio, url: str) 
     wb.worksheets[0]["B13"] = int(_code(fake, first))  # typed: the sheet makes it a number
     wb.save(app.settings.inbox / "exam1" / "attest.xlsx")
     _daemon(app)
-    answer = _reply(url, fake.auth_token, "+46701740605", f"{second} {_code(fake, second)}")
+    answer = _reply(url, fake, "+46701740605", f"{second} {_code(fake, second)}")
     assert f"Lista {second} är attesterad" in answer
     outbox.drain(app)
     # The office confirms both in LADOK with its confirmation workbook, then the signed scans.

@@ -1,5 +1,6 @@
 """Commands that move lists through intake and approval: ``process``, ``watch``,
-``approve``, ``reject``, ``resend-code``, ``registered``, ``signed``, ``verify``, ``merge``.
+``approve``, ``reject``, ``resend-code``, ``unlock``, ``registered``, ``signed``, ``verify``,
+``merge``.
 
 Library imports happen inside the commands (lazy, kept for start-up time).
 """
@@ -30,6 +31,7 @@ PollOpt = Annotated[bool, typer.Option("--poll", help="cli.help.opt-poll")]
 def progress_printer(*, as_json: bool) -> Callable[[Any], None]:
     """Print one line per processed file (nothing in JSON mode, which prints at the end)."""
     from pipeline.domain.personnummer import mask_text  # lazy, kept for start-up time
+    from pipeline.shown import shown  # lazy, kept for start-up time
 
     lang = language()
 
@@ -38,7 +40,8 @@ def progress_printer(*, as_json: bool) -> Callable[[Any], None]:
             listnr = (
                 texts.t("cli.process.on-list", lang, listnr=result.listnr) if result.listnr else ""
             )
-            name = mask_text(result.original_name)  # a file may be named for a student
+            # A file may be named for a student; control and bidi characters shown escaped.
+            name = shown(mask_text(result.original_name))
             typer.echo(f"{result.outcome.value:9} {name}{listnr}")
 
     return show
@@ -166,6 +169,23 @@ def resend_code(listnr: ListnrArg, admin: AdminOpt = False) -> None:
         say("resend-code.refused", err=True, problem=state_or_problem)
         raise typer.Exit(1)
     say("resend-code.queued", listnr=listnr)
+
+
+@app.command(help="cli.help.unlock", epilog="cli.help.unlock-example")
+@handle_errors
+def unlock(
+    listnr: ListnrArg,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="cli.help.opt-unlock-reason")],
+    admin: AdminOpt = False,
+) -> None:
+    from pipeline.lifecycle import tries  # lazy, kept for start-up time
+
+    application = open_app(admin=admin)
+    try:
+        before = tries.unlock(application, listnr, reason)
+    finally:
+        application.close()
+    say("unlock.done", listnr=listnr, tries=before)
 
 
 @app.command(help="cli.help.registered", epilog="cli.help.registered-example")

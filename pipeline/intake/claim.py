@@ -1,6 +1,7 @@
 """Files in ``inbox/``: which are taken, when, and claiming one for processing.
 
-Owns which names are ignored (lock files, hidden and temporary files), when a file is stable
+Owns which names are ignored (editors' lock and temporary files), which drops are strays
+(other dot-files, symlinks: answered and set aside, never taken), when a file is stable
 enough to take, claiming it by atomic rename into ``inbox/.processing/`` under an exclusive
 lock, and where the original ends up (``inbox/.processed/`` or ``inbox/.rejected/``, never
 deleted). What happens to a claimed file is :mod:`pipeline.intake.stages`'.
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Final
 
 from pipeline.models import FileOutcome
+from pipeline.shown import shown
 
 log = logging.getLogger("resultat.inbox")
 
@@ -32,14 +34,17 @@ SEPARATOR: Final = "__"
 #: In a claim id, before the owner of the folder the file came from (``<time>-<rand>@<owner>``;
 #: usernames have no "@").
 OWNER_MARK: Final = "@"
-#: Names never taken from the inbox: lock files of Excel and LibreOffice, OS litter, temporaries.
+SET_ASIDE: Final = ".set-aside"
+#: The inbox's own areas (directories at its top): never scanned as drops.
+AREAS: Final = frozenset({PROCESSING, PROCESSED, REJECTED, SET_ASIDE})
+#: Names ignored silently wherever they are (never taken, never answered): lock files and
+#: temporaries of Excel and LibreOffice and other editors, partial downloads, OS litter that
+#: is not a dot-file. They go away when the editor closes the file.
 IGNORED_PATTERNS: Final = (
     "~$*",
     ".~lock.*#",
     "~*.tmp",
     "~*",
-    "._*",
-    ".*",
     "*.tmp",
     "*.temp",
     "*.part",
@@ -57,26 +62,39 @@ def is_ignored(name: str) -> bool:
     return any(fnmatch.fnmatchcase(lowered, p.lower()) for p in IGNORED_PATTERNS)
 
 
+def is_stray(path: Path) -> bool:
+    """A drop that is answered but never taken: any other dot-file (hidden) or a symlink
+    (never followed). It is set aside with a receipt (:mod:`pipeline.intake.set_aside`)."""
+    return path.name.startswith(".") or path.is_symlink()
+
+
 def candidates(inbox: Path, *, shared: bool = True) -> list[Path]:
-    """Regular files that are not ignored, directly in each person's folder
-    ``inbox/<username>/`` and (when ``shared``) in ``inbox`` itself; symlinks never followed."""
+    """What was dropped directly in each person's folder ``inbox/<username>/`` and (when
+    ``shared``) in ``inbox`` itself: regular files, and the strays to set aside (dot-files
+    and symlinks, see :func:`is_stray`); ignored names left out, symlinks never followed."""
     found: list[Path] = []
     try:
         entries = list(os.scandir(inbox))
     except FileNotFoundError:
         return found
     for entry in entries:
-        if is_ignored(entry.name):
+        if is_ignored(entry.name) or entry.name in AREAS:
             continue
         try:
             if entry.is_dir(follow_symlinks=False):
-                found.extend(_files_in(Path(entry.path)))
-            elif shared and entry.is_file(follow_symlinks=False):
+                if not entry.name.startswith("."):  # no username begins with a dot
+                    found.extend(_files_in(Path(entry.path)))
+            elif shared and _droppable(entry):
                 found.append(Path(entry.path))
         except OSError:
             continue
     found.sort(key=lambda p: (p.parent.name if p.parent != inbox else "", p.name))
     return found
+
+
+def _droppable(entry: os.DirEntry[str]) -> bool:
+    """A regular file or a symlink (to anything: it is set aside, never followed)."""
+    return entry.is_symlink() or entry.is_file(follow_symlinks=False)
 
 
 def _files_in(folder: Path) -> list[Path]:
@@ -89,7 +107,7 @@ def _files_in(folder: Path) -> list[Path]:
         if is_ignored(entry.name):
             continue
         try:
-            if entry.is_file(follow_symlinks=False):
+            if _droppable(entry):
                 found.append(Path(entry.path))
         except OSError:
             continue
@@ -203,11 +221,9 @@ def claim(inbox: Path, path: Path) -> Claimed | None:
     fd = try_lock(path)
     if fd is None:
         return None
-    claim_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
-    owner = path.parent.name if path.parent != inbox else None
-    if owner is not None:
-        claim_id = f"{claim_id}{OWNER_MARK}{owner}"
-    target = area / f"{claim_id}{SEPARATOR}{_fitting(path.name, claim_id)}"
+    owner = owner_of(inbox, path)
+    claim_id = new_claim_id(owner)
+    target = area / claimed_name(claim_id, path.name)
     try:
         os.rename(path, target)
     except FileNotFoundError:
@@ -216,9 +232,43 @@ def claim(inbox: Path, path: Path) -> Claimed | None:
     except OSError:
         # Never let one odd file stop the daemon: it stays in the inbox, and is logged.
         os.close(fd)
-        log.exception("cannot claim %s", display_name(path.name))
+        log.exception("cannot claim %s", shown(display_name(path.name)))
         return None
     return Claimed(target, path.name, claim_id, fd, owner)
+
+
+def owner_of(inbox: Path, path: Path) -> str | None:
+    """Whose folder ``path`` was dropped in (``None``: the shared inbox)."""
+    return path.parent.name if path.parent != inbox else None
+
+
+def new_claim_id(owner: str | None) -> str:
+    """A fresh claim id: ``<time>-<random>``, with ``@<owner>`` for a person's folder."""
+    claim_id = f"{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    return claim_id if owner is None else f"{claim_id}{OWNER_MARK}{owner}"
+
+
+def claimed_name(claim_id: str, name: str) -> str:
+    """``<claim id>__<name>``, the name shortened to fit in 255 bytes."""
+    return f"{claim_id}{SEPARATOR}{_fitting(name, claim_id)}"
+
+
+def move_aside(inbox: Path, path: Path) -> tuple[Path, str] | None:
+    """Move the stray ``path`` into ``inbox/.set-aside/`` under a new claim id: the name moves
+    (a symlink as the link itself, never followed). ``(where it is kept, claim id)``, or
+    ``None`` when another worker moved it first or it cannot be moved (logged)."""
+    claim_id = new_claim_id(owner_of(inbox, path))
+    area = inbox / SET_ASIDE
+    area.mkdir(exist_ok=True, mode=0o750)
+    target = area / claimed_name(claim_id, path.name)
+    try:
+        os.rename(path, target)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        log.exception("cannot set aside %s", shown(display_name(path.name)))
+        return None
+    return target, claim_id
 
 
 def parse_claimed(name: str) -> tuple[str, str | None, str]:

@@ -25,6 +25,7 @@ from pipeline.intake.outcomes import Duplicate, Refused
 from pipeline.intake.receipts import ReceiptData, write_receipt
 from pipeline.intake.report import Problem
 from pipeline.models import FileOutcome, InboxFile, ResultList, utcnow
+from pipeline.shown import shown
 from pipeline.texts import t
 from pipeline.xlsx.reader import Limits, ResultWorkbook
 
@@ -179,7 +180,7 @@ def _conclude(
     with app.db.session() as session:
         record(session, ctx, status=status, kind=kind, listnr=listnr, receipt=receipt_path)
         hand_over(session, ctx, listnr, receipt_path)
-    log.info("%s: %s", ctx.claimed.original_name, status.value)
+    log.info("%s: %s", shown(ctx.claimed.original_name), status.value)
     return receipt_path
 
 
@@ -198,7 +199,7 @@ def hand_over(
         Delivery(
             "receipt_copy",
             {
-                "file_name": ctx.claimed.original_name,
+                "file_name": shown(ctx.claimed.original_name),
                 "listnr": listnr,
                 "receipt": receipt.read_text(encoding="utf-8"),
             },

@@ -20,6 +20,7 @@ from pipeline.intake.report import Problem
 from pipeline.models import FileOutcome
 from pipeline.people import directory
 from pipeline.people.directory import OFFICE, Person
+from pipeline.shown import shown
 
 log = logging.getLogger("resultat.inbox")
 
@@ -48,7 +49,10 @@ def folder(ctx: DroppedFile) -> Refused | None:
     expected: list[Person] = office if owner == OFFICE else [person] if person else []
     if app.settings.inbox_settings.check_owner and login not in {p.login for p in expected}:
         log.warning(
-            "%s in inbox/%s/ is owned by %s: refused", ctx.claimed.original_name, owner, login
+            "%s in inbox/%s/ is owned by %s: refused",
+            shown(ctx.claimed.original_name),
+            owner,
+            login,
         )
         refused = refuse(
             ctx, Problem("folder-not-owner", {"folder": owner, "login": login}), Kind.UNKNOWN
@@ -75,7 +79,7 @@ def _tell_administrators(ctx: DroppedFile, folder_name: str, login: str) -> None
             to=app.settings.contacts.maintainers,
             language=app.settings.language,
             context={
-                "file_name": ctx.claimed.original_name,
+                "file_name": shown(ctx.claimed.original_name),
                 "folder": f"inbox/{folder_name}/",
                 "login": login,
                 "kept_at": ctx.kept_at(FileOutcome.REJECTED),

@@ -3,9 +3,10 @@
 Owns the passes over ``inbox/`` (recover what a stopped worker left in the processing area,
 then take every stable file), one file's run through :data:`pipeline.intake.stages.STAGES`,
 moving the original by its outcome (``inbox/.processed/`` or ``inbox/.rejected/``, never
-deleted), and several worker processes on one inbox. Which files are taken, and claiming
-them, is :mod:`pipeline.intake.claim`'s; what happens to a file is the stages'. Every file
-gets one receipt.
+deleted), strays (dot-files, symlinks) answered and set aside
+(:mod:`pipeline.intake.set_aside`), and several worker processes on one inbox. Which files
+are taken, and claiming them, is :mod:`pipeline.intake.claim`'s; what happens to a file is
+the stages'. Every file gets one receipt.
 """
 
 from __future__ import annotations
@@ -35,12 +36,15 @@ from pipeline.intake.claim import (
     candidates,
     claim,
     destination,
+    display_name,
+    is_stray,
     parse_claimed,
     try_lock,
 )
 from pipeline.intake.outcomes import Outcome
 from pipeline.intake.report import Problem
 from pipeline.models import FileOutcome
+from pipeline.shown import shown
 
 if TYPE_CHECKING:
     from pipeline.intake.stages import Stage
@@ -145,17 +149,44 @@ class Inbox:
                 return self.process_claimed(claimed)
         except Exception:
             # Broken processing, not bad input: keep the file claimed for the next pass.
-            log.exception("processing %s failed; it stays in %s", claimed.original_name, PROCESSING)
+            log.exception(
+                "processing %s failed; it stays in %s", shown(claimed.original_name), PROCESSING
+            )
             claimed.release()
             return FileResult(claimed.original_name, FileOutcome.PROCESSING)
 
     def take(self, paths: Iterable[Path]) -> list[FileResult]:
         results = []
         for path in paths:
+            if is_stray(path):
+                stray = self._set_aside(path)
+                if stray is not None:
+                    results.append(stray)
+                continue
             claimed = claim(self.dir, path)
             if claimed is not None:
                 results.append(self._safe(claimed))
         return results
+
+    def _set_aside(self, path: Path) -> FileResult | None:
+        """A dot-file or a symlink: answered and moved aside, never taken."""
+        # Lazy for start-up time (see ``limits``): receipts need jinja2 and openpyxl.
+        from pipeline.intake.set_aside import set_aside
+
+        try:
+            done = set_aside(self.app, self.dir, path)
+        except Exception:
+            log.exception("setting aside %s failed", shown(display_name(path.name)))
+            return None
+        if done is None:
+            return None
+        return FileResult(
+            done.original_name,
+            FileOutcome.REJECTED,
+            receipt=done.receipt,
+            kept_at=done.kept_at,
+            problems=[done.problem],
+        )
 
     def process_once(
         self,

@@ -1,6 +1,7 @@
 """Receipts: what every processed file gets back, in the teacher's language.
 
-Owns rendering the receipt text from ``templates/receipt.<lang>.txt`` and, when there are
+Owns rendering the receipt text from ``templates/receipt.<lang>.txt`` (control and bidi
+characters shown escaped, :func:`pipeline.shown.shown`) and, when there are
 problems, a copy of the teacher's own workbook with each bad cell filled red and commented.
 Files are written atomically under ``outbox/receipts/``. Deciding the outcome is the caller's.
 """
@@ -21,6 +22,7 @@ from openpyxl.utils import column_index_from_string, get_column_letter
 from pipeline import files, resources, seal
 from pipeline.intake.report import Problem
 from pipeline.settings import Settings
+from pipeline.shown import shown
 from pipeline.texts import DEFAULT_LANGUAGE, LANGUAGES
 from pipeline.xlsx.cells import escape_cell
 from pipeline.xlsx.contract import layout
@@ -74,7 +76,8 @@ def render(settings: Settings, data: ReceiptData) -> str:
     context: dict[str, Any] = {**data.__dict__, "problems": problems}
     context["contacts"] = settings.contacts
     context["chain_head"] = _chain_head(settings)
-    return template.render(**context)
+    # A file name (or a cell's text) with control or bidi characters is shown escaped.
+    return shown(template.render(**context), keep="\n")
 
 
 def _chain_head(settings: Settings) -> dict[str, Any] | None:

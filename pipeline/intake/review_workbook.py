@@ -21,10 +21,11 @@ from pipeline.intake.dropped import DroppedFile, Kind, accepted_copy, duplicate
 from pipeline.intake.outcomes import Accepted, Approved, Duplicate, Refused, SentBack
 from pipeline.intake.report import Problem, Report
 from pipeline.intake.workbook_receipt import conclude
-from pipeline.lifecycle import approval
+from pipeline.lifecycle import approval, tries
 from pipeline.lifecycle.challenge import CODE_DIGITS
 from pipeline.lists.query import get_list_head
 from pipeline.models import ListState
+from pipeline.shown import shown
 from pipeline.texts import has
 from pipeline.xlsx.contract import verify
 from pipeline.xlsx.reader import ResultWorkbook
@@ -101,6 +102,21 @@ def check_review(
         decision = approval.reject_in(
             session, app, listnr, str(reason), via="workbook", actor=examiner or app.actor
         )
+    elif result_list.state in (ListState.SUBMITTED, ListState.AWAITING_APPROVAL) and (
+        locked := tries.locked_now(session, app, listnr, via="workbook")
+    ):
+        # Both cells empty while the list is locked: a new code would not open it.
+        lock = tries.lock_params(app, locked)
+        report.add(
+            Problem(
+                "approval-list-locked",
+                {"detail": tries.locked_text(lock, outcome.language, app.root)},
+                sheet=wb.sheet,
+                row=int(code_ref[1:]),
+                column=code_ref[0],
+            )
+        )
+        return outcome, "approval-locked"
     elif result_list.state in (ListState.SUBMITTED, ListState.AWAITING_APPROVAL):
         # Both cells empty: the examiner asks for a new code (wrong tries are not reset).
         audit.record(
@@ -130,7 +146,11 @@ def check_review(
         # in approval's words.
         slug = decision.slug
         params: dict[str, Any] = {"listnr": listnr, "left": decision.attempts_left}
-        if not has(f"problems.{slug}", outcome.language, app.root):
+        if decision.lock is not None:
+            # Locked across codes: whom to ask and when it opens (approval's words).
+            slug = "approval-list-locked"
+            params = {"detail": approval.decision_text(decision, outcome.language, app.root)}
+        elif not has(f"problems.{slug}", outcome.language, app.root):
             slug = "approval-failed"
             params = {"detail": approval.decision_text(decision, outcome.language, app.root)}
         report.add(
@@ -182,7 +202,7 @@ def review_workbook(
         "list %s: review %s from %s (%d problems)",
         outcome.listnr,
         concluded_as.receipt_status,
-        ctx.claimed.original_name,
+        shown(ctx.claimed.original_name),
         len(outcome.report.problems),
     )
     return concluded_as(outcome.listnr, concluded.receipt, tuple(concluded.data.problems))

@@ -3,9 +3,11 @@
 Owns the approval's course: when a list is submitted a code is issued for exactly the rows the
 examiner will see (its content hash) and the list's current version, and sent with the review
 files (:mod:`pipeline.lifecycle.review`); the code is single use, valid for a configurable
-time (default 72 h), locked after ``max_attempts`` wrong tries and voided by any change to the
-list. Approving (:func:`approve_in`) and rejecting (:func:`reject_in`) are the same whatever
-the channel (review workbook, CLI, SMS reply: :func:`sms_reply`). The code itself is
+time (default 72 h) and voided by any change to the list; after ``max_attempts`` wrong tries,
+counted for the list across all its codes, the list is locked
+(:mod:`pipeline.lifecycle.tries`: only an administrator or the cool-down opens it).
+Approving (:func:`approve_in`) and rejecting (:func:`reject_in`) are the same whatever the
+channel (review workbook, CLI, SMS reply: :func:`sms_reply`). The code itself is
 :mod:`pipeline.lifecycle.challenge`'s; the state change :mod:`pipeline.lists.state`'s; what
 happens after approval (LADOK files, archive list, mails)
 :mod:`pipeline.lifecycle.after_approval`'s.
@@ -16,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,7 +26,7 @@ from sqlalchemy.orm import Session
 from pipeline import audit
 from pipeline.app import App
 from pipeline.errors import InvalidRequest
-from pipeline.lifecycle import after_approval, review
+from pipeline.lifecycle import after_approval, review, tries
 from pipeline.lifecycle.challenge import (
     code_matches,
     issue,
@@ -36,7 +38,14 @@ from pipeline.lists.content import content_hash, content_rows, grade_counts, voi
 from pipeline.lists.query import get_list, get_staff
 from pipeline.lists.state import Role
 from pipeline.messages import outbox
-from pipeline.models import ChallengeStatus, ListState, ResultList, Staff, utcnow
+from pipeline.models import (
+    ApprovalTries,
+    ChallengeStatus,
+    ListState,
+    ResultList,
+    Staff,
+    utcnow,
+)
 from pipeline.people import delivery, roles
 from pipeline.texts import t
 
@@ -171,6 +180,8 @@ class Decision:
     listnr: int
     attempts_left: int | None = None
     files: list[Path] = field(default_factory=list)
+    #: For a locked list: :func:`pipeline.lifecycle.tries.lock_params` (whom to ask, when).
+    lock: dict[str, Any] | None = None
 
 
 def approve_in(
@@ -196,10 +207,12 @@ def approve_in(
     challenge = latest(session, listnr)
     if challenge is None or challenge.status == ChallengeStatus.VOIDED:
         return Decision(False, "approval-no-code", listnr)
-    if challenge.status == ChallengeStatus.LOCKED:
-        return Decision(False, "approval-locked", listnr, 0)
     if challenge.status == ChallengeStatus.USED:
         return Decision(False, "approval-code-used", listnr)
+    # Wrong codes count per list, across its codes: a new code does not open a lock.
+    counted = tries.tries_of(session, listnr)
+    if tries.is_locked(session, app, counted, via=via):
+        return _locked(session, app, counted, via=via, actor=actor)
     current = content_hash(result_list)
     stale = (
         challenge.version != result_list.version
@@ -216,19 +229,24 @@ def approve_in(
         return Decision(False, "approval-expired", listnr)
     if not code_matches(app, challenge, code):
         challenge.attempts += 1
-        left = max(0, app.settings.approval.max_attempts - challenge.attempts)
-        if left == 0:
-            challenge.status = ChallengeStatus.LOCKED
+        left = tries.count_wrong(app, counted)
         audit.record(
             session,
             actor=actor,
             action="approval.wrong-code",
             listnr=listnr,
-            details={"via": via, "attempts": challenge.attempts, "locked": left == 0},
+            details={
+                "via": via,
+                "attempts": counted.wrong,
+                "code_attempts": challenge.attempts,
+                "locked": left == 0,
+            },
         )
-        return Decision(
-            False, "approval-locked" if left == 0 else "approval-wrong-code", listnr, left
-        )
+        if left == 0:
+            return Decision(
+                False, "approval-locked", listnr, 0, lock=tries.lock_params(app, counted)
+            )
+        return Decision(False, "approval-wrong-code", listnr, left)
     now = utcnow()
     challenge.status = ChallengeStatus.USED
     challenge.used_at = now
@@ -251,6 +269,22 @@ def approve_in(
     )
     files = after_approval.after_approval(session, app, result_list)
     return Decision(True, "approved", listnr, files=files)
+
+
+def _locked(
+    session: Session, app: App, counted: ApprovalTries, *, via: str, actor: str
+) -> Decision:
+    """A try at a locked list: refused without looking at the code, and audited."""
+    audit.record(
+        session,
+        actor=actor,
+        action="approval.locked-try",
+        listnr=counted.listnr,
+        details={"via": via, "attempts": counted.wrong},
+    )
+    return Decision(
+        False, "approval-locked", counted.listnr, 0, lock=tries.lock_params(app, counted)
+    )
 
 
 def approve(app: App, listnr: int, code: str, *, via: str = "cli") -> Decision:
@@ -326,12 +360,17 @@ def resend_code(app: App, listnr: int) -> str:
                     state=result_list.state.value,
                 )
             )
-        audit.record(session, actor=app.actor, action="approval.resend", listnr=listnr)
+        tries.refuse_if_locked(session, app, listnr, via="cli", language=app.settings.language)
+        audit.record(
+            session, actor=app.actor, action="approval.resend", listnr=listnr, admin=app.admin
+        )
         return request_approval(session, app, result_list, actor=app.actor, resent=True)
 
 
 def decision_text(decision: Decision, language: str, workspace: Path | None = None) -> str:
     """The sentence telling a person what came of ``decision``, in ``language``."""
+    if decision.lock is not None:
+        return tries.locked_text(decision.lock, language, workspace)
     return t(
         f"approval.{decision.slug}",
         language,

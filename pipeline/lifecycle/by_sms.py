@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from pipeline import audit
 from pipeline.app import App
+from pipeline.lifecycle import tries
 from pipeline.lifecycle.approval import _language, approve_in, decision_text, request_approval
 from pipeline.lifecycle.challenge import mobile_of, normalize_number, parse_new_code, parse_reply
 from pipeline.models import ListState, ResultList, Staff
@@ -61,7 +62,8 @@ def _new_code_by_sms(
     session: Session, app: App, staff: list[Staff], listnr: int, language: str
 ) -> str:
     """``NY LISTNR`` from the examiner's registered number: a new code for the list (its wrong
-    tries are not reset by it); anyone else is refused as any other reply."""
+    tries are not reset by it; a locked list stays locked); anyone else is refused as any
+    other reply."""
     result_list = session.execute(
         select(ResultList).where(ResultList.listnr == listnr).with_for_update()
     ).scalar_one_or_none()
@@ -73,6 +75,10 @@ def _new_code_by_sms(
         return t("approval.sms-refused", language, app.root)
     if result_list.state not in (ListState.SUBMITTED, ListState.AWAITING_APPROVAL):
         return t("approval.approval-wrong-state", language, app.root, listnr=listnr)
+    locked = tries.locked_now(session, app, listnr, via="sms")
+    if locked is not None:
+        # A new code would not open the lock: say whom to ask and when it opens.
+        return tries.locked_text(tries.lock_params(app, locked), language, app.root)
     audit.record(
         session,
         actor=examiner.username,

@@ -8,18 +8,36 @@ the text to answer with ("" for no answer). Nothing reaches it without a valid s
 
 TLS is the reverse proxy's job: run ``resultat serve`` on loopback behind it and set
 ``[sms] webhook_url`` to the public URL Twilio calls, because the signature covers that URL.
+
+Replays (issue 16). A captured, correctly signed request stays correctly signed: Twilio's
+signature covers the URL and the form fields but no time, and Twilio sends no timestamp header
+(``I-Twilio-Idempotency-Token`` only marks its own retries). So each request's ``MessageSid``
+is kept in the database (``sms_received``) and a SID seen before is answered with an empty
+TwiML and handed to nobody: a replay costs no try. And "older than ``[sms]
+webhook_max_age_seconds``" is measured by Twilio's own clock: the message's ``date_sent`` as
+Twilio's REST API gives it for that SID (``GET .../Messages/{MessageSid}.json``, the account's
+credentials) — a SID Twilio does not know is refused too. Set the window to 0 to skip that
+look-up (the seen-SID check stays).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import re
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.util import request_uri
 
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+
+from pipeline import audit
 from pipeline.domain.personnummer import mask_text
+from pipeline.messages.sms import twilio_client
+from pipeline.models import SmsReceived, utcnow
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -33,6 +51,10 @@ SIGNATURE_HEADER: Final = "HTTP_X_TWILIO_SIGNATURE"
 TWIML_TYPE: Final = "text/xml; charset=utf-8"
 
 Handler = Callable[[str, str], str]
+#: When Twilio says the message with this SID was sent (``None``: Twilio does not know it).
+SentAt = Callable[[str], "dt.datetime | None"]
+#: A message's SID as Twilio makes them: SM (SMS) or MM (MMS) and 32 hex digits.
+_SID: Final = re.compile(r"(SM|MM)[0-9a-f]{32}")
 
 
 class _Form(dict[str, str]):
@@ -56,17 +78,22 @@ def twiml(reply: str) -> bytes:
     return str(response.to_xml()).encode("utf-8")
 
 
-def make_app(app: App, handler: Handler, *, url: str | None = None) -> WSGIApplication:
+def make_app(
+    app: App, handler: Handler, *, url: str | None = None, sent_at: SentAt | None = None
+) -> WSGIApplication:
     """The WSGI callable for Twilio's incoming-message webhook.
 
     The signature is checked against ``url``, else ``[sms] webhook_url``, else the URL of the
-    request as this server saw it (right only without a proxy in front).
+    request as this server saw it (right only without a proxy in front). ``sent_at`` replaces
+    the look-up of a message's time at Twilio (:func:`twilio_sent_at`).
     """
     from twilio.request_validator import RequestValidator  # lazy, kept for start-up time
 
     token = app.settings.sms.auth_token
     validator = RequestValidator(token) if token else None
     public_url = url or app.settings.sms.webhook_url
+    max_age = app.settings.sms.webhook_max_age_seconds
+    sent = sent_at or (lambda sid: twilio_sent_at(app, sid))
 
     def respond(
         start_response: StartResponse,
@@ -103,10 +130,28 @@ def make_app(app: App, handler: Handler, *, url: str | None = None) -> WSGIAppli
                 environ.get("REMOTE_ADDR", "?"),
             )
             return respond(start_response, "403 Forbidden", b"")
+        sid = form.get("MessageSid", "")
+        if not _SID.fullmatch(sid):
+            return respond(start_response, "400 Bad Request", b"")
+        if not _first_time(app, sid):
+            return respond(start_response, "200 OK", twiml(""), TWIML_TYPE)
+        if max_age > 0:
+            try:
+                when = sent(sid)
+            except Exception as exc:
+                # Twilio could not be asked: not this request's fault; it may come again.
+                _forget(app, sid)
+                log.error("SMS webhook: cannot ask Twilio for %s: %s", sid, type(exc).__name__)
+                return respond(start_response, "503 Service Unavailable", b"")
+            age = None if when is None else (dt.datetime.now(dt.UTC) - when).total_seconds()
+            if age is None or age > max_age:
+                _refuse_old(app, sid, age, max_age)
+                return respond(start_response, "200 OK", twiml(""), TWIML_TYPE)
         sender = form.get("From", "")
         try:
             reply = handler(sender, form.get("Body", ""))
         except Exception as exc:
+            _forget(app, sid)
             # Never the body in a log line: it holds an approval code.
             log.error("SMS webhook: handler failed: %s", mask_text(f"{type(exc).__name__}: {exc}"))
             return respond(start_response, "500 Internal Server Error", b"")
@@ -114,6 +159,64 @@ def make_app(app: App, handler: Handler, *, url: str | None = None) -> WSGIAppli
         return respond(start_response, "200 OK", twiml(reply), TWIML_TYPE)
 
     return application
+
+
+def _first_time(app: App, sid: str) -> bool:
+    """Record ``sid`` as seen; ``False`` (audited) when it was seen before: a replay."""
+    try:
+        with app.db.session() as session:
+            session.add(SmsReceived(message_sid=sid, received_at=utcnow()))
+            session.flush()
+    except IntegrityError:
+        with app.db.session() as session:
+            audit.record(
+                session, actor="sms", action="sms.replay-refused", details={"message_sid": sid}
+            )
+        log.warning("SMS webhook: %s was seen before: refused as a replay", sid)
+        return False
+    return True
+
+
+def _forget(app: App, sid: str) -> None:
+    """Not handled after all (Twilio away, a failure of ours): the same SID may come again."""
+    with app.db.session() as session:
+        session.execute(delete(SmsReceived).where(SmsReceived.message_sid == sid))
+
+
+def _refuse_old(app: App, sid: str, age: float | None, max_age: float) -> None:
+    with app.db.session() as session:
+        audit.record(
+            session,
+            actor="sms",
+            action="sms.too-old",
+            details={
+                "message_sid": sid,
+                "age_seconds": None if age is None else round(age),
+                "max_age_seconds": max_age,
+            },
+        )
+    log.warning(
+        "SMS webhook: %s refused: %s",
+        sid,
+        "unknown to Twilio" if age is None else f"sent {age:.0f} s ago (window {max_age:.0f} s)",
+    )
+
+
+def twilio_sent_at(app: App, sid: str) -> dt.datetime | None:
+    """When Twilio's REST API says message ``sid`` was sent (received, for an incoming SMS);
+    ``None`` when Twilio does not know the SID. Other failures raise."""
+    from twilio.base.exceptions import TwilioRestException  # lazy, kept for start-up time
+
+    try:
+        found = twilio_client(app.settings.sms).messages(sid).fetch()
+    except TwilioRestException as exc:
+        if exc.status == 404:
+            return None
+        raise
+    when = found.date_sent or found.date_created
+    if not isinstance(when, dt.datetime):
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -135,6 +238,11 @@ def serve(app: App, handler: Handler, *, host: str = "127.0.0.1", port: int = 80
     server = make_server_for(app, handler, host=host, port=port)
     if app.settings.sms.auth_token is None:
         log.warning("SMS webhook: RESULTAT_TWILIO_TOKEN is not set; every request is refused")
+    elif app.settings.sms.webhook_max_age_seconds > 0 and not app.settings.sms.account_sid:
+        log.warning(
+            "SMS webhook: RESULTAT_TWILIO_SID is not set, so no message's age can be asked of "
+            "Twilio; every request is refused (or set [sms] webhook_max_age_seconds = 0)"
+        )
     log.info("SMS webhook: listening on http://%s:%d/", host, server.server_port)
     try:
         server.serve_forever()
