@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from pipeline.app import App
 from pipeline.mailin import answers, poll
-from pipeline.mailin.take import PAUSE_MARK
+from pipeline.mailin.take import PAUSE_MARK, MailResult
 from pipeline.messages import outbox
 from pipeline.models import (
     ApprovalChallenge,
@@ -29,6 +29,7 @@ from pipeline.models import (
     MailinMail,
     ResultList,
     Staff,
+    Student,
 )
 from pipeline.people.furnish import furnish
 from pipeline.xlsx import workbook
@@ -95,7 +96,7 @@ def reopen(app: App, smtp: SmtpServer, server: Dovecot, **mailin: Any) -> App:
 
 def filled(app: App, tmp: Path, name: str = "betyg.xlsx", count: int = 3) -> bytes:
     with app.db.read_session() as session:
-        pnrs = [s.pnr for s in session.execute(select(_Student())).scalars()][:count]
+        pnrs = [s.pnr for s in session.execute(select(Student)).scalars()][:count]
     listnr = new_exam_list(app)
     return fill(
         workbook.issue(app, listnr).path,
@@ -105,13 +106,7 @@ def filled(app: App, tmp: Path, name: str = "betyg.xlsx", count: int = 3) -> byt
     ).read_bytes()
 
 
-def _Student() -> Any:
-    from pipeline.models import Student
-
-    return Student
-
-
-def take(app: App) -> list[poll.MailResult]:
+def take(app: App) -> list[MailResult]:
     """One pass over the mailbox, then what it queued is sent (to the SMTP server)."""
     results = poll.poll_once(app)
     outbox.drain(app)
