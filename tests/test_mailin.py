@@ -296,9 +296,8 @@ def test_the_examiner_approves_by_answering_the_review_mail(
         [challenge] = session.execute(select(ApprovalChallenge)).scalars()
         assert challenge.attempts == 1
     teacher_answer = replies(smtp_server, TEACHER)[-1]
-    assert "Endast listans examinator" in text_of(teacher_answer) or "examinator" in text_of(
-        teacher_answer
-    )
+    assert "Bara listans examinator får attestera" in text_of(teacher_answer)
+    assert "Examinator är exam1; du är lärare1" in text_of(teacher_answer)
     wrong_answer = replies(smtp_server, EXAMINER)[-1]
     assert wrong_answer["Subject"] == subject and "Fel kod" in text_of(wrong_answer)
 
@@ -441,3 +440,26 @@ def test_attachments_pass_the_same_safety_checks_and_names_are_untrusted(
     receipts = replies(smtp_server, TEACHER)
     assert len(receipts) == 2
     assert all(r["Subject"] == "Re: Två" for r in receipts)
+
+
+def test_where_moving_is_not_allowed_a_taken_mail_is_flagged_and_answered_in_english(
+    mail_app: App, smtp_server: SmtpServer, dovecot: Dovecot, tmp_path: Path
+) -> None:
+    with mail_app.db.session() as session:
+        teacher = session.execute(select(Staff).where(Staff.username == "lärare1")).scalar_one()
+        teacher.language = "en"
+    app = reopen(mail_app, smtp_server, dovecot, after="flag")
+    try:
+        raw, mid = letter(TEACHER, "Grades", files=[("grades.xlsx", filled(app, tmp_path))])
+        dovecot.deliver(raw)
+        [result] = take(app)
+        assert result.status == "done"
+        assert take(app) == []  # flagged: not taken again
+    finally:
+        app.close()
+    assert dovecot.count("INBOX") == 1 and dovecot.count("resultat/done") == 0
+    with dovecot.client() as box:
+        [kept] = list(box.fetch(mark_seen=False, headers_only=True))
+        assert "resultat-done" in kept.flags and "\\Seen" in kept.flags
+    [reply] = replies(smtp_server, TEACHER)
+    assert reply["In-Reply-To"] == mid and "the file grades.xlsx you mailed" in text_of(reply)
