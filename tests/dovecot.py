@@ -1,6 +1,7 @@
 """A real Dovecot IMAP server on 127.0.0.1 for the drop-by-mail tests, configured in a
-temporary folder: passwd-file login, Maildir storage, no TLS. Loaded as a pytest plugin by
-tests/test_mailin.py.
+temporary folder: passwd-file login, Maildir storage, no TLS; and the tests' helpers (mails as
+a mail client writes them, a workspace reading the server, what the SMTP server got). Loaded
+as a pytest plugin (tests/conftest.py).
 
 Dovecot runs in the foreground (``-F``) as a child of the test process. Its login process must
 not run as root, so under root the login, internal and mail user is ``nobody`` (the folder is
@@ -19,11 +20,24 @@ import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import make_msgid
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import pytest
 from imap_tools import MailBoxUnencrypted
+from sqlalchemy import select
+
+from pipeline.app import App
+from pipeline.mailin import poll
+from pipeline.mailin.take import MailResult
+from pipeline.messages import outbox
+from pipeline.models import InboxFile, MailinMail, Student
+from pipeline.people.furnish import furnish
+from pipeline.xlsx import workbook
+from tests.factories import fill, new_exam_list, seed
+from tests.smtp_server import SMTP_PASSWORD, Received, SmtpServer, set_section, smtp_config
 
 DOVECOT: Final = shutil.which("dovecot") or "/usr/sbin/dovecot"
 USER: Final = "resultat"
@@ -181,3 +195,100 @@ def dovecot() -> Iterator[Dovecot]:
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- helpers
+
+TEACHER = "larare1@example.se"
+EXAMINER = "exam1@example.se"
+XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+GRADE_DATE = "2026-11-02"
+
+
+def letter(
+    sender: str,
+    subject: str,
+    *,
+    files: list[tuple[str, bytes]] = (),  # type: ignore[assignment]
+    body: str = "Hej!\n",
+    message_id: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[bytes, str]:
+    """A mail as a mail client writes it, and its Message-ID."""
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = "resultat@example.se"
+    msg["Subject"] = subject
+    mid = message_id or make_msgid(domain="example.se")
+    msg["Message-ID"] = mid
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(body)
+    for name, data in files:
+        msg.add_attachment(data, maintype=XLSX[0], subtype=XLSX[1], filename=name)
+    return msg.as_bytes(), mid
+
+
+def configure_mail(root: Path, smtp: SmtpServer, server: Dovecot, **mailin: Any) -> None:
+    set_section(root, "mail", smtp_config(smtp))
+    set_section(root, "mailin", server.settings(**mailin))
+
+
+@pytest.fixture
+def mail_app(
+    app: App, smtp_server: SmtpServer, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[App]:
+    seed(app)
+    furnish(app)
+    monkeypatch.setenv("RESULTAT_SMTP_PASSWORD", SMTP_PASSWORD)
+    monkeypatch.setenv("RESULTAT_IMAP_PASSWORD", PASSWORD)
+    configure_mail(app.root, smtp_server, dovecot)
+    opened = App.open(app.root, actor="testadmin", admin=True)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def reopen(app: App, smtp: SmtpServer, server: Dovecot, **mailin: Any) -> App:
+    configure_mail(app.root, smtp, server, **mailin)
+    return App.open(app.root, actor="testadmin", admin=True)
+
+
+def filled(app: App, tmp: Path, name: str = "betyg.xlsx", count: int = 3) -> bytes:
+    with app.db.read_session() as session:
+        pnrs = [s.pnr for s in session.execute(select(Student)).scalars()][:count]
+    listnr = new_exam_list(app)
+    return fill(
+        workbook.issue(app, listnr).path,
+        {p: {"grade": "4", "grade_date": GRADE_DATE} for p in pnrs},
+        action="Skicka till examinator",
+        target=tmp / name,
+    ).read_bytes()
+
+
+def take(app: App) -> list[MailResult]:
+    """One pass over the mailbox, then what it queued is sent (to the SMTP server)."""
+    results = poll.poll_once(app)
+    outbox.drain(app)
+    return results
+
+
+def to(smtp: SmtpServer, address: str) -> list[Received]:
+    return [r for r in smtp.received if address in r.rcpt_tos]
+
+
+def replies(smtp: SmtpServer, address: str) -> list[EmailMessage]:
+    """The mails to ``address`` that answer one of theirs (in a thread)."""
+    found = [r.parsed() for r in to(smtp, address)]
+    return [m for m in found if str(m["Subject"] or "").startswith("Re:")]
+
+
+def mails(app: App) -> list[MailinMail]:
+    with app.db.read_session() as session:
+        return list(session.execute(select(MailinMail).order_by(MailinMail.id)).scalars())
+
+
+def files_of(app: App) -> list[InboxFile]:
+    with app.db.read_session() as session:
+        return list(session.execute(select(InboxFile).order_by(InboxFile.id)).scalars())

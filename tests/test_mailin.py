@@ -5,133 +5,36 @@ the real SMTP server (aiosmtpd)."""
 from __future__ import annotations
 
 import datetime as dt
-import signal
-import time
-from collections.abc import Iterator
-from email.message import EmailMessage
-from email.utils import make_msgid
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from pipeline.app import App
-from pipeline.mailin import answers, poll
-from pipeline.mailin.take import PAUSE_MARK, MailResult
+from pipeline.mailin import answers
 from pipeline.messages import outbox
 from pipeline.models import (
     ApprovalChallenge,
     AuditEvent,
     FileOutcome,
-    InboxFile,
     ListState,
-    MailinMail,
     ResultList,
     Staff,
-    Student,
 )
-from pipeline.people.furnish import furnish
-from pipeline.xlsx import workbook
-from tests.dovecot import PASSWORD, Dovecot
-from tests.factories import fill, new_exam_list, seed, sent_code, text_of
-from tests.loopback_proc import Daemon, environment, run_cli
-from tests.smtp_server import SMTP_PASSWORD, Received, SmtpServer, set_section, smtp_config
-
-TEACHER = "larare1@example.se"
-EXAMINER = "exam1@example.se"
-XLSX = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
-GRADE_DATE = "2026-11-02"
-
-
-def letter(
-    sender: str,
-    subject: str,
-    *,
-    files: list[tuple[str, bytes]] = (),  # type: ignore[assignment]
-    body: str = "Hej!\n",
-    message_id: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> tuple[bytes, str]:
-    """A mail as a mail client writes it, and its Message-ID."""
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = "resultat@example.se"
-    msg["Subject"] = subject
-    mid = message_id or make_msgid(domain="example.se")
-    msg["Message-ID"] = mid
-    for name, value in (headers or {}).items():
-        msg[name] = value
-    msg.set_content(body)
-    for name, data in files:
-        msg.add_attachment(data, maintype=XLSX[0], subtype=XLSX[1], filename=name)
-    return msg.as_bytes(), mid
-
-
-def configure_mail(root: Path, smtp: SmtpServer, server: Dovecot, **mailin: Any) -> None:
-    set_section(root, "mail", smtp_config(smtp))
-    set_section(root, "mailin", server.settings(**mailin))
-
-
-@pytest.fixture
-def mail_app(
-    app: App, smtp_server: SmtpServer, dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[App]:
-    seed(app)
-    furnish(app)
-    monkeypatch.setenv("RESULTAT_SMTP_PASSWORD", SMTP_PASSWORD)
-    monkeypatch.setenv("RESULTAT_IMAP_PASSWORD", PASSWORD)
-    configure_mail(app.root, smtp_server, dovecot)
-    opened = App.open(app.root, actor="testadmin", admin=True)
-    try:
-        yield opened
-    finally:
-        opened.close()
-
-
-def reopen(app: App, smtp: SmtpServer, server: Dovecot, **mailin: Any) -> App:
-    configure_mail(app.root, smtp, server, **mailin)
-    return App.open(app.root, actor="testadmin", admin=True)
-
-
-def filled(app: App, tmp: Path, name: str = "betyg.xlsx", count: int = 3) -> bytes:
-    with app.db.read_session() as session:
-        pnrs = [s.pnr for s in session.execute(select(Student)).scalars()][:count]
-    listnr = new_exam_list(app)
-    return fill(
-        workbook.issue(app, listnr).path,
-        {p: {"grade": "4", "grade_date": GRADE_DATE} for p in pnrs},
-        action="Skicka till examinator",
-        target=tmp / name,
-    ).read_bytes()
-
-
-def take(app: App) -> list[MailResult]:
-    """One pass over the mailbox, then what it queued is sent (to the SMTP server)."""
-    results = poll.poll_once(app)
-    outbox.drain(app)
-    return results
-
-
-def to(smtp: SmtpServer, address: str) -> list[Received]:
-    return [r for r in smtp.received if address in r.rcpt_tos]
-
-
-def replies(smtp: SmtpServer, address: str) -> list[EmailMessage]:
-    """The mails to ``address`` that answer one of theirs (in a thread)."""
-    found = [r.parsed() for r in to(smtp, address)]
-    return [m for m in found if str(m["Subject"] or "").startswith("Re:")]
-
-
-def mails(app: App) -> list[MailinMail]:
-    with app.db.read_session() as session:
-        return list(session.execute(select(MailinMail).order_by(MailinMail.id)).scalars())
-
-
-def files_of(app: App) -> list[InboxFile]:
-    with app.db.read_session() as session:
-        return list(session.execute(select(InboxFile).order_by(InboxFile.id)).scalars())
-
+from tests.dovecot import (
+    EXAMINER,
+    TEACHER,
+    Dovecot,
+    files_of,
+    filled,
+    letter,
+    reopen,
+    replies,
+    take,
+    to,
+)
+from tests.factories import sent_code, text_of
+from tests.smtp_server import SmtpServer
 
 # --------------------------------------------------------------------------- (2), (4)
 
@@ -333,62 +236,6 @@ def test_the_same_mail_twice_is_answered_as_a_duplicate(
     assert dovecot.count("resultat/done") == 2
 
 
-def _kill_env(root: Path, db_url: str) -> dict[str, str]:
-    return environment(db_url, RESULTAT_IMAP_PASSWORD=PASSWORD)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("point", ["fetched", "claimed"])
-def test_a_killed_watch_loses_and_doubles_nothing(
-    mail_app: App,
-    smtp_server: SmtpServer,
-    dovecot: Dovecot,
-    tmp_path: Path,
-    db_url: str,
-    point: str,
-) -> None:
-    """SIGKILL of the real daemon between fetching a mail and committing its outcome; the
-    next run takes it exactly once: one record, one receipt, the mail in resultat/done."""
-    raw, mid = letter(TEACHER, "Betyg", files=[("betyg.xlsx", filled(mail_app, tmp_path))])
-    configure_mail(mail_app.root, smtp_server, dovecot, pause_at=point, pause_seconds=60)
-    set_section(
-        mail_app.root,
-        "inbox",
-        {"stable_seconds": 0.2, "scan_interval": 1.0, "max_file_mb": 50, "max_rows": 50000},
-    )
-    env = _kill_env(mail_app.root, db_url)
-    dovecot.deliver(raw)
-    daemon = Daemon(mail_app.root, env).start()
-    mark = mail_app.settings.var / PAUSE_MARK
-    deadline = time.monotonic() + 60
-    while not mark.is_file() and time.monotonic() < deadline and daemon.alive():
-        time.sleep(0.1)
-    assert mark.read_text("utf-8") == point, daemon.output()
-    assert daemon.proc is not None
-    daemon.proc.send_signal(signal.SIGKILL)
-    daemon.proc.wait(timeout=30)
-    assert dovecot.count("INBOX") == 1  # not put away: its outcome was never committed
-
-    configure_mail(mail_app.root, smtp_server, dovecot)  # no pause this time
-    daemon = Daemon(mail_app.root, env, name="again").start()
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and not replies(smtp_server, TEACHER):
-            time.sleep(0.2)
-        time.sleep(1.0)  # anything doubled would come now
-    finally:
-        daemon.stop()
-    assert [f.outcome for f in files_of(mail_app)] == [FileOutcome.ACCEPTED]
-    [row] = mails(mail_app)
-    assert row.status == "done"
-    receipts = replies(smtp_server, TEACHER)
-    assert len(receipts) == 1 and receipts[0]["In-Reply-To"] == mid
-    assert dovecot.count("INBOX") == 0 and dovecot.count("resultat/done") == 1
-    assert list((mail_app.settings.inbox / ".processing").iterdir()) == []
-    assert run_cli(mail_app.root, env, "process").returncode == 0
-    assert len(files_of(mail_app)) == 1 and len(replies(smtp_server, TEACHER)) == 1
-
-
 # --------------------------------------------------------------------------- (7)
 
 
@@ -404,6 +251,17 @@ def test_a_mail_without_a_file_gets_one_short_answer(
     assert answer["In-Reply-To"] == mid and answer["Subject"] == "Re: Hej där"
     assert "Bifoga den ifyllda arbetsboken" in text_of(answer)
     assert "resultat@example.se" in text_of(answer)
+    # An out-of-office reply is a machine's: never answered (no robots answering each other).
+    dovecot.deliver(
+        letter(
+            TEACHER,
+            "Re: Kvitto",
+            body="Jag är ledig.\n",
+            headers={"Auto-Submitted": "auto-replied"},
+        )[0]
+    )
+    [result] = take(mail_app)
+    assert result.status == "automatic" and len(replies(smtp_server, TEACHER)) == 1
 
 
 def test_limits_on_size_and_attachments(

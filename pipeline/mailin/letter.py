@@ -75,6 +75,9 @@ class Letter:
     references: str
     auth_results: list[str]
     return_path: str
+    #: Sent by a machine (an out-of-office reply, a bounce, a list): never given a short
+    #: answer, so two robots cannot answer each other for ever (RFC 3834).
+    automatic: bool = False
     first_line: str = ""
     attachments: list[Attachment] = field(default_factory=list)
     #: Parts left out (their content types), for the log.
@@ -111,6 +114,18 @@ def _message_id(msg: MailMessage) -> str | None:
     return found.group(0) if found else None
 
 
+def _automatic(msg: MailMessage) -> bool:
+    submitted = _header(msg, "Auto-Submitted").strip().lower()
+    precedence = _header(msg, "Precedence").strip().lower()
+    robots = ("X-Autoreply", "X-Autorespond", "X-Auto-Response-Suppress", "List-Id")
+    return (
+        (bool(submitted) and submitted != "no")
+        or precedence in ("bulk", "junk", "list", "auto_reply")
+        or any(_header(msg, name) for name in robots)
+        or (_sender(msg) or "").startswith(("mailer-daemon@", "postmaster@"))
+    )
+
+
 def _first_line(text: str) -> str:
     for line in text.splitlines():
         if line.strip():
@@ -130,6 +145,7 @@ def read(msg: MailMessage, *, headers_only: bool = False) -> Letter:
         references=one_line(_header(msg, "References"), 4000),
         auth_results=_headers(msg, "Authentication-Results"),
         return_path=one_line(_header(msg, "Return-Path"), 320),
+        automatic=_automatic(msg),
     )
     if headers_only:
         return letter

@@ -55,6 +55,8 @@ TOO_LARGE: Final = "too-large"
 TOO_MANY: Final = "too-many"
 NO_ATTACHMENT: Final = "no-attachment"
 APPROVAL: Final = "approval"
+#: A machine's mail (out-of-office, bounce) that is no drop: put away unanswered.
+AUTOMATIC: Final = "automatic"
 #: Written when a crash test's pause begins (``[mailin] pause_at``).
 PAUSE_MARK: Final = "mailin-paused"
 
@@ -154,6 +156,8 @@ class Taker:
         if limits.require_auth and not letter.vouched(limits.require_auth):
             answers.in_your_name(session, app, mail, person)
             return answers.NOT_VOUCHED
+        if letter.automatic and (not letter.attachments or letter.size > limits.max_message_bytes):
+            return AUTOMATIC
         earlier = self._same_mail(session, mail)
         if earlier is not None:
             answers.answer(session, app, mail, person, DUPLICATE, when=_local(earlier))
