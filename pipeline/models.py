@@ -339,8 +339,7 @@ class Message(Base):
     provider_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    #: An answer in a mail thread: ``In-Reply-To`` and ``References`` of the mail answered.
-    reply_headers: Mapped[dict[str, str] | None] = mapped_column(JSON)
+    reply_headers: Mapped[dict[str, str] | None] = mapped_column(JSON)  # a reply's threading
 
 
 class ChallengeStatus(enum.StrEnum):
@@ -388,22 +387,14 @@ class Reminder(Base):
 
 
 class MailinMail(Base):
-    """A mail read from the ``[mailin]`` mailbox, taken once: by its mailbox UID (with the
-    folder's UIDVALIDITY) and its ``Message-ID``. ``claims`` are the claim ids its
-    attachments got in the inbox; ``status`` is ``taken`` until its outcome is committed."""
+    """A mail read from ``[mailin]``, taken once by UID and Message-ID (pipeline.mailin.take)."""
 
     __tablename__ = "mailin_mails"
-
     id: Mapped[int] = mapped_column(primary_key=True)
-    uid_key: Mapped[str] = mapped_column(String(300), unique=True)
+    uid_key: Mapped[str] = mapped_column(String(300), unique=True)  # folder:UIDVALIDITY:UID
     message_id: Mapped[str | None] = mapped_column(String(500), index=True)
     sender: Mapped[str] = mapped_column(String(320))
-    username: Mapped[str | None] = mapped_column(String(100))
     subject: Mapped[str] = mapped_column(String(500))
     references: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(20), index=True)
-    claims: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(20), index=True)  # "taken" until concluded
     received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    #: Refused mails: when the administrators' daily digest named it.
-    digested_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

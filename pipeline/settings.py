@@ -112,12 +112,9 @@ class DeadlineSettings:
 
 @dataclass(frozen=True)
 class MailinSettings:
-    """Drop by mail: an IMAP mailbox read as one more inbox (``[mailin]``). ``security`` "ssl"
-    connects with TLS from the start, "starttls" upgrades, "none" is for a server on loopback.
-    ``after`` "move" moves a finished mail to ``done_folder``/``refused_folder``; "flag" marks
-    it (seen and the keyword ``resultat-done``) where moving is not allowed. ``require_auth``
-    names the receiving server's authserv-id whose ``Authentication-Results`` must vouch for
-    the sender. The password comes from ``RESULTAT_IMAP_PASSWORD`` only."""
+    """Drop by mail (``[mailin]``, README "Drop by mail"): ``security`` "ssl", "starttls" or
+    "none" (loopback); ``after`` "move" (to ``done_folder``/``refused_folder``) or "flag";
+    ``require_auth`` the receiving server's authserv-id. Password: ``RESULTAT_IMAP_PASSWORD``."""
 
     enabled: bool = False
     host: str = "localhost"

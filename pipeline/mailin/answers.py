@@ -20,7 +20,7 @@ from pipeline.domain import deadlines
 from pipeline.mailin.letter import one_line
 from pipeline.mailin.threads import reply_to
 from pipeline.messages import queue
-from pipeline.models import MailinMail, utcnow
+from pipeline.models import MailinMail, Message
 from pipeline.people.directory import Person
 from pipeline.texts import t
 
@@ -76,32 +76,45 @@ def _local(moment: dt.datetime) -> str:
     return moment.replace(tzinfo=dt.UTC).astimezone().strftime("%Y-%m-%d %H:%M")
 
 
-def send_digest(app: App, *, today: dt.date | None = None) -> int:
-    """Queue the administrators' digest of mails refused before ``today`` (Swedish date) and
-    not yet named in one; at most one digest a day. Returns how many mails it names."""
-    day = today or deadlines.swedish_date()
+DIGEST: Final = "mailin_refused_digest"
+_DIGEST_KEY: Final = "mailin-digest:"
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    """The start of a Swedish day, as the naive UTC the database holds."""
     start = dt.datetime.combine(day, dt.time(), tzinfo=deadlines.SWEDISH_TIME)
-    before = start.astimezone(dt.UTC).replace(tzinfo=None)
+    return start.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def send_digest(app: App, *, today: dt.date | None = None) -> int:
+    """Queue the administrators' digest of the mails refused since the last digest and
+    before ``today`` (a Swedish date; default today): at most one a day, each refused mail in
+    one digest. Returns how many mails it names."""
+    day = today or deadlines.swedish_date()
+    until = _day_start(day)
     with app.db.session() as session:
-        rows = list(
-            session.execute(
-                select(MailinMail)
-                .where(
-                    MailinMail.status.in_(sorted(REFUSED)),
-                    MailinMail.digested_at.is_(None),
-                    MailinMail.received_at < before,
-                )
-                .order_by(MailinMail.id)
-                .limit(500)
-            ).scalars()
+        last = session.execute(
+            select(Message.dedupe_key)
+            .where(Message.kind == DIGEST)
+            .order_by(Message.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+        since = _day_start(dt.date.fromisoformat(last[len(_DIGEST_KEY) :])) if last else None
+        if since is not None and since >= until:
+            return 0  # today's digest is queued already
+        wanted = select(MailinMail).where(
+            MailinMail.status.in_(sorted(REFUSED)), MailinMail.received_at < until
         )
+        if since is not None:
+            wanted = wanted.where(MailinMail.received_at >= since)
+        rows = list(session.execute(wanted.order_by(MailinMail.id).limit(500)).scalars())
         if not rows:
             return 0
         language = app.settings.language
         why = {s: t(f"mailin.why.{s}", language, app.root) for s in REFUSED}
         queue.queue_email(
             session,
-            kind="mailin_refused_digest",
+            kind=DIGEST,
             to=app.settings.contacts.maintainers,
             language=language,
             context={
@@ -119,10 +132,7 @@ def send_digest(app: App, *, today: dt.date | None = None) -> int:
                     for row in rows
                 ],
             },
-            dedupe_key=f"mailin-digest:{day.isoformat()}",
+            dedupe_key=f"{_DIGEST_KEY}{day.isoformat()}",
             workspace=app.root,
         )
-        now = utcnow()
-        for row in rows:
-            row.digested_at = now
     return len(rows)

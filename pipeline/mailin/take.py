@@ -5,7 +5,7 @@ doubles it. A mail is known by its UID (with the folder's UIDVALIDITY) and its M
 
 1. a :class:`~pipeline.models.MailinMail` row is committed first: with its final status and
    its answer queued in the same transaction (refused, duplicate, bad mail, an approval code),
-   or as ``taken`` with one claim id per attachment;
+   or as ``taken`` (each attachment's claim id follows from the row, the same in every pass);
 2. each attachment of a taken mail is claimed into ``inbox/.processing/`` under its claim id
    (locked before it is visible) and goes through the intake stages as a file dropped in the
    sender's ``inbox/<username>/`` would; its receipt is a reply in the mail's thread;
@@ -88,13 +88,14 @@ class Taker:
         key = self.box.key(head.uid)
         with self.app.db.read_session() as session:
             row = session.execute(
-                select(MailinMail.id, MailinMail.status, MailinMail.username).where(
+                select(MailinMail.id, MailinMail.status, MailinMail.sender).where(
                     MailinMail.uid_key == key
                 )
             ).one_or_none()
+            username = _username(session, row.sender) if row is not None else None
         if row is not None and row.status != TAKEN:
             self.box.put_away(head.uid, refused=row.status in answers.REFUSED)
-            return MailResult(head.uid, row.status, row.username, earlier=True)
+            return MailResult(head.uid, row.status, username, earlier=True)
         letter = head if head.size > self.settings.max_message_bytes else self.box.fetch(head.uid)
         if letter is None:
             return None
@@ -105,7 +106,7 @@ class Taker:
                 return None
             mail_id, status, username = decided
         else:
-            mail_id, status, username = row.id, row.status, row.username
+            mail_id, status = row.id, row.status
         result = MailResult(head.uid, status, username)
         if status == TAKEN:
             result.files = self._drop(mail_id, letter)
@@ -114,7 +115,7 @@ class Taker:
             with self.app.db.session() as session:
                 mail = session.get(MailinMail, mail_id)
                 assert mail is not None
-                mail.status, mail.finished_at = DONE, utcnow()
+                mail.status = DONE
             result.status = DONE
         self.box.put_away(head.uid, refused=result.status in answers.REFUSED)
         log.info("mail %s from %s: %s", head.uid, username or "an unknown sender", result.status)
@@ -132,18 +133,15 @@ class Taker:
                     uid_key=key,
                     message_id=letter.message_id,
                     sender=letter.sender or "",
-                    username=person.username if person else None,
                     subject=letter.subject[:500],
                     references=letter.references,
                     status=TAKEN,
-                    claims=[],
+                    received_at=utcnow(),
                 )
                 session.add(mail)
                 session.flush()
                 mail.status = self._conclude(session, mail, letter, person)
-                if mail.status != TAKEN:
-                    mail.finished_at = utcnow()
-                return mail.id, mail.status, mail.username
+                return mail.id, mail.status, person.username if person else None
         except IntegrityError:
             return None
 
@@ -178,10 +176,6 @@ class Taker:
                 session, app, mail, person, NO_ATTACHMENT, address=app.settings.mail.sender
             )
             return NO_ATTACHMENT
-        now = dt.datetime.now(dt.UTC)
-        mail.claims = [
-            claim_id(mail.id, n, person.username, now) for n in range(len(letter.attachments))
-        ]
         return TAKEN
 
     @staticmethod
@@ -206,7 +200,12 @@ class Taker:
         with self.app.db.read_session() as session:
             mail = session.get(MailinMail, mail_id)
             assert mail is not None
-            claims, owner = list(mail.claims), mail.username or ""
+            owner, received = _username(session, mail.sender), mail.received_at
+        if owner is None:
+            log.warning("mail row %s: its sender left the staff directory; not taken", mail_id)
+            return []
+        # The same claim ids in every pass over this mail (after a crash too).
+        claims = [claim_id(mail_id, n, owner, received) for n in range(len(letter.attachments))]
         results = []
         area = self.inbox.dir / PROCESSING
         for index, (claim, attachment) in enumerate(zip(claims, letter.attachments, strict=False)):
@@ -240,6 +239,11 @@ class Taker:
             return
         files.write_text(self.app.settings.var / PAUSE_MARK, point)
         time.sleep(self.settings.pause_seconds)
+
+
+def _username(session: Session, sender: str) -> str | None:
+    person = directory.by_email(session, sender) if sender else None
+    return person.username if person else None
 
 
 def _place(area: Path, path: Path, payload: bytes, temporary: str) -> int:
