@@ -339,6 +339,7 @@ class Message(Base):
     provider_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    reply_headers: Mapped[dict[str, str] | None] = mapped_column(JSON)  # a reply's threading
 
 
 class ChallengeStatus(enum.StrEnum):
@@ -398,3 +399,17 @@ class Reminder(Base):
     recipient: Mapped[str] = mapped_column(String(320))
     sent_on: Mapped[dt.date] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class MailinMail(Base):
+    """A mail read from ``[mailin]``, taken once by UID and Message-ID (pipeline.mailin.take)."""
+
+    __tablename__ = "mailin_mails"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uid_key: Mapped[str] = mapped_column(String(300), unique=True)  # folder:UIDVALIDITY:UID
+    message_id: Mapped[str | None] = mapped_column(String(500), index=True)
+    sender: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(String(500))
+    references: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(20), index=True)  # "taken" until concluded
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -117,6 +117,33 @@ class DeadlineSettings:
 
 
 @dataclass(frozen=True)
+class MailinSettings:
+    """Drop by mail (``[mailin]``, README "Drop by mail"): ``security`` "ssl", "starttls" or
+    "none" (loopback); ``after`` "move" (to ``done_folder``/``refused_folder``) or "flag";
+    ``require_auth`` the receiving server's authserv-id. Password: ``RESULTAT_IMAP_PASSWORD``."""
+
+    enabled: bool = False
+    host: str = "localhost"
+    port: int = 993
+    security: str = "ssl"  # "ssl" | "starttls" | "none"
+    user: str = ""
+    password: str | None = None
+    folder: str = "INBOX"
+    done_folder: str = "resultat/done"
+    refused_folder: str = "resultat/refused"
+    after: str = "move"  # "move" | "flag"
+    poll_seconds: float = 60.0
+    idle: bool = True
+    max_message_bytes: int = 25 * 1024 * 1024
+    max_attachments: int = 10
+    require_auth: str | None = None
+    #: For crash tests only: stop this many seconds at ``pause_at`` ("fetched": a mail read,
+    #: nothing committed; "claimed": its attachments claimed, no stage run yet).
+    pause_at: str | None = None
+    pause_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the pipeline needs to know about one workspace."""
 
@@ -134,6 +161,7 @@ class Settings:
     raw: dict[str, Any] = field(default_factory=dict)
     hmac_key_env: str | None = None
     seal: SealSettings = field(default_factory=SealSettings)
+    mailin: MailinSettings = field(default_factory=MailinSettings)
 
     @property
     def inbox(self) -> Path:
@@ -285,6 +313,7 @@ def load(root: Path, env: dict[str, str] | None = None) -> Settings:
         raw=raw,
         hmac_key_env=env.get(KEY_ENV) or None,
         seal=_seal(raw.get("seal", {})),
+        mailin=_mailin(raw.get("mailin", {}), env),
     )
 
 
@@ -310,6 +339,33 @@ def _mail(section: dict[str, Any], env: dict[str, str]) -> MailSettings:
         user=section.get("user"),
         password=env.get("RESULTAT_SMTP_PASSWORD") or None,
         security=str(section.get("security", MailSettings.security)),
+    )
+
+
+def _mailin(section: dict[str, Any], env: dict[str, str]) -> MailinSettings:
+    security = str(section.get("security", MailinSettings.security))
+    after = str(section.get("after", MailinSettings.after))
+    if security not in ("ssl", "starttls", "none") or after not in ("move", "flag"):
+        raise WorkspaceError.text("mailin.bad-settings", security=security, after=after)
+    default = MailinSettings()
+    return MailinSettings(
+        enabled=bool(section.get("enabled", False)),
+        host=str(section.get("host", default.host)),
+        port=int(section.get("port", 993 if security == "ssl" else 143)),
+        security=security,
+        user=str(section.get("user", "")),
+        password=env.get("RESULTAT_IMAP_PASSWORD") or None,
+        folder=str(section.get("folder", default.folder)),
+        done_folder=str(section.get("done_folder", default.done_folder)),
+        refused_folder=str(section.get("refused_folder", default.refused_folder)),
+        after=after,
+        poll_seconds=float(section.get("poll_seconds", default.poll_seconds)),
+        idle=bool(section.get("idle", True)),
+        max_message_bytes=int(float(section.get("max_message_mb", 25)) * 1024 * 1024),
+        max_attachments=int(section.get("max_attachments", default.max_attachments)),
+        require_auth=str(section["require_auth"]) if section.get("require_auth") else None,
+        pause_at=str(section["pause_at"]) if section.get("pause_at") else None,
+        pause_seconds=float(section.get("pause_seconds", 0.0)),
     )
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 from pipeline.app import App
 from pipeline.settings import DATABASE_ENV, create_workspace
 
-pytest_plugins = ["tests.fake_twilio", "tests.smtp_server"]
+pytest_plugins = ["tests.fake_twilio", "tests.smtp_server", "tests.dovecot"]
 
 PG_HOST = "127.0.0.1"
 PG_PORT = 5432

@@ -60,6 +60,7 @@ def process(
     from pipeline.intake.watcher import (
         dispatch_safely,
         overview_outdated,
+        read_mail_safely,
         write_overview_safely,
     )
 
@@ -74,6 +75,9 @@ def process(
             results = Inbox(application).process_once(
                 strict=poll, progress=progress_printer(as_json=as_json)
             )
+        for result in read_mail_safely(application):
+            progress_printer(as_json=as_json)(result)
+            results.append(result)
         if results or overview_outdated(application):
             write_overview_safely(application)
         # What the pass queued goes out now (the examiner's SMS with the code, receipts by

@@ -24,6 +24,7 @@ from pipeline.intake.claim import OWNER_MARK, Claimed, destination, display_name
 from pipeline.intake.outcomes import Duplicate, Refused
 from pipeline.intake.receipts import ReceiptData, write_receipt
 from pipeline.intake.report import Problem
+from pipeline.mailin.threads import reply_to_claim
 from pipeline.models import FileOutcome, InboxFile, ResultList, utcnow
 from pipeline.shown import shown
 from pipeline.texts import t
@@ -188,16 +189,18 @@ def hand_over(
     session: Session, ctx: DroppedFile, listnr: int | None, receipt: Path, *extra: Path
 ) -> None:
     """The receipt (and ``extra`` files: a marked copy, a fresh workbook) to the person the
-    file answers to: their outbox folder and a mail (unless they opted out)."""
+    file answers to: their outbox folder and a mail (unless they opted out); for a file that
+    came by mail, the mail is a reply in its thread."""
     # Lazy: people.delivery imports the mail queue, not needed by a refusal nobody gets.
     from pipeline.people.delivery import Delivery, deliver
 
+    reply = reply_to_claim(session, ctx.claimed.claim_id)
     deliver(
         session,
         ctx.app,
         ctx.answer_to,
         Delivery(
-            "receipt_copy",
+            "mailin_receipt" if reply is not None else "receipt_copy",
             {
                 "file_name": shown(ctx.claimed.original_name),
                 "listnr": listnr,
@@ -206,6 +209,7 @@ def hand_over(
             files=[(path, path.name) for path in (receipt, *extra)],
             listnr=listnr,
             dedupe_key=f"receipt:{receipt.name}",
+            reply=reply,
         ),
     )
 

@@ -17,6 +17,7 @@ import pwd
 from pipeline.intake.dropped import DroppedFile, Kind, refuse
 from pipeline.intake.outcomes import Refused
 from pipeline.intake.report import Problem
+from pipeline.mailin.threads import is_mail_claim
 from pipeline.models import FileOutcome
 from pipeline.people import directory
 from pipeline.people.directory import OFFICE, Person
@@ -47,7 +48,10 @@ def folder(ctx: DroppedFile) -> Refused | None:
     if owner != OFFICE and person is None:
         return refuse(ctx, Problem("folder-unknown", {"folder": owner}), Kind.UNKNOWN)
     expected: list[Person] = office if owner == OFFICE else [person] if person else []
-    if app.settings.inbox_settings.check_owner and login not in {p.login for p in expected}:
+    # An attachment of a mail is written by the daemon: the sender was checked instead.
+    by_mail = is_mail_claim(ctx.claimed.claim_id)
+    check_owner = app.settings.inbox_settings.check_owner and not by_mail
+    if check_owner and login not in {p.login for p in expected}:
         log.warning(
             "%s in inbox/%s/ is owned by %s: refused",
             shown(ctx.claimed.original_name),

@@ -72,6 +72,7 @@ def run_watch(
     observer.schedule(_Hints(wake, tracker), str(inbox.dir), recursive=True)
     observer.start()
     log.info("watching %s", inbox.dir)
+    mail_reader = start_mail_reader(app, stop)
     try:
         for result in inbox.recover():
             _report(on_result, result)
@@ -112,7 +113,36 @@ def run_watch(
     finally:
         observer.stop()
         observer.join(timeout=5)
+        if mail_reader is not None:
+            mail_reader.join(timeout=10)
         log.info("stopped watching %s", inbox.dir)
+
+
+def start_mail_reader(app: App, stop: threading.Event) -> threading.Thread | None:
+    """The ``[mailin]`` mailbox read beside the folders (a thread), when it is enabled."""
+    if not app.settings.mailin.enabled:
+        return None
+    # Lazy for start-up time: the IMAP client is imported only where mail is read.
+    from pipeline.mailin.poll import MailReader
+
+    reader = MailReader(app, stop)
+    reader.start()
+    return reader
+
+
+def read_mail_safely(app: App) -> list[FileResult]:
+    """One pass over the ``[mailin]`` mailbox (for ``process``); a server that cannot be
+    reached is logged, and the mail stays there for the next pass."""
+    if not app.settings.mailin.enabled:
+        return []
+    # Lazy for start-up time (see start_mail_reader).
+    from pipeline.mailin.poll import poll_once
+
+    try:
+        return [f for mail in poll_once(app) for f in mail.files]
+    except Exception:
+        log.exception("reading the mailbox failed; its mail is read on the next pass")
+        return []
 
 
 def dispatch_safely(app: App) -> None:

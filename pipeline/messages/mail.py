@@ -26,6 +26,8 @@ from pipeline.settings import MailSettings, Settings
 log = logging.getLogger("resultat.outbox")
 
 SMTP_TIMEOUT: Final = 60.0
+#: The headers a reply carries (:attr:`Message.reply_headers`), and only these.
+_THREAD_HEADERS: Final = ("In-Reply-To", "References")
 
 # MIME types for what we attach; mimetypes' answer depends on the machine's /etc/mime.types.
 MIME_TYPES: Final = {
@@ -59,6 +61,10 @@ def build_email(message: Message, settings: Settings) -> EmailMessage:
     mime["Subject"] = message.subject or ""
     mime["Date"] = format_datetime(message.created_at.replace(tzinfo=dt.UTC))
     mime["Message-ID"] = message_id(message, settings)
+    for name, value in (message.reply_headers or {}).items():
+        if name in _THREAD_HEADERS and value:
+            # One line each: a newline in a header would be a header injection.
+            mime[name] = " ".join(str(value).split())
     # RFC 3834: tells mail servers and people's autoresponders not to answer.
     mime["Auto-Submitted"] = "auto-generated"
     mime.set_content(message.body, subtype="plain", charset="utf-8", cte="quoted-printable")

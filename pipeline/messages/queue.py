@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -31,6 +32,23 @@ TEMPLATE_DIR: Final = "mail"
 _SUBJECT_PREFIX: Final = "Subject:"
 _EMAIL_ADDRESS: Final = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 _E164: Final = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A mail that answers another in its thread: its subject (``Re: ...``), the
+    ``In-Reply-To`` and ``References`` headers, and the address answered (``None``: the
+    recipient the caller names)."""
+
+    subject: str
+    in_reply_to: str
+    references: str
+    to: str | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"In-Reply-To": self.in_reply_to, "References": self.references}
+
 
 # --------------------------------------------------------------------------- rendering
 
@@ -82,19 +100,23 @@ def queue_email(
     listnr: int | None = None,
     dedupe_key: str | None = None,
     workspace: Path | None = None,
+    reply: Reply | None = None,
 ) -> Message:
     """Queue an email in ``session`` (committed with the caller's transaction).
 
     Attachments must exist now; they are stored relative to ``workspace`` when under it and are
     read when the message is sent, so keep them in place. A ``dedupe_key`` already queued
-    returns the existing message and adds nothing.
+    returns the existing message and adds nothing. With ``reply`` the mail answers another in
+    its thread: its subject and address, with ``In-Reply-To`` and ``References``.
     """
-    to = to.strip()
+    to = (reply.to if reply is not None and reply.to else to).strip()
     if not _EMAIL_ADDRESS.match(to):
         raise ValueError(f"not an email address: {to!r}")
     subject, body = render(kind, language, context, workspace)
     if subject is None:
         raise ValueError(f"templates/mail/{kind}.{language}.txt has no Subject line (SMS?)")
+    if reply is not None:
+        subject = " ".join(reply.subject.split())[:500]
     stored: list[str] = []
     for path in attachments:
         if not Path(path).is_file():
@@ -109,6 +131,7 @@ def queue_email(
         attachments=stored,
         listnr=listnr,
         dedupe_key=dedupe_key,
+        reply_headers=reply.headers if reply is not None else None,
     )
     return _add(session, message)
 

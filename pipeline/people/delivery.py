@@ -36,6 +36,9 @@ class Delivery:
     listnr: int | None = None
     #: Once per key: a delivery repeated after a crash queues no second mail.
     dedupe_key: str | None = None
+    #: The answer to a mail the person sent (drop by mail): mailed as a reply in its
+    #: thread, to the address it came from, even to one who opted out of copies.
+    reply: queue.Reply | None = None
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,9 @@ def deliver(session: Session, app: App, to: str | None, delivery: Delivery) -> D
         if found is None:
             log.warning("no outbox for %s: not in the staff directory", to)
             return None
-        address = found.mail_to if found.mail_copies else None
+        address = found.mail_to if found.mail_copies or delivery.reply else None
+        if delivery.reply is not None and delivery.reply.to:
+            address = delivery.reply.to
         language = found.language
     paths = place(app, to, delivery.files)
     if address:
@@ -76,6 +81,7 @@ def deliver(session: Session, app: App, to: str | None, delivery: Delivery) -> D
             listnr=delivery.listnr,
             dedupe_key=delivery.dedupe_key and f"{delivery.dedupe_key}:{to}",
             workspace=app.root,
+            reply=delivery.reply,
         )
     return Delivered(to, paths, address)
 
