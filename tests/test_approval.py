@@ -107,6 +107,10 @@ def test_submission_queues_review_mail_and_code_sms(app: App) -> None:
         assert pnr[2:] not in sms["body"]
     mails = {m["To"]: m for m in _mails(app)}
     review = mails["exam1@example.se"]
+    # Without [mailin], the review mail offers no answer by mail.
+    assert "Svara på SMS:et med" in text_of(review) and "Svara på det här mejlet" not in text_of(
+        review
+    )
     names = sorted(str(part.get_filename()) for part in review.walk() if part.get_filename())
     assert names == sorted(
         [f"{listnr}_v2_granskning.xlsx", f"{listnr}_v2_preview.pdf", f"{listnr}_v2_betyg.png"]

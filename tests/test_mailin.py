@@ -190,6 +190,7 @@ def test_the_examiner_approves_by_answering_the_review_mail(
     take(mail_app)
     code = sent_code(mail_app, 1001)
     [review] = [r.parsed() for r in to(smtp_server, EXAMINER)]
+    assert "Svara på det här mejlet med koden ensam på första raden." in text_of(review)
     review_id = str(review["Message-ID"])
     thread = {"In-Reply-To": review_id, "References": review_id}
     subject = f"Re: {review['Subject']}"

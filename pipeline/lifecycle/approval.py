@@ -123,6 +123,7 @@ def request_approval(
             "total": len(content_rows(result_list)),
             "graded": graded,
             "expires_at": expires_text,
+            "by_mail": app.settings.mailin.enabled,
         },
         attachments=files,
         listnr=listnr,
