@@ -116,9 +116,9 @@ def _request_approval(ws: Path, listnr: int) -> str:
     from pipeline.app import App
     from pipeline.lifecycle.approval import request_approval
     from pipeline.lists import state
-    from pipeline.models import ListState
     from pipeline.lists.query import get_list
     from pipeline.messages import outbox
+    from pipeline.models import ListState
 
     app = App.open(ws, actor="bench", admin=True)
     try:

@@ -191,9 +191,9 @@ def _row_text(dialect: str) -> Any:
 def _rows_statement(dialect: str) -> Any:
     row = _row_text(dialect)
     if dialect == "postgresql":
-        joined = func.string_agg(
-            row, literal(_ROW_SEP), aggregate_order_by(row, ListEntry.position, ListEntry.id)
-        )
+        # string_agg(row, sep ORDER BY position, id): the ORDER BY rides on the last argument
+        order = aggregate_order_by(literal(_ROW_SEP), ListEntry.position, ListEntry.id)
+        joined = func.string_agg(row, order)
         return (
             select(ListEntry.list_id, func.count(), joined)
             .join(Student, Student.id == ListEntry.student_id)

@@ -152,7 +152,7 @@ def head_issues(session: Session, settings: Settings, facts: ChainFacts) -> list
     if head is None:
         return [Issue("head-missing", {"path": rel}, file=rel)] if facts.events else []
     issues: list[Issue] = []
-    public = _exported(settings)
+    public = _exported(settings) or _own_public(settings)
     if public is None or not seal.verifies(public, head.signed_bytes(), head.signature):
         issues.append(Issue("head-signature", {"path": rel}, file=rel, event=head.id))
     last = chain.last_id or 0
@@ -168,6 +168,16 @@ def head_issues(session: Session, settings: Settings, facts: ChainFacts) -> list
 
 def _exported(settings: Settings) -> Ed25519PublicKey | None:
     return seal.load_public(settings.archive / seal.PUBLIC_NAME)
+
+
+def _own_public(settings: Settings) -> Ed25519PublicKey | None:
+    """The workspace key's public half: what checks the head before anything was archived
+    (the public key is exported with the first package; whether the two agree is
+    :func:`seal_issues`')."""
+    try:
+        return seal.load_key(settings.seal_path("key"), create=False).public_key()
+    except (OSError, ValueError):
+        return None
 
 
 def seal_issues(settings: Settings, facts: ChainFacts) -> list[Issue]:
