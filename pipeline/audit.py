@@ -21,7 +21,7 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Any, Final, Protocol, cast
 
 from sqlalchemy import CursorResult, Table, insert, select, text
 from sqlalchemy import event as sa_event
@@ -75,7 +75,7 @@ def _canonical(
     return json.dumps(body, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
 
 
-def event_hash(prev_hash: str, event: AuditEvent) -> str:
+def event_hash(prev_hash: str, event: ChainEvent | AuditEvent) -> str:
     payload = _canonical(
         event.at, event.actor, event.action, event.listnr, event.admin, event.details
     )
@@ -177,16 +177,51 @@ class ChainCheck:
     last_hash: str = GENESIS
 
 
+class ChainEvent(Protocol):
+    """What hashing and visiting an event reads: an :class:`AuditEvent` or a row of its table."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def at(self) -> dt.datetime: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def listnr(self) -> int | None: ...
+    @property
+    def admin(self) -> bool: ...
+    @property
+    def details(self) -> Any: ...
+    @property
+    def prev_hash(self) -> str: ...
+    @property
+    def hash(self) -> str: ...
+
+
+#: Events fetched per round trip while walking the chain.
+WALK_BATCH: Final = 1000
+
+
 def verify_chain(
-    session: Session, *, visit: Callable[[AuditEvent], None] | None = None
+    session: Session,
+    *,
+    visit: Callable[[ChainEvent], None] | None = None,
+    after: tuple[int, str] | None = None,
 ) -> ChainCheck:
-    """Walk the log in order, streamed; report the first event whose link or content does not
-    match. ``visit`` sees every event that checks out, in order."""
-    prev = GENESIS
+    """Walk the log in order, streamed (plain rows, a server-side cursor on PostgreSQL: never
+    the whole table in memory); report the first event whose link or content does not match.
+    ``after``: (id, hash) of an event already checked, where the walk starts. ``visit`` sees
+    every event that checks out, in order. ``events`` counts the events walked."""
+    prev = after[1] if after is not None else GENESIS
     count = 0
-    last_id: int | None = None
-    query = select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=1000)
-    for event in session.execute(query).scalars():
+    last_id: int | None = after[0] if after is not None else None
+    query = select(*[_EVENTS.c[name] for name in ("id", *_COLUMNS)]).order_by(_EVENTS.c.id)
+    if after is not None:
+        query = query.where(_EVENTS.c.id > after[0])
+    query = query.execution_options(yield_per=WALK_BATCH, stream_results=True)
+    for event in session.connection().execute(query):
         count += 1
         if event.prev_hash != prev:
             return ChainCheck(False, count, event.id, "link to the previous event is broken")
@@ -196,5 +231,4 @@ def verify_chain(
         last_id = event.id
         if visit is not None:
             visit(event)
-        session.expunge(event)  # streamed: nothing of the walk stays in the session
-    return ChainCheck(True, count, last_id=last_id if count else None, last_hash=prev)
+    return ChainCheck(True, count, last_id=last_id, last_hash=prev)

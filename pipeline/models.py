@@ -220,7 +220,7 @@ class ResultList(Base):
     )
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"))
     module_id: Mapped[int | None] = mapped_column(ForeignKey("modules.id"))
-    term: Mapped[str] = mapped_column(String(6))
+    term: Mapped[str] = mapped_column(String(6), index=True)
     state: Mapped[ListState] = mapped_column(
         Enum(ListState, native_enum=False, length=20, values_callable=_values),
         index=True,
@@ -254,7 +254,11 @@ class ListEntry(Base):
     """One student on a list, with the result entered so far (blank = no result)."""
 
     __tablename__ = "list_entries"
-    __table_args__ = (UniqueConstraint("list_id", "student_id"),)
+    __table_args__ = (
+        UniqueConstraint("list_id", "student_id"),
+        # A list's entries in list order without a sort (verify, the overview): migration 0008.
+        Index("ix_list_entries_list_position", "list_id", "position", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     list_id: Mapped[int] = mapped_column(ForeignKey("result_lists.id"), index=True)

@@ -17,6 +17,7 @@ from here where they are shared.
 
 from __future__ import annotations
 
+import copy
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -85,7 +86,9 @@ def _tree(files: tuple[tuple[str, float], ...]) -> dict[str, Any]:
     for path, mtime in files:
         data = resources._load_yaml_cached(path, mtime)
         if isinstance(data, dict):
-            _merge(tree, data)
+            # A copy: merging into the tree must never change another file's cached YAML
+            # (two catalogues with the same top-level key shared one dict before).
+            _merge(tree, copy.deepcopy(data))
     return tree
 
 

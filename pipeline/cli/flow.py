@@ -230,13 +230,14 @@ def verify(
     listnr: Annotated[int | None, typer.Argument(help="cli.help.arg-listnr")] = None,
     lang: LangOpt = "sv",
     as_json: JsonOpt = False,
+    full: Annotated[bool, typer.Option("--full", help="cli.help.opt-verify-full")] = False,
 ) -> None:
     from pipeline.lifecycle import verify as archive_check  # lazy, kept for start-up time
 
     # Never a new empty database, never a migration: verify reads what is there.
     application = archive_check.open_existing(root(), actor=state.actor)
     try:
-        report = archive_check.verify(application, listnr, language=lang)
+        report = archive_check.verify(application, listnr, language=lang, full=full)
     finally:
         application.close()
     if as_json:

@@ -13,6 +13,7 @@ key against the exported public key and the keys the chain recorded) and
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -22,12 +23,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pipeline import seal
-from pipeline.audit import CONTENT_ACTIONS, ChainCheck, verify_chain
+from pipeline.audit import CONTENT_ACTIONS, ChainCheck, ChainEvent, verify_chain
 from pipeline.domain.personnummer import mask
 from pipeline.lifecycle.archive import SIGNATURE_NAME, SIGNED_NAME, bag_info_of
 from pipeline.lifecycle.archive_check import Issue, approved_content
+from pipeline.lifecycle.archive_checkpoint import Checkpoint
 from pipeline.lifecycle.archive_pdf_seal import pdf_seal_problems
-from pipeline.lists.digest import ROW_FIELDS, every_stored_list, stored_rows
+from pipeline.lists.digest import ROW_FIELDS, StoredList, every_stored_list, stored_rows
 from pipeline.models import AuditEvent
 from pipeline.settings import Settings
 
@@ -45,13 +47,34 @@ class ChainFacts:
     approval: dict[int, tuple[int, str]] = field(default_factory=dict)
     #: seal key fingerprint -> first event that recorded it.
     seal_keys: dict[str, int] = field(default_factory=dict)
+    #: Lists with an event in this walk (all of them when it started at the beginning).
+    touched: set[int] = field(default_factory=set)
+    #: Events before the walk's start (those a checkpoint vouches for).
+    before: int = 0
+
+    @property
+    def events(self) -> int:
+        return self.before + self.check.events
 
 
-def walk_chain(session: Session) -> ChainFacts:
+def walk_chain(session: Session, since: Checkpoint | None = None) -> ChainFacts:
+    """The chain walked from the start, or from ``since`` on with its facts as the start."""
     facts = ChainFacts()
+    after: tuple[int, str] | None = None
+    if since is not None:
+        after = (since.event_id, since.chain_hash)
+        facts.before = since.events
+        facts.seal_keys = dict(since.seal_keys)
+        for number, mark in since.lists.items():
+            if mark.last is not None:
+                facts.last_content[number] = mark.last
+            if mark.approval is not None:
+                facts.approval[number] = mark.approval
 
-    def visit(event: AuditEvent) -> None:
+    def visit(event: ChainEvent) -> None:
         details = event.details if isinstance(event.details, dict) else {}
+        if event.listnr is not None:
+            facts.touched.add(event.listnr)
         chash = details.get("content_hash")
         if event.listnr is not None and event.action in CONTENT_ACTIONS and chash:
             facts.last_content[event.listnr] = (event.id, str(chash))
@@ -61,13 +84,19 @@ def walk_chain(session: Session) -> ChainFacts:
         if key:
             facts.seal_keys.setdefault(str(key), event.id)
 
-    facts.check = verify_chain(session, visit=visit)
+    facts.check = verify_chain(session, visit=visit, after=after)
     return facts
 
 
-def record_issues(session: Session, facts: ChainFacts, listnr: int | None) -> list[Issue]:
+def record_issues(
+    session: Session,
+    facts: ChainFacts,
+    listnr: int | None,
+    lists: Iterable[StoredList] | None = None,
+) -> list[Issue]:
+    """Each of ``lists`` (default: every list, streamed) against the chain's facts."""
     issues: list[Issue] = []
-    for stored in every_stored_list(session):
+    for stored in every_stored_list(session) if lists is None else lists:
         number = int(stored.identity["listnr"])
         if listnr is not None and number != listnr:
             continue
@@ -121,9 +150,9 @@ def head_issues(session: Session, settings: Settings, facts: ChainFacts) -> list
         return [Issue("head-unreadable", {"path": rel, "detail": str(exc)}, file=rel)]
     chain = facts.check
     if head is None:
-        return [Issue("head-missing", {"path": rel}, file=rel)] if chain.events else []
+        return [Issue("head-missing", {"path": rel}, file=rel)] if facts.events else []
     issues: list[Issue] = []
-    public = _exported(settings)
+    public = _exported(settings) or _own_public(settings)
     if public is None or not seal.verifies(public, head.signed_bytes(), head.signature):
         issues.append(Issue("head-signature", {"path": rel}, file=rel, event=head.id))
     last = chain.last_id or 0
@@ -139,6 +168,16 @@ def head_issues(session: Session, settings: Settings, facts: ChainFacts) -> list
 
 def _exported(settings: Settings) -> Ed25519PublicKey | None:
     return seal.load_public(settings.archive / seal.PUBLIC_NAME)
+
+
+def _own_public(settings: Settings) -> Ed25519PublicKey | None:
+    """The workspace key's public half: what checks the head before anything was archived
+    (the public key is exported with the first package; whether the two agree is
+    :func:`seal_issues`')."""
+    try:
+        return seal.load_key(settings.seal_path("key"), create=False).public_key()
+    except (OSError, ValueError):
+        return None
 
 
 def seal_issues(settings: Settings, facts: ChainFacts) -> list[Issue]:

@@ -31,6 +31,7 @@ from pipeline.lifecycle.archive_check import (
     package_issues,
     verify_package,
 )
+from pipeline.lifecycle.archive_check_since import check_records, save_checkpoint
 from pipeline.models import ListState, ResultList
 from pipeline.settings import load
 from pipeline.texts import DEFAULT_LANGUAGE, LANGUAGES, has, t
@@ -145,15 +146,20 @@ def open_existing(root: Path, *, actor: str | None = None) -> App:
     return App.open(root, actor=actor, migrate=False)
 
 
-def verify(app: App, listnr: int | None = None, *, language: str = "sv") -> VerifyReport:
-    """Everything (or one list's records and package), from the database and the files."""
+def verify(
+    app: App, listnr: int | None = None, *, language: str = "sv", full: bool = False
+) -> VerifyReport:
+    """Everything (or one list's records and package), from the database and the files: the
+    chain from the signed checkpoint on (every list's current state against it), or from the
+    start with ``full``; a run over everything that finds nothing writes a new checkpoint."""
     _check_language(language)
     paths = find_packages(app, listnr)
     checks: list[PackageCheck] = []
     settings = app.settings
     with app.db.read_session() as session:
-        facts = records.walk_chain(session)
-        findings = records.record_issues(session, facts, listnr)
+        checked = check_records(session, settings, listnr, full=full)
+        facts = checked.facts
+        findings = checked.findings
         findings += records.head_issues(session, settings, facts)
         findings += records.seal_issues(settings, facts)
         for path in paths:
@@ -172,15 +178,18 @@ def verify(app: App, listnr: int | None = None, *, language: str = "sv") -> Veri
         checks.append(check_of(number, settings.archive, [issue], language))
     chain = facts.check
     unique = {issue.key: issue for issue in findings}
-    return VerifyReport(
+    report = VerifyReport(
         packages=checks,
         audit_ok=chain.ok,
-        audit_events=chain.events,
+        audit_events=facts.events,
         audit_first_broken_id=chain.first_broken_id,
         audit_reason=chain.reason,
         findings=tuple(unique.values()),
         language=language,
     )
+    if report.ok and listnr is None:
+        save_checkpoint(settings, checked)
+    return report
 
 
 def format_report(report: VerifyReport, language: str = "sv", *, root: Path | None = None) -> str:

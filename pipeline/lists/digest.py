@@ -18,6 +18,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any, Final
 
 from sqlalchemy import select
@@ -70,15 +71,54 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
+_CENT: Final = Decimal("0.01")
+
+
+def _text(value: Any) -> str:
+    return "null" if value is None else encode_basestring(value)
+
+
+def row_json(
+    pnr: str,
+    last_name: str,
+    first_name: str,
+    grade: str | None,
+    ects_grade: str | None,
+    grade_date: dt.date | None,
+    points: Decimal | float | None,
+    comment: str | None,
+) -> str:
+    """Exactly ``_dumps(plain_row(...))``, without the dict and the general encoder: the keys
+    in sorted order, each text escaped by the same function ``json.dumps`` uses (a row of
+    values that are not all text takes the general way)."""
+    day = grade_date.isoformat() if grade_date else None
+    shown = str(Decimal(str(points)).quantize(_CENT)) if points is not None else None
+    values = (comment, ects_grade, first_name, grade, day, last_name, pnr, shown)
+    if not all(v is None or type(v) is str for v in values):
+        row = (pnr, last_name, first_name, grade, ects_grade, grade_date, points, comment)
+        return _dumps(plain_row(*row))
+    return (
+        f'{{"comment": {_text(comment)}, "ects_grade": {_text(ects_grade)}, '
+        f'"first_name": {_text(first_name)}, "grade": {_text(grade)}, '
+        f'"grade_date": {_text(day)}, "last_name": {_text(last_name)}, '
+        f'"pnr": {_text(pnr)}, "points": {_text(shown)}}}'
+    )
+
+
 def hash_content(identity: dict[str, Any], rows: Iterable[dict[str, Any]]) -> str:
     """The content hash of ``identity`` and ``rows``, fed to SHA-256 row by row: the bytes are
     exactly ``json.dumps({**identity, "rows": list(rows)}, sort_keys=True, ...)``."""
+    return hash_encoded(identity, map(_dumps, rows))
+
+
+def hash_encoded(identity: dict[str, Any], rows: Iterable[str]) -> str:
+    """:func:`hash_content` of rows already in their JSON form (:func:`row_json`)."""
     body = {**identity, "rows": []}
     before, after = _dumps(body).split('"rows": []', 1)
     digest = hashlib.sha256((before + '"rows": [').encode("utf-8"))
     first = True
     for row in rows:
-        digest.update(((", " if not first else "") + _dumps(row)).encode("utf-8"))
+        digest.update(((", " if not first else "") + row).encode("utf-8"))
         first = False
     digest.update(("]" + after).encode("utf-8"))
     return digest.hexdigest()
@@ -159,14 +199,25 @@ def stored_rows(session: Session, list_id: int) -> Iterator[dict[str, Any]]:
         yield plain_row(*row[1:])
 
 
+def _encoded_rows(session: Session, list_id: int) -> Iterator[str]:
+    stmt = (
+        _entries_statement()
+        .where(ListEntry.list_id == list_id)
+        .order_by(ListEntry.position, ListEntry.id)
+        .execution_options(yield_per=BATCH)
+    )
+    for row in session.connection().execute(stmt):
+        yield row_json(*row[1:])
+
+
 def stored_content(session: Session, listnr: int) -> StoredList | None:
     """One list's identity and content hash as the database holds them now (None: no list)."""
     head = session.connection().execute(_lists_statement().where(ResultList.listnr == listnr))
     row = head.first()
     if row is None:
         return None
-    counted = _Counter(stored_rows(session, row[0]))
-    chash = hash_content(_identity(row), counted)
+    counted = _Counter(_encoded_rows(session, row[0]))
+    chash = hash_encoded(_identity(row), counted)
     state = str(getattr(row[7], "value", row[7]))
     return StoredList(row[0], _identity(row), state, chash, counted.n)
 
@@ -174,12 +225,14 @@ def stored_content(session: Session, listnr: int) -> StoredList | None:
 def every_stored_list(session: Session) -> Iterator[StoredList]:
     """Every list in id order, each hashed from one streamed query over lists and their
     active entries (a server-side cursor on PostgreSQL; never the whole table in memory)."""
-    entry = _entries_statement(ListEntry.position, ListEntry.id.label("entry_id")).subquery()
+    # Plain outer joins, no subquery: with the index on (list_id, position, id) the database
+    # walks lists and their entries in order (a subquery is materialised and sorted whole).
     stmt = (
         _lists_statement()
-        .add_columns(*list(entry.c)[3:])
-        .outerjoin(entry, entry.c.list_id == ResultList.id)
-        .order_by(ResultList.id, entry.c.position, entry.c.entry_id)
+        .add_columns(*_ROW_COLUMNS)
+        .outerjoin(ListEntry, (ListEntry.list_id == ResultList.id) & ListEntry.removed.is_(False))
+        .outerjoin(Student, Student.id == ListEntry.student_id)
+        .order_by(ResultList.id, ListEntry.position, ListEntry.id)
         .execution_options(yield_per=BATCH, stream_results=True)
     )
     stream = iter(session.connection().execute(stmt))
@@ -187,15 +240,15 @@ def every_stored_list(session: Session) -> Iterator[StoredList]:
     while pending is not None:
         head = tuple(pending[:8])
 
-        def own(list_id: int = head[0]) -> Iterator[dict[str, Any]]:
+        def own(list_id: int = head[0]) -> Iterator[str]:
             nonlocal pending
             while pending is not None and pending[0] == list_id:
                 if pending[8] is not None:  # a list without entries: one row of NULLs
-                    yield plain_row(*pending[8:16])
+                    yield row_json(*pending[8:16])
                 pending = next(stream, None)
 
         counted = _Counter(own())
-        chash = hash_content(_identity(head), counted)
+        chash = hash_encoded(_identity(head), counted)
         state = str(getattr(head[7], "value", head[7]))
         yield StoredList(head[0], _identity(head), state, chash, counted.n)
 
@@ -203,11 +256,11 @@ def every_stored_list(session: Session) -> Iterator[StoredList]:
 class _Counter:
     """Passes rows through, counting them."""
 
-    def __init__(self, rows: Iterable[dict[str, Any]]) -> None:
+    def __init__(self, rows: Iterable[str]) -> None:
         self.rows = rows
         self.n = 0
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
+    def __iter__(self) -> Iterator[str]:
         for row in self.rows:
             self.n += 1
             yield row

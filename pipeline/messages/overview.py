@@ -1,7 +1,12 @@
-"""The student office's overview workbook, ``outbox/status.xlsx``: every list at a glance.
+"""The student office's overview workbook, ``outbox/status.xlsx``: what the office works on.
 
-Owns reading one row per result list (a single query: list, course, module and the number of
-students and grades, however many lists there are) and writing the workbook:
+``status.xlsx`` shows every open list (not yet registered or archived) and every list of the
+current and the last term; each finished term (before the last one) gets its own file,
+``status-HT2026.xlsx``, written once when the term leaves the current view and never again, so
+a pass costs what the office works on, not the whole history.
+
+Owns reading one row per result list shown (a single query: list, course, module and the number
+of students and grades) and writing the workbooks:
 
 - sheet 1 (*Listor*): listnr, kind, course, module, term, reporter, examiner, state, students,
   graded, created, submitted, approved, registered, archived, due date and days overdue;
@@ -35,15 +40,21 @@ from openpyxl import Workbook
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from pipeline import files, resources
 from pipeline.app import App
-from pipeline.domain import deadlines
+from pipeline.domain import deadlines, terms
 from pipeline.models import Course, ListEntry, ListState, Module, ResultList
 from pipeline.xlsx.cells import escape_cell
 
 STATUS_NAME: Final = "status.xlsx"
+#: One finished term's lists, written once: ``status-HT2026.xlsx``.
+TERM_NAME: Final = "status-{term}.xlsx"
+#: States of a list the office still works on (shown whatever its term).
+OPEN_STATES: Final = tuple(
+    s for s in ListState if s not in (ListState.REGISTERED, ListState.ARCHIVED)
+)
 LAYOUT: Final = "overview.yaml"
 #: Columns of sheet 1, in order; their labels are under ``columns`` in the layout.
 COLUMNS: Final = (
@@ -103,17 +114,32 @@ def layout(workspace: Path | None = None) -> dict[str, Any]:
     return data
 
 
-def collect(app: App, *, today: dt.date | None = None) -> list[OverviewRow]:
-    """Every list, ordered by listnr, in one query."""
+def collect(
+    app: App, *, today: dt.date | None = None, term: str | None = None
+) -> list[OverviewRow]:
+    """The lists of the current overview — every open list, and every list of the current and
+    the last term — or (``term``) every list of one term; ordered by listnr, in one query
+    whose cost follows the lists shown, not every list ever made."""
     day = today or deadlines.swedish_date()
     settings = app.settings.deadlines
     active = ListEntry.removed.is_(False)
+    if term is not None:
+        shown = ResultList.term == term
+    else:
+        current = terms.term_of(day)
+        shown = or_(
+            ResultList.state.in_(OPEN_STATES),
+            ResultList.term.in_((current, terms.previous(current))),
+        )
+    # Counted over the shown lists' entries only (the list_id index), never every entry.
     per_list = (
         select(
             ListEntry.list_id.label("list_id"),
             func.count(ListEntry.id).filter(active).label("students"),
             func.count(ListEntry.id).filter(active, ListEntry.grade.is_not(None)).label("graded"),
         )
+        .join(ResultList, ResultList.id == ListEntry.list_id)
+        .where(shown)
         .group_by(ListEntry.list_id)
         .subquery()
     )
@@ -140,6 +166,7 @@ def collect(app: App, *, today: dt.date | None = None) -> list[OverviewRow]:
         .join(Course, Course.id == ResultList.course_id)
         .outerjoin(Module, Module.id == ResultList.module_id)
         .outerjoin(per_list, per_list.c.list_id == ResultList.id)
+        .where(shown)
         .order_by(ResultList.listnr)
     )
     rows: list[OverviewRow] = []
@@ -201,15 +228,40 @@ def write_overview(
     target: Path | None = None,
     language: str | None = None,
 ) -> Path:
-    """Write ``outbox/status.xlsx`` (or ``target``) atomically; returns its path."""
+    """Write ``outbox/status.xlsx`` (or ``target``) atomically, and beside it the file of each
+    finished term that has none yet (:func:`write_finished_terms`); returns its path."""
     language = language or app.settings.language
     if language not in ("sv", "en"):
         raise ValueError(f"language must be 'sv' or 'en', not {language!r}")
+    look = layout(app.root)
     rows = collect(app, today=today)
-    workbook = build(rows, language=language, look=layout(app.root))
     path = target or app.settings.office_outbox / STATUS_NAME
-    files.save(workbook, path)
+    files.save(build(rows, language=language, look=look), path)
+    write_finished_terms(app, path.parent, today=today, language=language, look=look)
     return path
+
+
+def term_path(folder: Path, term: str) -> Path:
+    return folder / TERM_NAME.format(term=term)
+
+
+def write_finished_terms(
+    app: App, folder: Path, *, today: dt.date | None, language: str, look: dict[str, Any]
+) -> list[Path]:
+    """``status-<term>.xlsx`` for each finished term (before the last one) that has lists and
+    no file yet: written once, never again by later passes. Returns the files written."""
+    day = today or deadlines.swedish_date()
+    with app.db.read_session() as session:
+        seen = session.execute(select(ResultList.term).distinct()).scalars().all()
+    written: list[Path] = []
+    for term in terms.finished_before(terms.term_of(day), seen):
+        path = term_path(folder, term)
+        if path.exists():
+            continue
+        rows = collect(app, today=day, term=term)
+        files.save(build(rows, language=language, look=look), path)
+        written.append(path)
+    return written
 
 
 def build(rows: list[OverviewRow], *, language: str, look: dict[str, Any]) -> Workbook:
