@@ -76,8 +76,8 @@ def made_for(session: Session, actor: str, order: str | None) -> int | None:
         .limit(RECENT_ORDERS)
     )
     for listnr, details in recent:
-        if isinstance(details, dict) and details.get("order") == order:
-            return int(listnr)
+        if listnr is not None and isinstance(details, dict) and details.get("order") == order:
+            return listnr
     return None
 
 

@@ -21,7 +21,7 @@ from imap_tools import AND, NOT, BaseMailBox, MailBox, MailBoxStartTls, MailBoxU
 from imap_tools.errors import ImapToolsError
 
 from pipeline.mailin.letter import Letter, read
-from pipeline.settings import MailinSettings
+from pipeline.settings_channels import MailinSettings
 
 log = logging.getLogger("resultat.mailin")
 

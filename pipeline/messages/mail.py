@@ -21,7 +21,8 @@ from typing import Any, Final
 from pipeline import files
 from pipeline.messages.channels import ChannelUnavailable
 from pipeline.models import Message
-from pipeline.settings import MailSettings, Settings
+from pipeline.settings import Settings
+from pipeline.settings_channels import MailSettings
 
 log = logging.getLogger("resultat.outbox")
 

@@ -11,7 +11,8 @@ from typing import Any, Final
 from pipeline import files
 from pipeline.messages.channels import ChannelUnavailable, SendError
 from pipeline.models import Message
-from pipeline.settings import Settings, SmsSettings
+from pipeline.settings import Settings
+from pipeline.settings_channels import SmsSettings
 
 log = logging.getLogger("resultat.outbox")
 
