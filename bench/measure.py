@@ -153,15 +153,40 @@ def batch_intake(
     return BatchRun(len(data.batch), len(data.batch) * rows_per_list, run.wall, run.peak_rss_mb)
 
 
-def cli_startup(data: Dataset, workdir: Path) -> ChildRun:
-    """``resultat process`` on an empty inbox: what every CLI call costs before any work.
+@dataclass
+class StartupTimes:
+    """Wall seconds per run of each start-up command (issue 19, item 7)."""
 
-    Timed on the second call: the first on a fresh workspace writes ``outbox/status.xlsx``
-    (work, not start-up); later calls find it current and skip it."""
+    interpreter: list[float]
+    help: list[float]
+    status: list[float]
+    process_empty: list[float]
+    peak_rss_mb: list[float]
+
+
+def startup_table(data: Dataset, workdir: Path, runs: int) -> StartupTimes:
+    """``python -c pass`` (the reference), ``resultat --help``, ``resultat status`` and
+    ``resultat process`` on an empty inbox, each as a child process, ``runs`` times after one
+    untimed round (which warms the file cache and writes ``outbox/status.xlsx``)."""
     ws = bench_data.fresh_workspace(data, workdir / "startup")
-    process_cli(ws)
-    run, _ = process_cli(ws)
-    return run
+    commands = {
+        "interpreter": [sys.executable, "-c", "pass"],
+        "help": [*resultat_command(), "--help"],
+        "status": [*resultat_command(), "-w", str(ws), "status"],
+        "process_empty": [*resultat_command(), "-w", str(ws), "process", "--json"],
+    }
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    rss: list[float] = []
+    for round_ in range(runs + 1):
+        for name, args in commands.items():
+            run = run_child(args)
+            if run.returncode != 0:
+                raise RuntimeError(f"{' '.join(args[-3:])} failed:\n{run.stderr[-2000:]}")
+            if round_:
+                times[name].append(run.wall)
+                if name == "process_empty":
+                    rss.append(run.peak_rss_mb)
+    return StartupTimes(peak_rss_mb=rss, **times)
 
 
 def large_list(data: Dataset, workdir: Path) -> ChildRun:

@@ -7,8 +7,6 @@ import os
 import re
 from pathlib import Path
 
-from pipeline.domain.personnummer import mask_text
-
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
 
@@ -16,6 +14,10 @@ class MaskingFilter(logging.Filter):
     """Rewrites each record's message so no personnummer reaches a handler unmasked."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # Lazy for start-up time: personnummer imports numpy (about 45 ms), which a command
+        # that logs nothing (`resultat status`) should not pay.
+        from pipeline.domain.personnummer import mask_text
+
         message = record.getMessage()
         # Control characters (a newline in a file name) could forge log lines: escape them.
         masked = _CONTROL.sub(lambda m: repr(m.group(0))[1:-1], mask_text(message))
