@@ -58,11 +58,45 @@ def plain_row(
         "first_name": first_name,
         "grade": grade,
         "ects_grade": ects_grade,
-        "grade_date": grade_date.isoformat() if grade_date else None,
-        "points": (
-            str(Decimal(str(points)).quantize(Decimal("0.01"))) if points is not None else None
-        ),
+        "grade_date": _iso(grade_date),
+        "points": _points(points),
         "comment": comment,
+    }
+
+
+def _iso(value: dt.date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _points(value: Decimal | float | None) -> str | None:
+    return str(Decimal(str(value)).quantize(_CENTS)) if value is not None else None
+
+
+_CENTS: Final = Decimal("0.01")
+
+
+def _hash_ordered_row(
+    pnr: str,
+    last_name: str,
+    first_name: str,
+    grade: str | None,
+    ects_grade: str | None,
+    grade_date: dt.date | None,
+    points: Decimal | float | None,
+    comment: str | None,
+) -> dict[str, Any]:
+    """:func:`plain_row` with its keys in sorted order, as the hash encodes them: the same
+    values and the same bytes hashed, but the encoder's sort of each row finds it done (half
+    the encoding time of a 20,000-row list). For rows read here only, never written out."""
+    return {
+        "comment": comment,
+        "ects_grade": ects_grade,
+        "first_name": first_name,
+        "grade": grade,
+        "grade_date": _iso(grade_date),
+        "last_name": last_name,
+        "pnr": pnr,
+        "points": _points(points),
     }
 
 
@@ -169,7 +203,7 @@ def stored_rows(session: Session, list_id: int) -> Iterator[dict[str, Any]]:
         .execution_options(yield_per=BATCH)
     )
     for row in session.connection().execute(stmt):
-        yield plain_row(*row[1:])
+        yield _hash_ordered_row(*row[1:])
 
 
 def stored_content(session: Session, listnr: int) -> StoredList | None:
@@ -204,7 +238,7 @@ def every_stored_list(session: Session) -> Iterator[StoredList]:
             nonlocal pending
             while pending is not None and pending[0] == list_id:
                 if pending[8] is not None:  # a list without entries: one row of NULLs
-                    yield plain_row(*pending[8:16])
+                    yield _hash_ordered_row(*pending[8:16])
                 pending = next(stream, None)
 
         counted = _Counter(own())
