@@ -60,6 +60,8 @@ class ChildRun:
     returncode: int
     stdout: str
     stderr: str
+    #: User + system CPU seconds of the child (and of the children it waited for).
+    cpu: float = float("nan")
 
 
 def run_child(args: list[str], *, cwd: Path | None = None) -> ChildRun:
@@ -85,6 +87,7 @@ def run_child(args: list[str], *, cwd: Path | None = None) -> ChildRun:
         usage = json.loads(report.read_text(encoding="utf-8")) if report.exists() else {}
         return ChildRun(
             wall=float(usage.get("wall", "nan")),
+            cpu=float(usage.get("cpu", "nan")),
             peak_rss_mb=float(usage.get("peak_rss_mb", "nan")),
             returncode=proc.returncode,
             stdout=out.read().decode("utf-8", "replace"),
@@ -131,6 +134,7 @@ class BatchRun:
     rows: int
     wall: float
     peak_rss_mb: float
+    cpu: float = float("nan")
 
     @property
     def lists_per_s(self) -> float:
@@ -150,7 +154,9 @@ def batch_intake(
     bench_data.drop(data.batch, ws)
     run, results = process_cli(ws, workers=workers)
     _require_accepted(results, len(data.batch), "batch intake")
-    return BatchRun(len(data.batch), len(data.batch) * rows_per_list, run.wall, run.peak_rss_mb)
+    return BatchRun(
+        len(data.batch), len(data.batch) * rows_per_list, run.wall, run.peak_rss_mb, run.cpu
+    )
 
 
 @dataclass
@@ -162,6 +168,8 @@ class StartupTimes:
     status: list[float]
     process_empty: list[float]
     peak_rss_mb: list[float]
+    #: CPU seconds per command (median over the runs), by the same names.
+    cpu: dict[str, float]
 
 
 def startup_table(data: Dataset, workdir: Path, runs: int) -> StartupTimes:
@@ -176,6 +184,7 @@ def startup_table(data: Dataset, workdir: Path, runs: int) -> StartupTimes:
         "process_empty": [*resultat_command(), "-w", str(ws), "process", "--json"],
     }
     times: dict[str, list[float]] = {name: [] for name in commands}
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
     rss: list[float] = []
     for round_ in range(runs + 1):
         for name, args in commands.items():
@@ -184,9 +193,11 @@ def startup_table(data: Dataset, workdir: Path, runs: int) -> StartupTimes:
                 raise RuntimeError(f"{' '.join(args[-3:])} failed:\n{run.stderr[-2000:]}")
             if round_:
                 times[name].append(run.wall)
+                cpu[name].append(run.cpu)
                 if name == "process_empty":
                     rss.append(run.peak_rss_mb)
-    return StartupTimes(peak_rss_mb=rss, **times)
+    medians = {name: statistics.median(values) for name, values in cpu.items()}
+    return StartupTimes(peak_rss_mb=rss, cpu=medians, **times)
 
 
 def large_list(data: Dataset, workdir: Path) -> ChildRun:

@@ -201,7 +201,8 @@ def run_scenarios(
         rows.append(
             Row(
                 f"1. batch intake, 1 process ({mode.batch_lists} x {mode.batch_rows} rows)",
-                f"{rate:.1f} lists/s, {rows_rate:,.0f} rows/s ({wall:.1f} s)"
+                f"{rate:.1f} lists/s, {rows_rate:,.0f} rows/s ({wall:.1f} s, "
+                f"CPU {_median([b.cpu for b in batch]):.1f} s)"
                 + _spread([b.lists_per_s for b in batch], lambda v: f"{v:.1f}"),
                 f">= {BATCH_LISTS_PER_S:.0f} lists/s ({BATCH_ROWS_PER_S:,.0f} rows/s)",
                 rate >= BATCH_LISTS_PER_S and rows_rate >= BATCH_ROWS_PER_S,
@@ -373,17 +374,22 @@ def run_scenarios(
         echo(f"CLI start-up, {startup_runs} run(s) of each command")
         st = measure.startup_table(data, workdir, startup_runs)
         floor = _median(st.interpreter)
-        rows.append(Row("6. start-up: `python -c pass` (the reference)", _s(floor)))
-        for label, times, target in (
-            ("   `resultat --help`", st.help, HELP_SECONDS),
-            ("   `resultat status`", st.status, STATUS_SECONDS),
-            ("   `resultat process` on an empty inbox", st.process_empty, None),
+        rows.append(
+            Row(
+                "6. start-up: `python -c pass` (the reference)",
+                f"{_s(floor)} (CPU {_s(st.cpu['interpreter'])})",
+            )
+        )
+        for label, name, times, target in (
+            ("   `resultat --help`", "help", st.help, HELP_SECONDS),
+            ("   `resultat status`", "status", st.status, STATUS_SECONDS),
+            ("   `resultat process` on an empty inbox", "process_empty", st.process_empty, None),
         ):
             wall = _median(times)
             rows.append(
                 Row(
                     label,
-                    f"{_s(wall)} ({wall / floor:.0f}x `python -c pass`)",
+                    f"{_s(wall)} ({wall / floor:.0f}x `python -c pass`; CPU {_s(st.cpu[name])})",
                     f"<= {target:.2f} s (quiet machine)" if target else "",
                     wall <= target if target else None,
                 )
