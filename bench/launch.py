@@ -1,4 +1,4 @@
-"""Run one command and report its wall time and peak RSS: ``python -S launch.py OUT CMD...``.
+"""Run one command; report its wall time, CPU time and peak RSS: ``python -S launch.py OUT CMD``.
 
 Why a separate small process: on Linux a child's ``ru_maxrss`` includes the memory of the
 process it was forked from, before ``exec``. Forked straight from the benchmark (which holds
@@ -28,7 +28,10 @@ def main() -> int:
     # ru_maxrss is in KiB on Linux, bytes on macOS.
     rss_mb = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
     with open(out, "w", encoding="utf-8") as fh:
-        json.dump({"wall": wall, "peak_rss_mb": rss_mb, "returncode": code}, fh)
+        # CPU seconds (user + system) of the child: less skewed than wall time by other work on
+        # the machine (it leaves out the waiting for a core, not the slower cores).
+        cpu = usage.ru_utime + usage.ru_stime
+        json.dump({"wall": wall, "cpu": cpu, "peak_rss_mb": rss_mb, "returncode": code}, fh)
     return code if code >= 0 else 128 - code
 
 

@@ -60,6 +60,8 @@ class ChildRun:
     returncode: int
     stdout: str
     stderr: str
+    #: User + system CPU seconds of the child (and of the children it waited for).
+    cpu: float = float("nan")
 
 
 def run_child(args: list[str], *, cwd: Path | None = None) -> ChildRun:
@@ -85,6 +87,7 @@ def run_child(args: list[str], *, cwd: Path | None = None) -> ChildRun:
         usage = json.loads(report.read_text(encoding="utf-8")) if report.exists() else {}
         return ChildRun(
             wall=float(usage.get("wall", "nan")),
+            cpu=float(usage.get("cpu", "nan")),
             peak_rss_mb=float(usage.get("peak_rss_mb", "nan")),
             returncode=proc.returncode,
             stdout=out.read().decode("utf-8", "replace"),
@@ -131,6 +134,7 @@ class BatchRun:
     rows: int
     wall: float
     peak_rss_mb: float
+    cpu: float = float("nan")
 
     @property
     def lists_per_s(self) -> float:
@@ -150,18 +154,50 @@ def batch_intake(
     bench_data.drop(data.batch, ws)
     run, results = process_cli(ws, workers=workers)
     _require_accepted(results, len(data.batch), "batch intake")
-    return BatchRun(len(data.batch), len(data.batch) * rows_per_list, run.wall, run.peak_rss_mb)
+    return BatchRun(
+        len(data.batch), len(data.batch) * rows_per_list, run.wall, run.peak_rss_mb, run.cpu
+    )
 
 
-def cli_startup(data: Dataset, workdir: Path) -> ChildRun:
-    """``resultat process`` on an empty inbox: what every CLI call costs before any work.
+@dataclass
+class StartupTimes:
+    """Wall seconds per run of each start-up command (issue 19, item 7)."""
 
-    Timed on the second call: the first on a fresh workspace writes ``outbox/status.xlsx``
-    (work, not start-up); later calls find it current and skip it."""
+    interpreter: list[float]
+    help: list[float]
+    status: list[float]
+    process_empty: list[float]
+    peak_rss_mb: list[float]
+    #: CPU seconds per command (median over the runs), by the same names.
+    cpu: dict[str, float]
+
+
+def startup_table(data: Dataset, workdir: Path, runs: int) -> StartupTimes:
+    """``python -c pass`` (the reference), ``resultat --help``, ``resultat status`` and
+    ``resultat process`` on an empty inbox, each as a child process, ``runs`` times after one
+    untimed round (which warms the file cache and writes ``outbox/status.xlsx``)."""
     ws = bench_data.fresh_workspace(data, workdir / "startup")
-    process_cli(ws)
-    run, _ = process_cli(ws)
-    return run
+    commands = {
+        "interpreter": [sys.executable, "-c", "pass"],
+        "help": [*resultat_command(), "--help"],
+        "status": [*resultat_command(), "-w", str(ws), "status"],
+        "process_empty": [*resultat_command(), "-w", str(ws), "process", "--json"],
+    }
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
+    rss: list[float] = []
+    for round_ in range(runs + 1):
+        for name, args in commands.items():
+            run = run_child(args)
+            if run.returncode != 0:
+                raise RuntimeError(f"{' '.join(args[-3:])} failed:\n{run.stderr[-2000:]}")
+            if round_:
+                times[name].append(run.wall)
+                cpu[name].append(run.cpu)
+                if name == "process_empty":
+                    rss.append(run.peak_rss_mb)
+    medians = {name: statistics.median(values) for name, values in cpu.items()}
+    return StartupTimes(peak_rss_mb=rss, cpu=medians, **times)
 
 
 def large_list(data: Dataset, workdir: Path) -> ChildRun:

@@ -6,7 +6,6 @@ import logging
 import os
 from pathlib import Path
 
-from pipeline.domain.personnummer import mask_text
 from pipeline.shown import shown
 
 
@@ -14,6 +13,10 @@ class MaskingFilter(logging.Filter):
     """Rewrites each record's message so no personnummer reaches a handler unmasked."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        # Lazy for start-up time: personnummer imports numpy (about 45 ms), which a command
+        # that logs nothing (`resultat status`) should not pay.
+        from pipeline.domain.personnummer import mask_text
+
         message = record.getMessage()
         # Control characters (a newline in a file name) could forge log lines: escape them.
         # Bidirectional and other format characters too: the one way text is shown escaped.

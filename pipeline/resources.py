@@ -10,7 +10,7 @@ import os
 import stat
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
@@ -54,10 +54,15 @@ def find(kind: str, name: str, workspace: Path | None = None) -> Path:
     return Path(locate(kind, name, workspace)[0])
 
 
+_SAFE_LOADER: Final = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 @lru_cache(maxsize=64)
 def _load_yaml_cached(path: str, mtime: float) -> Any:
     with open(path, encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+        # libyaml's parser when PyYAML has it (the same safe constructor, so the same values):
+        # the pure-Python one took most of `resultat --help` parsing the text catalogue.
+        return yaml.load(fh, Loader=_SAFE_LOADER)
 
 
 def load_yaml(kind: str, name: str, workspace: Path | None = None) -> Any:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy.orm import Session
 
 from pipeline.domain.personnummer import mask_text
 from pipeline.models import Message, MessageStatus, utcnow
@@ -85,9 +86,15 @@ def dispatch(app: App, *, now: dt.datetime | None = None, limit: int = 100) -> D
     transports: dict[str, Transport] = {}
     unavailable: dict[str, str] = {}
     sent = failed = 0
+    # The next message is claimed in the transaction that marks one sent (one commit less per
+    # message); as before, at most one message is 'sending' by this dispatcher at a time.
+    claimed_ahead: dict[int, Message | None] = {}
     try:
-        for message_id_, channel in due:
-            message = _claim(app, message_id_, clock())
+        for index, (message_id_, channel) in enumerate(due):
+            if message_id_ in claimed_ahead:
+                message = claimed_ahead.pop(message_id_)
+            else:
+                message = _claim(app, message_id_, clock())
             if message is None:
                 continue  # another dispatcher has it
             try:
@@ -112,7 +119,10 @@ def dispatch(app: App, *, now: dt.datetime | None = None, limit: int = 100) -> D
                     error,
                 )
             else:
-                _mark_sent(app, message, provider_id, clock())
+                following = due[index + 1][0] if index + 1 < len(due) else None
+                ahead = _mark_sent(app, message, provider_id, clock(), claim_next=following)
+                if following is not None:
+                    claimed_ahead[following] = ahead
                 sent += 1
                 log.info("%s #%d (%s) sent: %s", channel, message.id, message.kind, provider_id)
     finally:
@@ -167,18 +177,22 @@ def _claim(app: App, id_: int, now: dt.datetime) -> Message | None:
     which is what :func:`recover_stale` measures.
     """
     with app.db.session() as session:
-        result = cast(
-            CursorResult[Any],
-            session.execute(
-                update(Message)
-                .where(Message.id == id_, Message.status == MessageStatus.QUEUED)
-                .values(status=MessageStatus.SENDING, next_attempt_at=now)
-                .execution_options(synchronize_session=False)
-            ),
-        )
-        if result.rowcount != 1:
-            return None
-        return session.get(Message, id_)
+        return _claim_in(session, id_, now)
+
+
+def _claim_in(session: Session, id_: int, now: dt.datetime) -> Message | None:
+    result = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Message)
+            .where(Message.id == id_, Message.status == MessageStatus.QUEUED)
+            .values(status=MessageStatus.SENDING, next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    if result.rowcount != 1:
+        return None
+    return session.get(Message, id_)
 
 
 #: Messages that carry a one-time code: once sent, the stored text keeps no usable code.
@@ -190,7 +204,16 @@ def scrub_code(body: str) -> str:
     return _CODE.sub("••••••", body)
 
 
-def _mark_sent(app: App, message: Message, provider_id: str, now: dt.datetime) -> None:
+def _mark_sent(
+    app: App,
+    message: Message,
+    provider_id: str,
+    now: dt.datetime,
+    *,
+    claim_next: int | None = None,
+) -> Message | None:
+    """Record ``message`` as sent; in the same transaction, claim message ``claim_next`` (if
+    given) as :func:`_claim` does, and return it (``None``: another dispatcher has it)."""
     values: dict[str, Any] = {
         "status": MessageStatus.SENT,
         "sent_at": now,
@@ -205,6 +228,7 @@ def _mark_sent(app: App, message: Message, provider_id: str, now: dt.datetime) -
             .values(**values)
             .execution_options(synchronize_session=False)
         )
+        return _claim_in(session, claim_next, now) if claim_next is not None else None
 
 
 def _fail(app: App, message: Message, error: str, now: dt.datetime) -> int:

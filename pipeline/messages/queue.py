@@ -8,6 +8,7 @@ writing attachments before queueing. Sending is :mod:`pipeline.messages.dispatch
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Sequence
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import jinja2
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -67,13 +68,20 @@ def render(
     if not re.fullmatch(r"[a-z][a-z0-9_]*", kind):
         raise ValueError(f"not a message kind: {kind!r}")
     source = resources.read_text("templates", f"{TEMPLATE_DIR}/{kind}.{language}.txt", workspace)
-    text = _environment().from_string(source).render(**context)
+    text = _compiled(source).render(**context)
     first, _, rest = text.partition("\n")
     if first.startswith(_SUBJECT_PREFIX):
         # One line only: a newline in a subject would be a header injection.
         subject = " ".join(first[len(_SUBJECT_PREFIX) :].split())
         return subject, rest.strip("\n").rstrip() + "\n"
     return None, text.strip()
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(source: str) -> jinja2.Template:
+    """A template compiled once per text (compiling took longer than rendering; keyed by the
+    text itself, so an edited template is compiled afresh)."""
+    return _environment().from_string(source)
 
 
 def _environment() -> jinja2.Environment:
@@ -214,5 +222,13 @@ def _add(session: Session, message: Message) -> Message:
     return message
 
 
+#: Looked up for every message with a key (each receipt's copy): a plain statement built once,
+#: and the ORM object loaded only when one exists.
+_ID_BY_KEY: Final = select(Message.__table__.c.id).where(
+    Message.__table__.c.dedupe_key == bindparam("key")
+)
+
+
 def _by_dedupe_key(session: Session, key: str) -> Message | None:
-    return session.scalars(select(Message).where(Message.dedupe_key == key)).first()
+    found = session.execute(_ID_BY_KEY, {"key": key}).scalar()
+    return session.get(Message, found) if found is not None else None
