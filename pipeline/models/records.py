@@ -1,10 +1,5 @@
-"""The database schema: SQLAlchemy 2 models for registry data, result lists and the audit log.
-
-Owns table definitions only. Migrations live in ``pipeline/migrations`` (Alembic) and must
-match these models (a test compares them). The same models run on SQLite and PostgreSQL.
-
-Domain words: ``listnr`` is the public number of a result list; ``provkod`` is a module code;
-T33 is a result list per module, T34 a final-grade list for a whole course.
+"""The records: registry data (students, courses, modules, staff, roles, registrations),
+result lists and their entries, the audit log and the files taken from the inboxes.
 """
 
 from __future__ import annotations
@@ -22,33 +17,14 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     Numeric,
     String,
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
-
-
-def _values(enum_cls: type[enum.Enum]) -> list[str]:
-    return [str(member.value) for member in enum_cls]
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+from pipeline.models.base import Base, utcnow, values_of
 
 
 class ListState(enum.StrEnum):
@@ -216,13 +192,13 @@ class ResultList(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     listnr: Mapped[int] = mapped_column(Integer, unique=True)
     kind: Mapped[ListKind] = mapped_column(
-        Enum(ListKind, native_enum=False, length=8, values_callable=_values)
+        Enum(ListKind, native_enum=False, length=8, values_callable=values_of)
     )
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"))
     module_id: Mapped[int | None] = mapped_column(ForeignKey("modules.id"))
     term: Mapped[str] = mapped_column(String(6), index=True)
     state: Mapped[ListState] = mapped_column(
-        Enum(ListState, native_enum=False, length=20, values_callable=_values),
+        Enum(ListState, native_enum=False, length=20, values_callable=values_of),
         index=True,
         default=ListState.DRAFT,
     )
@@ -305,115 +281,8 @@ class InboxFile(Base):
     kind: Mapped[str | None] = mapped_column(String(40))
     listnr: Mapped[int | None] = mapped_column(Integer, index=True)
     outcome: Mapped[FileOutcome] = mapped_column(
-        Enum(FileOutcome, native_enum=False, length=20, values_callable=_values), index=True
+        Enum(FileOutcome, native_enum=False, length=20, values_callable=values_of), index=True
     )
     receipt_path: Mapped[str | None] = mapped_column(String(1000))
     started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-
-
-class MessageStatus(enum.StrEnum):
-    QUEUED = "queued"
-    SENDING = "sending"
-    SENT = "sent"
-
-
-class Message(Base):
-    """An email or SMS, queued in the transaction of the change that causes it (outbox)."""
-
-    __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_status_next", "status", "next_attempt_at"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    channel: Mapped[str] = mapped_column(String(8))  # "email" | "sms"
-    kind: Mapped[str] = mapped_column(String(40))  # template name, e.g. "examiner_review"
-    recipient: Mapped[str] = mapped_column(String(320))
-    subject: Mapped[str | None] = mapped_column(String(500))
-    body: Mapped[str] = mapped_column(Text)
-    attachments: Mapped[list[str]] = mapped_column(JSON, default=list)
-    listnr: Mapped[int | None] = mapped_column(Integer, index=True)
-    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
-    status: Mapped[MessageStatus] = mapped_column(
-        Enum(MessageStatus, native_enum=False, length=12, values_callable=_values),
-        default=MessageStatus.QUEUED,
-    )
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    provider_id: Mapped[str | None] = mapped_column(String(200))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    reply_headers: Mapped[dict[str, str] | None] = mapped_column(JSON)  # a reply's threading
-
-
-class ChallengeStatus(enum.StrEnum):
-    ACTIVE = "active"
-    USED = "used"
-    LOCKED = "locked"
-    VOIDED = "voided"
-
-
-class ApprovalChallenge(Base):
-    """A one-time approval code for one version of one list, stored only as a keyed hash."""
-
-    __tablename__ = "approval_challenges"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    listnr: Mapped[int] = mapped_column(Integer, index=True)
-    version: Mapped[int] = mapped_column(Integer)
-    content_hash: Mapped[str] = mapped_column(String(64))
-    code_hash: Mapped[str] = mapped_column(String(64))
-    examiner: Mapped[str] = mapped_column(String(100))
-    status: Mapped[ChallengeStatus] = mapped_column(
-        Enum(ChallengeStatus, native_enum=False, length=12, values_callable=_values),
-        default=ChallengeStatus.ACTIVE,
-        index=True,
-    )
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
-    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    used_via: Mapped[str | None] = mapped_column(String(20))
-
-
-# A list's wrong approval codes across all its codes; locked at [approval] max_attempts.
-class ApprovalTries(Base):
-    __tablename__ = "approval_tries"
-    listnr: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    wrong: Mapped[int] = mapped_column(Integer, default=0)
-    locked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
-
-
-# An SMS webhook request by Twilio's MessageSid: one seen is never handled again.
-class SmsReceived(Base):
-    __tablename__ = "sms_received"
-    message_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-
-
-class Reminder(Base):
-    """A reminder sent: at most one per list, kind, recipient and day."""
-
-    __tablename__ = "reminders"
-    __table_args__ = (UniqueConstraint("listnr", "kind", "recipient", "sent_on"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    listnr: Mapped[int] = mapped_column(Integer, index=True)
-    kind: Mapped[str] = mapped_column(String(40))
-    recipient: Mapped[str] = mapped_column(String(320))
-    sent_on: Mapped[dt.date] = mapped_column(Date)
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-
-
-class MailinMail(Base):
-    """A mail read from ``[mailin]``, taken once by UID and Message-ID (pipeline.mailin.take)."""
-
-    __tablename__ = "mailin_mails"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    uid_key: Mapped[str] = mapped_column(String(300), unique=True)  # folder:UIDVALIDITY:UID
-    message_id: Mapped[str | None] = mapped_column(String(500), index=True)
-    sender: Mapped[str] = mapped_column(String(320))
-    subject: Mapped[str] = mapped_column(String(500))
-    references: Mapped[str] = mapped_column(Text, default="")
-    status: Mapped[str] = mapped_column(String(20), index=True)  # "taken" until concluded
-    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
