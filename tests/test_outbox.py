@@ -62,6 +62,7 @@ REVIEW = {
     "total": 12,
     "graded": 11,
     "expires_at": "2026-12-01 12:00",
+    "by_mail": True,
 }
 APPROVED = {
     "listnr": 4711,
