@@ -19,7 +19,15 @@ from pipeline.lists.create import create_t33
 from pipeline.lists.digest import hash_at_hand, hash_content, plain_row, stored_content
 from pipeline.lists.query import get_list_head, read_list_head
 from pipeline.lists.students import StudentSources
-from pipeline.models import AuditEvent, FileOutcome, InboxFile, ListEntry, ListState, ResultList
+from pipeline.models import (
+    AuditEvent,
+    FileOutcome,
+    InboxFile,
+    ListEntry,
+    ListState,
+    ResultList,
+    Staff,
+)
 from pipeline.texts import t
 from pipeline.xlsx import contract, workbook
 from tests.factories import TERM, fill, new_exam_list, seed
@@ -644,3 +652,18 @@ def test_rows_at_hand_of_another_type_are_left_to_the_database() -> None:
     assert hash_at_hand(identity, [timed]) is None
     assert hash_at_hand(identity, [(*row[:6], Decimal("1.505"), None)]) is None
     assert hash_at_hand(identity, [(*row[:6], 1.5, None)]) is None
+
+
+def test_the_issued_workbook_names_examiner_and_reporter_from_the_directory(app: App) -> None:
+    seed(app, students=2)
+    listnr = new_exam_list(app)
+    issued = workbook.issue(app, listnr)
+    ws = load_workbook(issued.path).worksheets[0]
+    with app.db.session() as session:
+        rl = session.execute(select(ResultList).where(ResultList.listnr == listnr)).scalar_one()
+        names = dict(session.execute(select(Staff.username, Staff.name)).tuples().all())
+        examiner, reporter = rl.examiner, rl.reporter
+    assert examiner and reporter and examiner in names and reporter in names
+    examiner_row = contract.IDENTITY_ROW + 5
+    assert ws.cell(row=examiner_row, column=2).value == f"{names[examiner]} ({examiner})"
+    assert ws.cell(row=examiner_row + 1, column=2).value == f"{names[reporter]} ({reporter})"
