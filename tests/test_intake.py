@@ -661,7 +661,9 @@ def test_the_issued_workbook_names_examiner_and_reporter_from_the_directory(app:
     ws = load_workbook(issued.path).worksheets[0]
     with app.db.session() as session:
         rl = session.execute(select(ResultList).where(ResultList.listnr == listnr)).scalar_one()
-        names = dict(session.execute(select(Staff.username, Staff.name)).tuples().all())
+        names: dict[str, str] = {
+            u: n for u, n in session.execute(select(Staff.username, Staff.name))
+        }
         examiner, reporter = rl.examiner, rl.reporter
     assert examiner and reporter and examiner in names and reporter in names
     examiner_row = contract.IDENTITY_ROW + 5
