@@ -91,12 +91,17 @@ def record(
     details: dict[str, Any] | None = None,
     admin: bool = False,
     plain: bool = False,
+    content_hash: str | None = None,
 ) -> AuditEvent:
     """Append one event in the caller's transaction.
 
     ``plain``: the caller vouches that ``details`` holds only what JSON gives back unchanged
     (str keys; str, int, float, bool, None, lists, dicts), so the round trip is skipped;
-    a results event of a 20,000-row list holds tens of thousands of changes."""
+    a results event of a 20,000-row list holds tens of thousands of changes.
+
+    ``content_hash``: the list's content hash as this transaction leaves it, computed by the
+    caller from the rows it has just written (:func:`pipeline.lists.digest.hash_at_hand`, the
+    same bytes); without it the list is read back from the database and hashed."""
     if session.get_bind().dialect.name == "postgresql":
         # One appender at a time until commit, so concurrent workers extend the chain in turn
         # (the unique prev_hash would refuse a fork anyway; this makes them wait, not fail).
@@ -112,7 +117,11 @@ def record(
     )
     # (the round trip also makes every value plain, so hashing below needs no default=str)
     if listnr is not None and action in CONTENT_ACTIONS:
-        clean = {**clean, **_content_details(session, listnr, snapshot=action in SNAPSHOT_ACTIONS)}
+        snapshot = action in SNAPSHOT_ACTIONS
+        if content_hash is not None and not snapshot:
+            clean = {**clean, "content_hash": content_hash}
+        else:
+            clean = {**clean, **_content_details(session, listnr, snapshot=snapshot)}
     event = AuditEvent(
         at=utcnow(),
         actor=actor,

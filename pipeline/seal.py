@@ -158,14 +158,33 @@ def write_head(path: Path, key: Ed25519PrivateKey, event_id: int, event_hash: st
     if current is not None and current.id > event_id:
         return current
     head = sign_head(key, event_id, event_hash)
-    files.write_text(path, json.dumps(head.as_dict(), indent=2) + "\n", durable=True)
+    # Atomic (a reader sees the old head or the new one, never a mix) but not fsynced: the
+    # head is written after the commit it names, so a head lost to a power cut is only an
+    # older one, and verify then checks up to that older event (never a false "tail
+    # deleted"); the next commit writes a current one. The fsync was 1.7 ms of every drop.
+    files.write_text(path, json.dumps(head.as_dict(), indent=2) + "\n")
     return head
 
 
 def head_sink(key_path: Path, head_path: Path) -> Callable[[int, str], None]:
     """What the database sessions call after a commit that appended to the chain."""
 
+    loaded: dict[tuple[int, int], Ed25519PrivateKey] = {}
+
     def sink(event_id: int, event_hash: str) -> None:
-        write_head(head_path, load_key(key_path), event_id, event_hash)
+        write_head(head_path, _key(), event_id, event_hash)
+
+    def _key() -> Ed25519PrivateKey:
+        # Parsed once per key file (a PEM load for every commit is measurable); a replaced
+        # file (other inode or mtime) is read again.
+        try:
+            stat = key_path.stat()
+        except FileNotFoundError:
+            return load_key(key_path)
+        marker = (stat.st_ino, stat.st_mtime_ns)
+        if marker not in loaded:
+            loaded.clear()
+            loaded[marker] = load_key(key_path)
+        return loaded[marker]
 
     return sink

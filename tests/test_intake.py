@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -11,12 +12,22 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from pipeline.app import App
+from pipeline.audit import verify_chain
 from pipeline.errors import NotFound
 from pipeline.intake.inbox import Inbox
 from pipeline.lists.create import create_t33
+from pipeline.lists.digest import hash_at_hand, hash_content, plain_row, stored_content
 from pipeline.lists.query import get_list_head, read_list_head
 from pipeline.lists.students import StudentSources
-from pipeline.models import AuditEvent, FileOutcome, InboxFile, ListEntry, ListState, ResultList
+from pipeline.models import (
+    AuditEvent,
+    FileOutcome,
+    InboxFile,
+    ListEntry,
+    ListState,
+    ResultList,
+    Staff,
+)
 from pipeline.texts import t
 from pipeline.xlsx import contract, workbook
 from tests.factories import TERM, fill, new_exam_list, seed
@@ -602,3 +613,59 @@ def test_a_missing_column_is_named_in_the_readers_language() -> None:
     assert (problem.slug, problem.field) == ("missing-column", "grade")
     assert problem.message("sv") == t("problems.missing-column", "sv", field="Betyg")
     assert problem.message("en") == t("problems.missing-column", "en", field="Grade")
+
+
+def test_the_results_events_hash_from_rows_at_hand_is_the_databases(app: App) -> None:
+    """The ``list.results`` event hashes the rows the intake has just written, not the list
+    read back: the hash must be exactly what the database's rows hash to, for every kind of
+    value (decimals and whole scores, dates, text with quotes and non-ASCII)."""
+    s = seed(app, students=6)
+    listnr = new_exam_list(app)
+    issued = workbook.issue(app, listnr)
+    fill(
+        issued.path,
+        {
+            s.pnrs[0]: {"grade": "4", "grade_date": dt.date(2026, 11, 2), "points": 31.5},
+            s.pnrs[1]: {"grade": "U", "grade_date": "2026-11-02", "points": 17},
+            s.pnrs[2]: {"grade": "5", "grade_date": "2026-11-03", "comment": 'Omtenta "B" – åäö'},
+            s.pnrs[3]: {"grade": "3", "grade_date": "2026-11-03", "points": 0.005},
+        },
+        target=app.settings.inbox / "blandat.xlsx",
+    )
+    [result] = Inbox(app).process_once()
+    assert result.outcome == FileOutcome.ACCEPTED
+    with app.db.session() as session:
+        event = session.execute(
+            select(AuditEvent).where(AuditEvent.action == "list.results")
+        ).scalar_one()
+        stored = stored_content(session, listnr)
+        assert stored is not None and stored.rows == 6
+        assert event.details["content_hash"] == stored.content_hash
+        assert verify_chain(session).ok
+
+
+def test_rows_at_hand_of_another_type_are_left_to_the_database() -> None:
+    identity = {"listnr": 1, "kind": "T33", "course": "DV1599", "module": None}
+    row = ("199001011234", "Ek", "Eva", "3", None, dt.date(2026, 1, 2), Decimal("1.50"), None)
+    assert hash_at_hand(identity, [row]) == hash_content(identity, [plain_row(*row)])
+    timed = (*row[:5], dt.datetime(2026, 1, 2), *row[6:])
+    assert hash_at_hand(identity, [timed]) is None
+    assert hash_at_hand(identity, [(*row[:6], Decimal("1.505"), None)]) is None
+    assert hash_at_hand(identity, [(*row[:6], 1.5, None)]) is None
+
+
+def test_the_issued_workbook_names_examiner_and_reporter_from_the_directory(app: App) -> None:
+    seed(app, students=2)
+    listnr = new_exam_list(app)
+    issued = workbook.issue(app, listnr)
+    ws = load_workbook(issued.path).worksheets[0]
+    with app.db.session() as session:
+        rl = session.execute(select(ResultList).where(ResultList.listnr == listnr)).scalar_one()
+        names: dict[str, str] = {
+            u: n for u, n in session.execute(select(Staff.username, Staff.name))
+        }
+        examiner, reporter = rl.examiner, rl.reporter
+    assert examiner and reporter and examiner in names and reporter in names
+    examiner_row = contract.IDENTITY_ROW + 5
+    assert ws.cell(row=examiner_row, column=2).value == f"{names[examiner]} ({examiner})"
+    assert ws.cell(row=examiner_row + 1, column=2).value == f"{names[reporter]} ({reporter})"

@@ -15,14 +15,14 @@ import threading
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from sqlalchemy import select
 
 from pipeline.app import App
 from pipeline.lifecycle.chart import grade_chart_png
-from pipeline.messages import outbox
+from pipeline.messages import mail, outbox
 from pipeline.models import Message, MessageStatus, utcnow
 from tests.smtp_server import (
     EXAMINER,
@@ -664,3 +664,36 @@ def test_unreachable_twilio_fails_fast(
     rows = messages(application)
     assert all(m.status == MessageStatus.QUEUED and m.attempts == 1 for m in rows)
     assert all(m.last_error and "Twilio" in m.last_error for m in rows)
+
+
+def test_the_mail_built_with_the_cached_header_classes_is_the_standard_policys(
+    app: App, tmp_path: Path
+) -> None:
+    """``mail.SMTP_POLICY`` makes each header class once; the mail it builds is byte for
+    byte the one ``email.policy.SMTP`` builds (but for the random multipart boundary)."""
+    attached = tmp_path / "kvitto.txt"
+    attached.write_text("Godtagen: lista 12 – åäö\n" * 40, encoding="utf-8")
+    message = Message(
+        id=7,
+        channel="email",
+        kind="receipt_copy",
+        recipient="anna.andersson@example.se",
+        subject="Kvitto: lista 12 – godtagen, åäö " + "lång rubrik " * 8,
+        body="Hej!\n\nDin lista är mottagen: åäö.\n" * 20,
+        attachments=[str(attached)],
+        created_at=dt.datetime(2026, 12, 7, 12, 0, 0, 123456),
+        reply_headers={"In-Reply-To": "<a@example.se>", "References": "<a@example.se>"},
+    )
+    ours = mail.build_email(message, app.settings)
+    assert cast(Any, ours.policy).header_factory is mail.SMTP_POLICY.header_factory
+
+    def flat(built: EmailMessage, policy: Any) -> bytes:
+        return re.sub(rb"=+\d+==", b"BOUNDARY", built.as_bytes(policy=policy))
+
+    standard = email.policy.SMTP
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mail, "SMTP_POLICY", standard)
+        theirs = mail.build_email(message, app.settings)
+    assert cast(Any, theirs.policy).header_factory is standard.header_factory
+    assert flat(ours, mail.SMTP_POLICY) == flat(theirs, standard)
+    assert flat(ours, standard.clone(linesep="\n")) == flat(theirs, standard.clone(linesep="\n"))

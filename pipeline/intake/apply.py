@@ -22,6 +22,7 @@ from pipeline.intake.cell_values import to_date, to_number
 from pipeline.intake.checked import ACTION_SUBMIT, WorkbookCheck
 from pipeline.lifecycle import approval
 from pipeline.lists.content import void_challenges
+from pipeline.lists.digest import hash_at_hand
 from pipeline.lists.query import EntryRow
 from pipeline.lists.state import Role, transition
 from pipeline.models import ListEntry, ListState, ResultList, utcnow
@@ -258,6 +259,7 @@ def _apply(
                 "action": action,
             },
             plain=True,  # values made plain by _plain
+            content_hash=_hash_at_hand(result_list, all_entries),
         )
         if waiting:
             # Any change voids the examiner's code; the list is reviewed again from scratch.
@@ -287,6 +289,35 @@ def _apply(
     outcome.students = len(active)
     outcome.version = result_list.version
     outcome.state = result_list.state
+
+
+def _hash_at_hand(result_list: ResultList, entries: list[EntryRow]) -> str | None:
+    """The list's content hash from the entries just written (what reading the list back
+    would hash; tests/test_intake.py checks it against the database)."""
+    module = result_list.module
+    identity = {
+        "listnr": result_list.listnr,
+        "kind": result_list.kind.value,
+        "course": result_list.course.code,
+        "module": module.code if module is not None else None,
+        "term": result_list.term,
+        "version": result_list.version,
+    }
+    rows = (
+        (
+            e.student.pnr,
+            e.student.last_name,
+            e.student.first_name,
+            e.grade,
+            e.ects_grade,
+            e.grade_date,
+            e.points,
+            e.comment,
+        )
+        for e in entries
+        if not e.removed
+    )
+    return hash_at_hand(identity, rows)
 
 
 def acting_user(app: App, result_list: ResultList) -> str:

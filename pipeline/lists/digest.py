@@ -124,6 +124,35 @@ def hash_encoded(identity: dict[str, Any], rows: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
+#: Points below this size come back from the database exactly as held (SQLite keeps a
+#: float: exact to the cent far beyond any score); a larger one is hashed from the database.
+_EXACT_POINTS: Final = Decimal(10**9)
+
+
+def hash_at_hand(identity: dict[str, Any], rows: Iterable[tuple[Any, ...]]) -> str | None:
+    """The content hash of a list from rows the caller holds (tuples in :data:`ROW_FIELDS`
+    order, the active rows in list order, as the transaction has just written them): the
+    bytes :func:`stored_content` would hash after reading them back. ``None`` when a value is
+    not of the stored type (text or None; a date; a decimal of at most cents and below
+    :data:`_EXACT_POINTS`): the caller then lets the database be read."""
+    encoded = []
+    for row in rows:
+        day, points = row[5], row[6]
+        if day is not None and day.__class__ is not dt.date:
+            return None
+        if points is not None and (
+            points.__class__ is not Decimal
+            or not points.is_finite()
+            or not abs(points) < _EXACT_POINTS
+            or points != points.quantize(_CENT)
+        ):
+            return None
+        if not all(v is None or v.__class__ is str for v in (*row[:5], row[7])):
+            return None
+        encoded.append(row_json(*row))
+    return hash_encoded(identity, encoded)
+
+
 @dataclass(frozen=True)
 class StoredList:
     """A list as the database holds it now: identity, state and its active rows' hash."""

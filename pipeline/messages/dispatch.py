@@ -181,18 +181,16 @@ def _claim(app: App, id_: int, now: dt.datetime) -> Message | None:
 
 
 def _claim_in(session: Session, id_: int, now: dt.datetime) -> Message | None:
-    result = cast(
-        CursorResult[Any],
-        session.execute(
-            update(Message)
-            .where(Message.id == id_, Message.status == MessageStatus.QUEUED)
-            .values(status=MessageStatus.SENDING, next_attempt_at=now)
-            .execution_options(synchronize_session=False)
-        ),
-    )
-    if result.rowcount != 1:
-        return None
-    return session.get(Message, id_)
+    # UPDATE ... RETURNING: the claimed message comes back with the claim (no second query);
+    # no row when another dispatcher took it first.
+    claimed = session.scalars(
+        update(Message)
+        .where(Message.id == id_, Message.status == MessageStatus.QUEUED)
+        .values(status=MessageStatus.SENDING, next_attempt_at=now)
+        .returning(Message)
+        .execution_options(synchronize_session=False)
+    ).first()
+    return claimed
 
 
 #: Messages that carry a one-time code: once sent, the stored text keeps no usable code.

@@ -14,15 +14,17 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import jinja2
-from sqlalchemy import bindparam, select
+from sqlalchemy import CursorResult, Table, bindparam, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from pipeline import resources
-from pipeline.models import Message
+from pipeline.models import Message, MessageStatus, utcnow
 
 log = logging.getLogger("resultat.outbox")
 
@@ -207,6 +209,9 @@ def _add(session: Session, message: Message) -> Message:
         existing = _by_dedupe_key(session, message.dedupe_key)
         if existing is not None:
             return existing
+    dialect = session.get_bind().dialect.name
+    if dialect in _UPSERT:
+        return _insert(session, message, _UPSERT[dialect])
     try:
         # A savepoint, so a concurrent insert of the same key fails only this insert and the
         # caller's transaction goes on with the message the other one queued.
@@ -220,6 +225,60 @@ def _add(session: Session, message: Message) -> Message:
             raise
         return existing
     return message
+
+
+_TABLE: Final = cast(Table, Message.__table__)
+#: The dialects with ``INSERT ... ON CONFLICT DO NOTHING``: one plain statement, no
+#: savepoint and no unit of work (that was most of queueing a receipt's mail copy).
+_UPSERT: Final[dict[str, Any]] = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+_INSERTED: Final = (
+    "channel",
+    "kind",
+    "recipient",
+    "subject",
+    "body",
+    "attachments",
+    "listnr",
+    "dedupe_key",
+    "reply_headers",
+)
+
+
+def _insert(session: Session, message: Message, dialect_insert: Any) -> Message:
+    """Insert ``message`` with one Core statement and attach it to ``session`` as loaded (the
+    values the ORM's defaults would give, in the same order), or, when a concurrent
+    transaction queued the same dedupe key first, return that one."""
+    message.status = MessageStatus.QUEUED
+    message.attempts = 0
+    message.next_attempt_at = utcnow()
+    message.created_at = utcnow()
+    message.last_error = message.provider_id = message.sent_at = None
+    values = {name: getattr(message, name) for name in (*_INSERTED, *_DEFAULTED)}
+    stmt = dialect_insert(_TABLE).values(values)
+    if message.dedupe_key is not None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=[_TABLE.c.dedupe_key])
+    result = cast(CursorResult[Any], session.execute(stmt.returning(_TABLE.c.id)))
+    new_id = result.scalar()
+    if new_id is None:  # the key was taken meanwhile
+        existing = _by_dedupe_key(session, cast(str, message.dedupe_key))
+        if existing is None:
+            raise RuntimeError(f"message {message.dedupe_key!r} neither inserted nor found")
+        return existing
+    message.id = new_id
+    make_transient_to_detached(message)
+    session.add(message)
+    return message
+
+
+_DEFAULTED: Final = (
+    "status",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+    "last_error",
+    "provider_id",
+    "sent_at",
+)
 
 
 #: Looked up for every message with a key (each receipt's copy): a plain statement built once,
