@@ -45,6 +45,7 @@ from sqlalchemy import func, or_, select
 from pipeline import files, resources
 from pipeline.app import App
 from pipeline.domain import deadlines, terms
+from pipeline.messages import overview_marks
 from pipeline.models import Course, ListEntry, ListState, Module, ResultList
 from pipeline.xlsx.cells import escape_cell
 
@@ -234,10 +235,15 @@ def write_overview(
     if language not in ("sv", "en"):
         raise ValueError(f"language must be 'sv' or 'en', not {language!r}")
     look = layout(app.root)
-    rows = collect(app, today=today)
+    day = today or deadlines.swedish_date()
+    rows = collect(app, today=day)
     path = target or app.settings.office_outbox / STATUS_NAME
-    files.save(build(rows, language=language, look=look), path)
-    write_finished_terms(app, path.parent, today=today, language=language, look=look)
+    # Rewritten only when what it shows changed (a rejected file, a list not shown: not).
+    shown = overview_marks.fingerprint(rows, day, language)
+    if not path.exists() or overview_marks.marked(app.settings.var, path) != shown:
+        files.save(build(rows, language=language, look=look), path)
+        overview_marks.mark(app.settings.var, path, shown)
+    write_finished_terms(app, path.parent, today=day, language=language, look=look)
     return path
 
 
