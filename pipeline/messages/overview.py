@@ -30,6 +30,7 @@ write (a full disk, or a file share that will not let the file be replaced).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
@@ -283,9 +284,17 @@ def build(rows: list[OverviewRow], *, language: str, look: dict[str, Any]) -> Wo
 
 
 def _styled(ws: Any, value: Any, **style: Any) -> WriteOnlyCell:
+    """A cell with ``style``; cells of one style share its prototype's style record (as
+    openpyxl copies a cell's style), which saves looking each style up again per cell."""
+    protos: dict[tuple[Any, ...], WriteOnlyCell] = ws.__dict__.setdefault("_resultat_styles", {})
+    key = tuple(sorted((name, id(setting)) for name, setting in style.items()))
+    proto = protos.get(key)
+    if proto is None:
+        proto = protos[key] = WriteOnlyCell(ws)
+        for name, setting in style.items():
+            setattr(proto, name, setting)
     cell = WriteOnlyCell(ws, value=value)
-    for name, setting in style.items():
-        setattr(cell, name, setting)
+    cell._style = copy.copy(proto._style)
     return cell
 
 
