@@ -19,9 +19,8 @@ of students and grades) and writing the workbooks:
 Labels (sv, en), widths and colours come from ``templates/overview.yaml``. The file is
 written to a temporary file beside it and renamed into place
 (:func:`pipeline.files.save`), so someone who has it open never sees half of it.
-"Days overdue" is in calendar days (:func:`pipeline.domain.deadlines.list_days_overdue`); it is
-blank
-for lists already approved. A list created before due dates were stored gets the due date it
+"Days overdue" is in calendar days (:func:`pipeline.domain.deadlines.list_days_overdue`),
+blank for lists already approved. A list created before due dates were stored gets the due date it
 would have had.
 
 Left to callers: when to write it (after every pass of ``watch``) and handling a failure to
@@ -133,18 +132,11 @@ def collect(
             ResultList.state.in_(OPEN_STATES),
             ResultList.term.in_((current, terms.previous(current))),
         )
-    # Counted over the shown lists' entries only (the list_id index), never every entry.
-    per_list = (
-        select(
-            ListEntry.list_id.label("list_id"),
-            func.count(ListEntry.id).filter(active).label("students"),
-            func.count(ListEntry.id).filter(active, ListEntry.grade.is_not(None)).label("graded"),
-        )
-        .join(ResultList, ResultList.id == ListEntry.list_id)
-        .where(shown)
-        .group_by(ListEntry.list_id)
-        .subquery()
-    )
+    # Counted per shown list from the (list_id, removed, grade) index (migration 0009), a
+    # correlated count: on PostgreSQL too, never a pass over every entry of the history.
+    mine = (ListEntry.list_id == ResultList.id) & active
+    students = select(func.count()).where(mine).scalar_subquery()
+    graded = select(func.count()).where(mine, ListEntry.grade.is_not(None)).scalar_subquery()
     stmt = (
         select(
             ResultList.listnr,
@@ -155,8 +147,8 @@ def collect(
             ResultList.reporter,
             ResultList.examiner,
             ResultList.state,
-            func.coalesce(per_list.c.students, 0),
-            func.coalesce(per_list.c.graded, 0),
+            students,
+            graded,
             ResultList.created_at,
             ResultList.submitted_at,
             ResultList.approved_at,
@@ -167,7 +159,6 @@ def collect(
         )
         .join(Course, Course.id == ResultList.course_id)
         .outerjoin(Module, Module.id == ResultList.module_id)
-        .outerjoin(per_list, per_list.c.list_id == ResultList.id)
         .where(shown)
         .order_by(ResultList.listnr)
     )
