@@ -3,10 +3,10 @@
 Owns the history benchmark of issue 19: two workspaces made by :mod:`bench.history_data` — a
 small one (5 lists) and a large one (``N`` lists, default 20,000, 50–100 rows each, audit
 chain valid) — and, on a fresh copy of each, in one run: ``process`` of one 100-row drop,
-``status --json``, the ``status.xlsx`` rewrite (in process), ``verify --full``, ``verify``
-from its checkpoint, ``verify`` after one day's new events (40 lists' worth), its peak memory
-(RSS of exactly that child, :mod:`bench.launch`), ``approve`` and ``registered`` of one list,
-and the database's size; then the table with the ratio large/small. Commands run as child
+``status --json``, the ``status.xlsx`` rewrite and a pass with nothing on it changed (in
+process), ``verify --full``, ``verify`` from its checkpoint, ``verify`` after one day's new
+events (40 lists' worth), its peak memory (RSS of exactly that child, :mod:`bench.launch`),
+``approve`` and ``registered`` of one list, and the database's size; then the table with the ratio large/small. Commands run as child
 processes (:func:`bench.measure.run_child`). The generated workspaces are cached under
 ``--workdir`` and reused with ``--reuse``.
 """
