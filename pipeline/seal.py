@@ -20,13 +20,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING, Any, Final
 
 from pipeline import files
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 PUBLIC_NAME: Final = "seal-public.pem"
 HEAD_NAME: Final = "chain-head.json"
@@ -36,6 +38,11 @@ KEY_MODE: Final = 0o600
 
 def load_key(path: Path, *, create: bool = True) -> Ed25519PrivateKey:
     """The private seal key at ``path``; a new one is made (mode 0600) when there is none."""
+    # Lazy for start-up time: a command that appends nothing to the chain (``status``) never
+    # needs cryptography; App.open only prepares the head sink.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     if not path.exists() and create:
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(
@@ -58,6 +65,8 @@ def load_key(path: Path, *, create: bool = True) -> Ed25519PrivateKey:
 
 
 def public_pem(public: Ed25519PublicKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization  # lazy: see load_key
+
     return public.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -65,6 +74,10 @@ def public_pem(public: Ed25519PublicKey) -> bytes:
 
 def load_public(path: Path) -> Ed25519PublicKey | None:
     """The public key in the PEM file ``path``; None when missing or not an Ed25519 key."""
+    # Lazy: see load_key.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         loaded = serialization.load_pem_public_key(path.read_bytes())
     except (OSError, ValueError):
@@ -74,6 +87,8 @@ def load_public(path: Path) -> Ed25519PublicKey | None:
 
 def fingerprint(public: Ed25519PublicKey) -> str:
     """SHA-256 of the raw 32-byte public key, hex: what the chain and packages record."""
+    from cryptography.hazmat.primitives import serialization  # lazy: see load_key
+
     raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()
 
@@ -87,6 +102,8 @@ def export_public(key: Ed25519PrivateKey, archive: Path) -> Path:
 
 
 def verifies(public: Ed25519PublicKey, data: bytes, signature: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature  # lazy: see load_key
+
     try:
         public.verify(signature, data)
     except InvalidSignature:

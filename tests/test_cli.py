@@ -189,9 +189,12 @@ def test_demo_runs_the_whole_loop(
     result = runner.invoke(cli_app, args)
     assert result.exit_code == 0, result.output
     assert "rejected  " in result.output and "duplicate " in result.output
-    status = runner.invoke(cli_app, ["-w", str(root), "status", "--json"])
+    status = runner.invoke(cli_app, ["-w", str(root), "status", "--json", "--all"])
     rows = json.loads(status.output)
     assert [r["state"] for r in rows] == ["archived", "approved", "approved", "draft", "archived"]
+    # The default view: the open lists only (issue 19), in the same order.
+    status = runner.invoke(cli_app, ["-w", str(root), "status", "--json"])
+    assert [r["listnr"] for r in json.loads(status.output)] == [r["listnr"] for r in rows[1:4]]
     assert rows[4]["kind"] == "t34" and rows[4]["graded"] > 0
     assert all(r["students"] > 0 for r in rows)
     # The administrators' copy of every receipt; each person got theirs in their own folder.
@@ -234,7 +237,9 @@ def test_demo_runs_the_whole_loop(
         # The demo runs again on the same workspace: new lists, everything still verifies.
         again = runner.invoke(cli_app, args)
         assert again.exit_code == 0, again.output
-        rows = json.loads(runner.invoke(cli_app, ["-w", str(root), "status", "--json"]).output)
+        rows = json.loads(
+            runner.invoke(cli_app, ["-w", str(root), "status", "--all", "--json"]).output
+        )
         assert len(rows) == 10 and rows[5]["listnr"] == 1006
         assert "allt stämmer" in again.output
 

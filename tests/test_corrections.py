@@ -99,10 +99,12 @@ def test_correction_path_leaves_the_original_untouched(app: App) -> None:
     assert archive_check.verify(app).ok
     # status shows the link both ways
     runner = CliRunner()
-    out = runner.invoke(cli_app, ["-w", str(app.root), "status"]).output
+    out = runner.invoke(cli_app, ["-w", str(app.root), "status", "--all"]).output
     assert f"{new} rättar lista {original}" in out  # Swedish, the workspace default
     assert f"{original} rättad av lista {new}" in out
-    rows = json.loads(runner.invoke(cli_app, ["-w", str(app.root), "status", "--json"]).output)
+    rows = json.loads(
+        runner.invoke(cli_app, ["-w", str(app.root), "status", "--all", "--json"]).output
+    )
     assert {r["listnr"] for r in rows} == {original, new}
 
 

@@ -97,3 +97,24 @@ def test_lists_of_the_whole_history_are_not_read(app: App) -> None:
     assert [r.listnr for r in rows] == [shown]
     assert [r.listnr for r in overview.collect(app, today=TODAY, term="VT2020")] == [hidden]
     assert rows[0].students == 3
+
+
+def test_unchanged_overview_is_not_rewritten(app: App) -> None:
+    """A pass whose rows are what status.xlsx shows leaves it alone; a change rewrites it."""
+    seed(app, students=3)
+    shown = new_exam_list(app)
+    path = overview.write_overview(app, today=TODAY)
+    past = 1_600_000_000
+    os.utime(path, (past, past))
+    overview.write_overview(app, today=TODAY)
+    assert path.stat().st_mtime_ns == past * 1_000_000_000  # same rows: not rewritten
+    _set(app, shown, state=ListState.APPROVED)
+    overview.write_overview(app, today=TODAY)
+    assert path.stat().st_mtime_ns != past * 1_000_000_000
+    assert _listed(path)[shown][1] == "attesterad"
+    os.utime(path, (past, past))
+    overview.write_overview(app, today=TODAY + dt.timedelta(days=1))  # a new day: rewritten
+    assert path.stat().st_mtime_ns != past * 1_000_000_000
+    path.unlink()  # a file someone removed is written again
+    overview.write_overview(app, today=TODAY + dt.timedelta(days=1))
+    assert _listed(path)[shown][1] == "attesterad"

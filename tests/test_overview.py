@@ -216,6 +216,7 @@ def test_written_atomically(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
         raise OSError("disk full")
 
     monkeypatch.setattr(Workbook, "save", broken_save)
+    _set(app, numbers["late"], state=ListState.SUBMITTED)  # something to write
     with pytest.raises(OSError, match="disk full"):
         overview.write_overview(app, today=TODAY)
     assert path.read_bytes() == current

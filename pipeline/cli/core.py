@@ -25,6 +25,7 @@ from typer.core import TyperGroup
 
 from pipeline import texts
 from pipeline.cli import parser_texts
+from pipeline.cli.coercion import use_plain_values
 from pipeline.errors import ResultatError
 from pipeline.settings import interface_language, workspace_root
 
@@ -56,6 +57,13 @@ def _set_global(ctx: Any, param: Any, value: Any) -> Any:
     return value
 
 
+class _HelpOnly:
+    """A command's ``--help`` flag seen as the only parameter (:func:`use_plain_values`)."""
+
+    def __init__(self, option: Any) -> None:
+        self.params = [option]
+
+
 class ResultatGroup(TyperGroup):
     """A command group whose commands also take the root's global options.
 
@@ -76,7 +84,14 @@ class ResultatGroup(TyperGroup):
                 added.expose_value = False
                 added.callback = _set_global
                 command.params.append(added)
+        use_plain_values(command, ctx)
         return command
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            use_plain_values(_HelpOnly(option))
+        return option
 
     def main(  # type: ignore[override]
         self,
@@ -87,6 +102,7 @@ class ResultatGroup(TyperGroup):
         **extra: Any,
     ) -> Any:
         argv = list(sys.argv[1:] if args is None else args)
+        use_plain_values(self)
         language = interface_language(workspace_root(parser_texts.workspace_in(argv)))
         if parser_texts.wants_help(self, argv):
             parser_texts.translate_help(self, language)

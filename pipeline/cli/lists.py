@@ -243,17 +243,18 @@ def add_students(
     say("add-students.done", added=added, path=issued.path)
 
 
-@app.command(help="cli.help.status", epilog="cli.help.status-example")
+@app.command(help="cli.help.status-open", epilog="cli.help.status-example")
 @handle_errors
 def status(
     listnr: Annotated[int | None, typer.Argument(help="cli.help.arg-listnr")] = None,
     as_json: JsonOpt = False,
+    every: Annotated[bool, typer.Option("--all", help="cli.help.opt-all")] = False,
 ) -> None:
     from pipeline.lists.query import summaries  # lazy, kept for start-up time
 
     application = open_app()
     try:
-        rows = summaries(application, listnr)
+        rows = summaries(application, listnr, every=every)
     finally:
         application.close()
     if as_json:

@@ -304,22 +304,53 @@ class ListSummary:
         }
 
 
-def summaries(app: App, listnr: int | None = None) -> list[ListSummary]:
-    with app.db.session() as session:
-        students = func.count(ListEntry.id).filter(ListEntry.removed.is_(False))
-        graded = func.count(ListEntry.id).filter(
-            ListEntry.removed.is_(False), ListEntry.grade.is_not(None)
-        )
+#: States of a list still being worked on: ``resultat status`` shows these by default.
+OPEN_STATES: Final = tuple(
+    s for s in ListState if s not in (ListState.REGISTERED, ListState.ARCHIVED)
+)
+
+
+def summaries(app: App, listnr: int | None = None, *, every: bool = False) -> list[ListSummary]:
+    """The lines of ``resultat status``: one list (``listnr``), every open list (the default),
+    or every list ever made (``every``). The open lists are found through the state index and
+    their entries counted through the list's index, so the default view costs what is open,
+    not the whole history (issue 19)."""
+    lists_t = ResultList.__table__
+    if listnr is not None:
+        shown = lists_t.c.listnr == listnr
+    elif every:
+        shown = None
+    else:
+        shown = lists_t.c.state.in_(OPEN_STATES)
+    entries = ListEntry.__table__
+    active = (entries.c.list_id == lists_t.c.id) & entries.c.removed.is_(False)
+    # Counted per shown list through the (list_id, removed, grade) index (migration 0009):
+    # a correlated count, so PostgreSQL too looks up each shown list's entries instead of
+    # hashing every entry of the history (its plan for a grouped join).
+    students = select(func.count()).where(active).scalar_subquery()
+    graded = select(func.count()).where(active, entries.c.grade.is_not(None)).scalar_subquery()
+    with app.db.read_session() as session:
         stmt = (
-            select(ResultList, Course.code, Module.code, students, graded)
-            .join(Course, Course.id == ResultList.course_id)
-            .outerjoin(Module, Module.id == ResultList.module_id)
-            .outerjoin(ListEntry, ListEntry.list_id == ResultList.id)
-            .group_by(ResultList.id, Course.code, Module.code)
-            .order_by(ResultList.listnr)
+            select(
+                lists_t.c.listnr,
+                lists_t.c.kind,
+                Course.code,
+                Module.code,
+                lists_t.c.term,
+                lists_t.c.state,
+                lists_t.c.version,
+                lists_t.c.reporter,
+                lists_t.c.examiner,
+                students,
+                graded,
+                lists_t.c.corrects_listnr,
+            )
+            .join(Course, Course.id == lists_t.c.course_id)
+            .outerjoin(Module, Module.id == lists_t.c.module_id)
+            .order_by(lists_t.c.listnr)
         )
-        if listnr is not None:
-            stmt = stmt.where(ResultList.listnr == listnr)
+        if shown is not None:
+            stmt = stmt.where(shown)
         rows = session.execute(stmt).all()
         by_original: dict[int, list[int]] = {}
         for new, old in session.execute(
@@ -328,25 +359,24 @@ def summaries(app: App, listnr: int | None = None) -> list[ListSummary]:
             )
         ).all():
             by_original.setdefault(int(old or 0), []).append(int(new))
-        if listnr is not None and not rows:
-            raise NotFound(
-                t("lists.list-not-found", app.settings.language, app.root, listnr=listnr)
-            )
-        return [
-            ListSummary(
-                listnr=rl.listnr,
-                kind=rl.kind.value,
-                course=course_code,
-                module=module_code,
-                term=rl.term,
-                state=rl.state.value,
-                version=rl.version,
-                reporter=rl.reporter,
-                examiner=rl.examiner,
-                students=int(n_students),
-                graded=int(n_graded),
-                corrects=rl.corrects_listnr,
-                corrected_by=tuple(by_original.get(rl.listnr, ())),
-            )
-            for rl, course_code, module_code, n_students, n_graded in rows
-        ]
+    if listnr is not None and not rows:
+        raise NotFound(t("lists.list-not-found", app.settings.language, app.root, listnr=listnr))
+    return [
+        ListSummary(
+            listnr=number,
+            kind=kind.value,
+            course=course_code,
+            module=module_code,
+            term=term,
+            state=state.value,
+            version=version,
+            reporter=reporter,
+            examiner=examiner,
+            students=int(n_students),
+            graded=int(n_graded),
+            corrects=corrects,
+            corrected_by=tuple(by_original.get(number, ())),
+        )
+        for (number, kind, course_code, module_code, term, state, version, reporter, examiner,
+             n_students, n_graded, corrects) in rows
+    ]  # fmt: skip

@@ -19,9 +19,8 @@ of students and grades) and writing the workbooks:
 Labels (sv, en), widths and colours come from ``templates/overview.yaml``. The file is
 written to a temporary file beside it and renamed into place
 (:func:`pipeline.files.save`), so someone who has it open never sees half of it.
-"Days overdue" is in calendar days (:func:`pipeline.domain.deadlines.list_days_overdue`); it is
-blank
-for lists already approved. A list created before due dates were stored gets the due date it
+"Days overdue" is in calendar days (:func:`pipeline.domain.deadlines.list_days_overdue`),
+blank for lists already approved. A list created before due dates were stored gets the due date it
 would have had.
 
 Left to callers: when to write it (after every pass of ``watch``) and handling a failure to
@@ -30,6 +29,7 @@ write (a full disk, or a file share that will not let the file be replaced).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
@@ -37,14 +37,15 @@ from pathlib import Path
 from typing import Any, Final
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import func, or_, select
 
 from pipeline import files, resources
 from pipeline.app import App
 from pipeline.domain import deadlines, terms
+from pipeline.messages import overview_marks
 from pipeline.models import Course, ListEntry, ListState, Module, ResultList
 from pipeline.xlsx.cells import escape_cell
 
@@ -131,18 +132,11 @@ def collect(
             ResultList.state.in_(OPEN_STATES),
             ResultList.term.in_((current, terms.previous(current))),
         )
-    # Counted over the shown lists' entries only (the list_id index), never every entry.
-    per_list = (
-        select(
-            ListEntry.list_id.label("list_id"),
-            func.count(ListEntry.id).filter(active).label("students"),
-            func.count(ListEntry.id).filter(active, ListEntry.grade.is_not(None)).label("graded"),
-        )
-        .join(ResultList, ResultList.id == ListEntry.list_id)
-        .where(shown)
-        .group_by(ListEntry.list_id)
-        .subquery()
-    )
+    # Counted per shown list from the (list_id, removed, grade) index (migration 0009), a
+    # correlated count: on PostgreSQL too, never a pass over every entry of the history.
+    mine = (ListEntry.list_id == ResultList.id) & active
+    students = select(func.count()).where(mine).scalar_subquery()
+    graded = select(func.count()).where(mine, ListEntry.grade.is_not(None)).scalar_subquery()
     stmt = (
         select(
             ResultList.listnr,
@@ -153,8 +147,8 @@ def collect(
             ResultList.reporter,
             ResultList.examiner,
             ResultList.state,
-            func.coalesce(per_list.c.students, 0),
-            func.coalesce(per_list.c.graded, 0),
+            students,
+            graded,
             ResultList.created_at,
             ResultList.submitted_at,
             ResultList.approved_at,
@@ -165,7 +159,6 @@ def collect(
         )
         .join(Course, Course.id == ResultList.course_id)
         .outerjoin(Module, Module.id == ResultList.module_id)
-        .outerjoin(per_list, per_list.c.list_id == ResultList.id)
         .where(shown)
         .order_by(ResultList.listnr)
     )
@@ -234,10 +227,15 @@ def write_overview(
     if language not in ("sv", "en"):
         raise ValueError(f"language must be 'sv' or 'en', not {language!r}")
     look = layout(app.root)
-    rows = collect(app, today=today)
+    day = today or deadlines.swedish_date()
+    rows = collect(app, today=day)
     path = target or app.settings.office_outbox / STATUS_NAME
-    files.save(build(rows, language=language, look=look), path)
-    write_finished_terms(app, path.parent, today=today, language=language, look=look)
+    # Rewritten only when what it shows changed (a rejected file, a list not shown: not).
+    shown = overview_marks.fingerprint(rows, day, language)
+    if not path.exists() or overview_marks.marked(app.settings.var, path) != shown:
+        files.save(build(rows, language=language, look=look), path)
+        overview_marks.mark(app.settings.var, path, shown)
+    write_finished_terms(app, path.parent, today=day, language=language, look=look)
     return path
 
 
@@ -265,20 +263,33 @@ def write_finished_terms(
 
 
 def build(rows: list[OverviewRow], *, language: str, look: dict[str, Any]) -> Workbook:
-    """The overview workbook for ``rows`` (no file is written)."""
-    wb = Workbook()
-    lists = wb.active
-    assert lists is not None
-    lists.title = str(look["sheets"]["lists"][language])
+    """The overview workbook for ``rows`` (no file is written). Write-only (streamed) mode:
+    its cells are written once, in order, at about half the time of a full workbook, which is
+    what a rewrite of a few thousand lists costs (issue 19)."""
+    wb = Workbook(write_only=True)
+    lists = wb.create_sheet(str(look["sheets"]["lists"][language]))
     _lists_sheet(lists, rows, language, look)
     counts = wb.create_sheet(str(look["sheets"]["counts"][language]))
     _counts_sheet(counts, rows, language, look)
     return wb
 
 
-def _lists_sheet(
-    ws: Worksheet, rows: list[OverviewRow], language: str, look: dict[str, Any]
-) -> None:
+def _styled(ws: Any, value: Any, **style: Any) -> WriteOnlyCell:
+    """A cell with ``style``; cells of one style share its prototype's style record (as
+    openpyxl copies a cell's style), which saves looking each style up again per cell."""
+    protos: dict[tuple[Any, ...], WriteOnlyCell] = ws.__dict__.setdefault("_resultat_styles", {})
+    key = tuple(sorted((name, id(setting)) for name, setting in style.items()))
+    proto = protos.get(key)
+    if proto is None:
+        proto = protos[key] = WriteOnlyCell(ws)
+        for name, setting in style.items():
+            setattr(proto, name, setting)
+    cell = WriteOnlyCell(ws, value=value)
+    cell._style = copy.copy(proto._style)
+    return cell
+
+
+def _lists_sheet(ws: Any, rows: list[OverviewRow], language: str, look: dict[str, Any]) -> None:
     style = look["style"]
     labels = look["columns"]
     states = look["states"]
@@ -288,26 +299,31 @@ def _lists_sheet(
     bold = Font(bold=True)
     date_format = str(style["date_format"])
     for col, name in enumerate(COLUMNS, start=1):
-        cell = ws.cell(row=1, column=col, value=str(labels[name][language]))
-        cell.font = bold
-        cell.fill = header_fill
         ws.column_dimensions[get_column_letter(col)].width = float(labels[name]["width"])
-    date_columns = [i for i, name in enumerate(COLUMNS, start=1) if name in DATE_COLUMNS]
-    for r, row in enumerate(rows, start=2):
-        values = _values(row, states, language)
-        for col, value in enumerate(values, start=1):
-            ws.cell(row=r, column=col, value=escape_cell(value))
-        for col in date_columns:
-            ws.cell(row=r, column=col).number_format = date_format
-        if row.overdue:
-            for col in range(1, len(COLUMNS) + 1):
-                cell = ws.cell(row=r, column=col)
-                cell.fill = overdue_fill
-                cell.font = overdue_font
-    last = get_column_letter(len(COLUMNS))
-    ws.auto_filter.ref = f"A1:{last}{max(len(rows) + 1, 2)}"
     # The header and the list number stay in view while scrolling either way.
     ws.freeze_panes = "B2"
+    last = get_column_letter(len(COLUMNS))
+    ws.auto_filter.ref = f"A1:{last}{max(len(rows) + 1, 2)}"
+    ws.append([_styled(ws, str(labels[n][language]), font=bold, fill=header_fill) for n in COLUMNS])
+    dated = [name in DATE_COLUMNS for name in COLUMNS]
+    for row in rows:
+        values = [escape_cell(v) for v in _values(row, states, language)]
+        if row.overdue:
+            ws.append(
+                [
+                    _styled(ws, v, fill=overdue_fill, font=overdue_font, number_format=date_format)
+                    if d
+                    else _styled(ws, v, fill=overdue_fill, font=overdue_font)
+                    for v, d in zip(values, dated, strict=True)
+                ]
+            )
+        else:
+            ws.append(
+                [
+                    _styled(ws, v, number_format=date_format) if d else v
+                    for v, d in zip(values, dated, strict=True)
+                ]
+            )
 
 
 def _values(row: OverviewRow, states: dict[str, Any], language: str) -> list[Any]:
@@ -333,9 +349,7 @@ def _values(row: OverviewRow, states: dict[str, Any], language: str) -> list[Any
     ]
 
 
-def _counts_sheet(
-    ws: Worksheet, rows: list[OverviewRow], language: str, look: dict[str, Any]
-) -> None:
+def _counts_sheet(ws: Any, rows: list[OverviewRow], language: str, look: dict[str, Any]) -> None:
     style = look["style"]
     labels = look["counts"]
     states = [s.value for s in ListState]
@@ -348,36 +362,32 @@ def _counts_sheet(
         labels["total"][language],
         labels["overdue"][language],
     ]
-    for col, text in enumerate(header, start=1):
-        cell = ws.cell(row=1, column=col, value=str(text))
-        cell.font = bold
-        cell.fill = header_fill
+    for col in range(1, len(header) + 1):
         width = labels["course"]["width"] if col == 1 else labels["state_width"]
         ws.column_dimensions[get_column_letter(col)].width = float(width)
+    ws.freeze_panes = "B2"
+    ws.append([_styled(ws, str(text), font=bold, fill=header_fill) for text in header])
     by_course: dict[str, Counter[str]] = {}
     for row in rows:
         counter = by_course.setdefault(row.course, Counter())
         counter[row.state] += 1
         counter["_overdue"] += row.overdue
     all_courses: Counter[str] = Counter()
-    r = 1
     for course in sorted(by_course):
         counter = by_course[course]
         all_courses.update(counter)
-        r += 1
-        _count_row(ws, r, escape_cell(course), counter, states)
-    r += 1
-    _count_row(ws, r, str(labels["all_courses"][language]), all_courses, states)
-    for col in range(1, len(header) + 1):
-        ws.cell(row=r, column=col).font = bold
-        ws.cell(row=r, column=col).fill = total_fill
+        ws.append(_count_values(escape_cell(course), counter, states))
+    total = _count_values(str(labels["all_courses"][language]), all_courses, states)
+    ws.append([_styled(ws, v, font=bold, fill=total_fill) for v in total])
+    ws.append([])
     at = deadlines.swedish_time().strftime("%Y-%m-%d %H:%M")
-    ws.cell(row=r + 2, column=1, value=str(labels["generated"][language]).format(at=at))
-    ws.freeze_panes = "B2"
+    ws.append([str(labels["generated"][language]).format(at=at)])
 
 
-def _count_row(ws: Worksheet, r: int, label: str, counter: Counter[str], states: list[str]) -> None:
-    values: list[Any] = [label, *(counter[s] for s in states)]
-    values += [sum(counter[s] for s in states), counter["_overdue"]]
-    for col, value in enumerate(values, start=1):
-        ws.cell(row=r, column=col, value=value)
+def _count_values(label: str, counter: Counter[str], states: list[str]) -> list[Any]:
+    return [
+        label,
+        *(counter[s] for s in states),
+        sum(counter[s] for s in states),
+        counter["_overdue"],
+    ]

@@ -234,6 +234,9 @@ class ListEntry(Base):
         UniqueConstraint("list_id", "student_id"),
         # A list's entries in list order without a sort (verify, the overview): migration 0008.
         Index("ix_list_entries_list_position", "list_id", "position", "id"),
+        # A list's students and grades counted from the index alone (status, the overview):
+        # migration 0009.
+        Index("ix_list_entries_list_counts", "list_id", "removed", "grade"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
