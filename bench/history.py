@@ -6,9 +6,9 @@ chain valid) — and, on a fresh copy of each, in one run: ``process`` of one 10
 ``status --json``, the ``status.xlsx`` rewrite and a pass with nothing on it changed (in
 process), ``verify --full``, ``verify`` from its checkpoint, ``verify`` after one day's new
 events (40 lists' worth), its peak memory (RSS of exactly that child, :mod:`bench.launch`),
-``approve`` and ``registered`` of one list, and the database's size; then the table with the ratio large/small. Commands run as child
-processes (:func:`bench.measure.run_child`). The generated workspaces are cached under
-``--workdir`` and reused with ``--reuse``.
+``approve`` and ``registered`` of one list, and the database's size; then the table with the
+ratio large/small. Commands run as child processes (:func:`bench.measure.run_child`). The
+generated workspaces are cached under ``--workdir`` and reused with ``--reuse``.
 """
 
 from __future__ import annotations
