@@ -6,10 +6,8 @@ and by LibreOffice Calc (with one)."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 import shutil
-import subprocess
 import zipfile
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from pipeline.xlsx import workbook
 from pipeline.xlsx.formulas import formula_cells
 from pipeline.xlsx.safety import Limits, read_checked
 from tests.factories import fill, new_exam_list, seed
+from tests.office import soffice_save
 from tests.test_forms import ORDER, drop, fill_rows, outbox_of, people
 
 DATE = dt.date(2026, 11, 2)
@@ -125,30 +124,6 @@ def test_openpyxl_formula_in_a_comment_accepted_in_english(app: App) -> None:
     _no_formula_anywhere(app.settings.lists_dir / issued.name)
 
 
-def _soffice(sources: list[Path], fmt: str, out: Path) -> list[Path]:
-    """``sources`` opened and saved by LibreOffice Calc (headless), as a teacher would."""
-    out.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            "soffice",
-            f"-env:UserInstallation=file://{out}/lo",
-            "--headless",
-            "--calc",
-            "--convert-to",
-            fmt,
-            "--outdir",
-            str(out),
-            *map(str, sources),
-        ],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "HOME": str(out)},
-        timeout=180,
-    )
-    suffix = fmt.split(":", 1)[0]
-    return [out / f"{s.stem}.{suffix}" for s in sources]
-
-
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("soffice") is None, reason="LibreOffice is not installed")
 @pytest.mark.parametrize("fmt", ["xlsx:Calc MS Excel 2007 XML", "ods"])
@@ -160,7 +135,7 @@ def test_libreoffice_formulas_read_as_saved_values(app: App, tmp_path: Path, fmt
         {pnrs[0]: {"grade": "4", "grade_date": DATE, "comment": LINK}},
         target=tmp_path / "lank.xlsx",
     )
-    saved_both, saved_link = _soffice([both, link], fmt, tmp_path / "lo")
+    saved_both, saved_link = soffice_save([both, link], fmt, tmp_path / "lo")
     link_row, dde_row = rows[pnrs[0]], rows[pnrs[1]]
 
     result, text = _drop(app, saved_both)

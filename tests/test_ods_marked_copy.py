@@ -7,9 +7,7 @@ is accepted."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from pipeline.models import FileOutcome, ListEntry, ListState, ResultList
 from pipeline.xlsx import contract, workbook
 from pipeline.xlsx.reader import Limits, read_result_workbook
 from tests.factories import TERM, fill, new_exam_list, seed, sent_code
+from tests.office import soffice_save
 from tests.test_t34 import _course_setup
 
 DATE = dt.date(2026, 11, 2)
@@ -30,26 +29,8 @@ XLSX = "xlsx:Calc MS Excel 2007 XML"
 
 
 def _soffice(source: Path, fmt: str, out: Path) -> Path:
-    """``source`` opened and saved by LibreOffice Calc (headless) in ``fmt``."""
-    out.mkdir(parents=True, exist_ok=True)
-    subprocess.run(
-        [
-            "soffice",
-            f"-env:UserInstallation=file://{out}/lo",
-            "--headless",
-            "--calc",
-            "--convert-to",
-            fmt,
-            "--outdir",
-            str(out),
-            str(source),
-        ],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "HOME": str(out)},
-        timeout=180,
-    )
-    return out / f"{source.stem}.{fmt.split(':', 1)[0]}"
+    [saved] = soffice_save([source], fmt, out)
+    return saved
 
 
 def _drop(app: App, path: Path) -> tuple[FileResult, str]:

@@ -35,7 +35,7 @@ from pipeline.lifecycle.challenge import (
 )
 from pipeline.lists import state
 from pipeline.lists.content import content_hash, content_rows, grade_counts, void_challenges
-from pipeline.lists.query import get_list, get_staff
+from pipeline.lists.query import get_list
 from pipeline.lists.state import Role
 from pipeline.messages import outbox
 from pipeline.models import (
@@ -379,7 +379,3 @@ def decision_text(decision: Decision, language: str, workspace: Path | None = No
         listnr=decision.listnr,
         left=decision.attempts_left,
     )
-
-
-def examiner_of(session: Session, result_list: ResultList) -> Staff:
-    return get_staff(session, result_list.examiner or "")

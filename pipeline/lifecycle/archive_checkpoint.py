@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from pipeline import files, seal
 from pipeline.lifecycle.archive_check import Issue
+from pipeline.lists import digest
 from pipeline.models import AuditEvent, Course, ListEntry, Module, ResultList, Student
 from pipeline.settings import Settings
 
@@ -170,18 +171,7 @@ def _row_text(dialect: str) -> Any:
     """Every field of a row as an SQL literal (``quote``; ``quote_nullable`` on PostgreSQL),
     comma-separated: strings come quoted, so no two different rows give the same text."""
     quote = func.quote_nullable if dialect == "postgresql" else func.quote
-    parts = [
-        ListEntry.position,
-        ListEntry.id,
-        Student.pnr,
-        Student.last_name,
-        Student.first_name,
-        ListEntry.grade,
-        ListEntry.ects_grade,
-        ListEntry.grade_date,
-        ListEntry.points,
-        ListEntry.comment,
-    ]
+    parts = [ListEntry.position, ListEntry.id, *digest.ROW_COLUMNS]
     text: Any = quote(parts[0])
     for part in parts[1:]:
         text = text.concat(",").concat(quote(part))

@@ -165,7 +165,7 @@ class StoredList:
 
 
 #: A row's fields as columns, in :data:`ROW_FIELDS` order.
-_ROW_COLUMNS: Final = (
+ROW_COLUMNS: Final = (
     Student.pnr,
     Student.last_name,
     Student.first_name,
@@ -180,7 +180,7 @@ _ROW_COLUMNS: Final = (
 def _entries_statement(*extra: Any) -> Any:
     """Active entries with their student's fields (``extra`` columns after the list id)."""
     return (
-        select(ListEntry.list_id, *extra, *_ROW_COLUMNS)
+        select(ListEntry.list_id, *extra, *ROW_COLUMNS)
         .join(Student, Student.id == ListEntry.student_id)
         .where(ListEntry.removed.is_(False))
     )
@@ -258,7 +258,7 @@ def every_stored_list(session: Session) -> Iterator[StoredList]:
     # walks lists and their entries in order (a subquery is materialised and sorted whole).
     stmt = (
         _lists_statement()
-        .add_columns(*_ROW_COLUMNS)
+        .add_columns(*ROW_COLUMNS)
         .outerjoin(ListEntry, (ListEntry.list_id == ResultList.id) & ListEntry.removed.is_(False))
         .outerjoin(Student, Student.id == ListEntry.student_id)
         .order_by(ResultList.id, ListEntry.position, ListEntry.id)

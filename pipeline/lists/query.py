@@ -251,17 +251,6 @@ def examiner_for(session: Session, course: Course, term: str) -> Staff | None:
     return matching[0].staff
 
 
-def corrections_of(session: Session, listnr: int) -> list[int]:
-    """The correction lists that reference ``listnr``."""
-    return list(
-        session.execute(
-            select(ResultList.listnr)
-            .where(ResultList.corrects_listnr == listnr)
-            .order_by(ResultList.listnr)
-        ).scalars()
-    )
-
-
 def previous_results(session: Session, correction: ResultList) -> dict[int, ListEntry]:
     """The corrected list's entries by student id (the old values a correction shows)."""
     if correction.corrects_listnr is None:
