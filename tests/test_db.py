@@ -21,11 +21,12 @@ def test_migrations_match_models(app: App) -> None:
         version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one()
     from alembic.script import ScriptDirectory
 
-    from pipeline.db import MIGRATIONS_DIR, alembic_config
+    from pipeline.db import alembic_config
+    from pipeline.migrations import MIGRATIONS_DIR
 
     head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
     assert version == head and MIGRATIONS_DIR.is_dir()
-    from pipeline.db import head_revision
+    from pipeline.migrations import head_revision
 
     assert head_revision() == head  # the fast path at start-up agrees with Alembic
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Final
 
 import typer
 
+from pipeline import settings as settings_mod
 from pipeline import texts
 from pipeline.cli.core import (
     app,
@@ -25,7 +26,7 @@ from pipeline.cli.core import (
     say,
     state,
 )
-from pipeline.errors import InvalidRequest
+from pipeline.errors import InvalidRequest, NotFound
 
 StudentOpt = Annotated[
     list[str] | None, typer.Option("--student", "-s", help="cli.help.opt-student")
@@ -250,17 +251,35 @@ def status(
     as_json: JsonOpt = False,
     every: Annotated[bool, typer.Option("--all", help="cli.help.opt-all")] = False,
 ) -> None:
-    from pipeline.lists.query import summaries  # lazy, kept for start-up time
+    rows = _summaries_direct(listnr, every)
+    if rows is None:
+        from pipeline.lists.query import summaries  # lazy, kept for start-up time
 
-    application = open_app()
-    try:
-        rows = summaries(application, listnr, every=every)
-    finally:
-        application.close()
+        application = open_app()
+        try:
+            rows = summaries(application, listnr, every=every)
+        finally:
+            application.close()
     if as_json:
         echo_json([r.as_dict() for r in rows])
         return
     print_status(rows)
+
+
+def _summaries_direct(listnr: int | None, every: bool) -> list[Any] | None:
+    """``status`` without the database layer (:func:`pipeline.lists.summary.read_direct`),
+    where it reads what the full path would; ``None`` sends it the full way. ``--as`` takes
+    the full way, which checks it."""
+    if state.actor is not None:
+        return None
+    from pipeline.lists import summary  # lazy, kept for start-up time
+
+    workspace = root()
+    settings = settings_mod.load(workspace)
+    rows = summary.read_direct(settings.database_url, listnr, every)
+    if rows is not None and listnr is not None and not rows:
+        raise NotFound(texts.t("lists.list-not-found", settings.language, workspace, listnr=listnr))
+    return rows
 
 
 def print_status(rows: list[Any]) -> None:

@@ -27,8 +27,9 @@ from pipeline.demo import people
 from pipeline.demo.people import daemon_pass, drop, fill_and_drop
 from pipeline.intake.watcher import write_overview_safely
 from pipeline.lifecycle import verify as archive_check
-from pipeline.lists.query import ListSummary, get_course, get_module, summaries
+from pipeline.lists.query import get_course, get_module, summaries
 from pipeline.lists.students import StudentSources, select_students
+from pipeline.lists.summary import ListSummary
 from pipeline.models import Staff, Student
 from pipeline.people import folders
 from pipeline.people.directory import OFFICE

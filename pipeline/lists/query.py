@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from pipeline.app import App
 from pipeline.domain import terms
 from pipeline.errors import NotFound
+from pipeline.lists import summary
+from pipeline.lists.summary import ListSummary
 from pipeline.models import (
     Course,
     Examiner,
@@ -259,113 +261,13 @@ def previous_results(session: Session, correction: ResultList) -> dict[int, List
     return {e.student_id: e for e in original.entries}
 
 
-@dataclass(frozen=True)
-class ListSummary:
-    """One line of ``resultat status``."""
-
-    listnr: int
-    kind: str
-    course: str
-    module: str | None
-    term: str
-    state: str
-    version: int
-    reporter: str
-    examiner: str | None
-    students: int
-    graded: int
-    corrects: int | None = None
-    corrected_by: tuple[int, ...] = ()
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "listnr": self.listnr,
-            "kind": self.kind,
-            "course": self.course,
-            "module": self.module,
-            "term": self.term,
-            "state": self.state,
-            "version": self.version,
-            "reporter": self.reporter,
-            "examiner": self.examiner,
-            "students": self.students,
-            "graded": self.graded,
-        }
-
-
-#: States of a list still being worked on: ``resultat status`` shows these by default.
-OPEN_STATES: Final = tuple(
-    s for s in ListState if s not in (ListState.REGISTERED, ListState.ARCHIVED)
-)
-
-
 def summaries(app: App, listnr: int | None = None, *, every: bool = False) -> list[ListSummary]:
-    """The lines of ``resultat status``: one list (``listnr``), every open list (the default),
-    or every list ever made (``every``). The open lists are found through the state index and
-    their entries counted through the list's index, so the default view costs what is open,
-    not the whole history (issue 19)."""
-    lists_t = ResultList.__table__
-    if listnr is not None:
-        shown = lists_t.c.listnr == listnr
-    elif every:
-        shown = None
-    else:
-        shown = lists_t.c.state.in_(OPEN_STATES)
-    entries = ListEntry.__table__
-    active = (entries.c.list_id == lists_t.c.id) & entries.c.removed.is_(False)
-    # Counted per shown list through the (list_id, removed, grade) index (migration 0009):
-    # a correlated count, so PostgreSQL too looks up each shown list's entries instead of
-    # hashing every entry of the history (its plan for a grouped join).
-    students = select(func.count()).where(active).scalar_subquery()
-    graded = select(func.count()).where(active, entries.c.grade.is_not(None)).scalar_subquery()
+    """The lines of ``resultat status`` through SQLAlchemy (see :mod:`pipeline.lists.summary`
+    for the statement, and for the CLI's way around this function)."""
     with app.db.read_session() as session:
-        stmt = (
-            select(
-                lists_t.c.listnr,
-                lists_t.c.kind,
-                Course.code,
-                Module.code,
-                lists_t.c.term,
-                lists_t.c.state,
-                lists_t.c.version,
-                lists_t.c.reporter,
-                lists_t.c.examiner,
-                students,
-                graded,
-                lists_t.c.corrects_listnr,
-            )
-            .join(Course, Course.id == lists_t.c.course_id)
-            .outerjoin(Module, Module.id == lists_t.c.module_id)
-            .order_by(lists_t.c.listnr)
-        )
-        if shown is not None:
-            stmt = stmt.where(shown)
-        rows = session.execute(stmt).all()
-        by_original: dict[int, list[int]] = {}
-        for new, old in session.execute(
-            select(ResultList.listnr, ResultList.corrects_listnr).where(
-                ResultList.corrects_listnr.is_not(None)
-            )
-        ).all():
-            by_original.setdefault(int(old or 0), []).append(int(new))
+        connection = session.connection()
+        rows = connection.exec_driver_sql(summary.statement(listnr, every)).all()
+        corrections = connection.exec_driver_sql(summary.CORRECTIONS).all()
     if listnr is not None and not rows:
         raise NotFound(t("lists.list-not-found", app.settings.language, app.root, listnr=listnr))
-    return [
-        ListSummary(
-            listnr=number,
-            kind=kind.value,
-            course=course_code,
-            module=module_code,
-            term=term,
-            state=state.value,
-            version=version,
-            reporter=reporter,
-            examiner=examiner,
-            students=int(n_students),
-            graded=int(n_graded),
-            corrects=corrects,
-            corrected_by=tuple(by_original.get(number, ())),
-        )
-        for (number, kind, course_code, module_code, term, state, version, reporter, examiner,
-             n_students, n_graded, corrects) in rows
-    ]  # fmt: skip
+    return summary.lines(rows, corrections)

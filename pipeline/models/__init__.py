@@ -12,6 +12,7 @@ sharing :mod:`~pipeline.models.base`; everything is importable from here.
 
 from __future__ import annotations
 
+from pipeline.domain.lists import ListKind, ListState
 from pipeline.models.base import NAMING, Base, utcnow, values_of
 from pipeline.models.messages import (
     ApprovalChallenge,
@@ -31,8 +32,6 @@ from pipeline.models.records import (
     FileOutcome,
     InboxFile,
     ListEntry,
-    ListKind,
-    ListState,
     Module,
     PriorResult,
     Registration,

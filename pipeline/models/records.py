@@ -24,24 +24,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from pipeline.domain.lists import ListKind, ListState
 from pipeline.models.base import Base, utcnow, values_of
-
-
-class ListState(enum.StrEnum):
-    """``draft → submitted → awaiting_approval → approved → registered → archived``;
-    an examiner's rejection sends a list back to ``draft``."""
-
-    DRAFT = "draft"
-    SUBMITTED = "submitted"
-    AWAITING_APPROVAL = "awaiting_approval"
-    APPROVED = "approved"
-    REGISTERED = "registered"
-    ARCHIVED = "archived"
-
-
-class ListKind(enum.StrEnum):
-    T33 = "t33"
-    T34 = "t34"
 
 
 class FileOutcome(enum.StrEnum):
