@@ -115,7 +115,7 @@ def supports_workers() -> bool:
     return "--workers" in run.stdout
 
 
-def _require_accepted(results: list[dict], expected: int, what: str) -> None:
+def require_accepted(results: list[dict], expected: int, what: str) -> None:
     accepted = sum(1 for r in results if r.get("outcome") == "accepted")
     if accepted != expected:
         outcomes = sorted({str(r.get("outcome")) for r in results})
@@ -153,7 +153,7 @@ def batch_intake(
     ws = bench_data.fresh_workspace(data, workdir / "batch")
     bench_data.drop(data.batch, ws)
     run, results = process_cli(ws, workers=workers)
-    _require_accepted(results, len(data.batch), "batch intake")
+    require_accepted(results, len(data.batch), "batch intake")
     return BatchRun(
         len(data.batch), len(data.batch) * rows_per_list, run.wall, run.peak_rss_mb, run.cpu
     )
@@ -206,7 +206,7 @@ def large_list(data: Dataset, workdir: Path) -> ChildRun:
     ws = bench_data.fresh_workspace(data, workdir / "large")
     bench_data.drop([data.large], ws)
     run, results = process_cli(ws)
-    _require_accepted(results, 1, "large list")
+    require_accepted(results, 1, "large list")
     return run
 
 
@@ -378,7 +378,7 @@ def archive_pdf(data: Dataset, workdir: Path, runs: int) -> dict[str, tuple[list
         from pipeline.intake.inbox import Inbox
 
         results = Inbox(app).process_once()
-        _require_accepted(
+        require_accepted(
             [{"outcome": r.outcome.value} for r in results], 2, "archive PDF preparation"
         )
         # The first render of a process loads the fonts: render the small list once untimed.
@@ -436,7 +436,7 @@ def inprocess_e2e(
 def _take_one(inbox: Any) -> None:
     """One pass of ``inbox``; the one file it takes must be accepted (a refusal is faster)."""
     results = inbox.process_once()
-    _require_accepted([{"outcome": r.outcome.value} for r in results], 1, "in-process e2e")
+    require_accepted([{"outcome": r.outcome.value} for r in results], 1, "in-process e2e")
 
 
 # -- read + validate, side by side ----------------------------------------------------------

@@ -23,6 +23,7 @@ from typing import Any
 
 from bench import data as bench_data
 from bench import measure
+from bench import postgres as bench_postgres
 
 SCENARIOS = ("batch", "latency", "large", "issue", "pdf", "compare", "startup")
 
@@ -40,6 +41,7 @@ PDF_MS_PER_PAGE = 50.0
 HELP_SECONDS = 0.25
 STATUS_SECONDS = 0.4
 WORKERS_SQLITE_RATIO = 1.0
+WORKERS_POSTGRES_RATIO = 1.6
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,8 @@ class Mode:
     issue_lists: int
     compare_repeats: int
     e2e_repeats: int
+    #: The PostgreSQL server of the batch intake's second pair of runs (None: skipped).
+    postgres: str | None = None
 
 
 FULL = Mode(
@@ -240,6 +244,7 @@ def run_scenarios(
                     "scales with --workers",
                 )
             )
+        rows.extend(_batch_on_postgres(mode, data, workdir, workers, echo))
 
     if "latency" in only:
         echo(f"watch latency: {mode.drops} drops of a {mode.latency_rows}-row workbook")
@@ -403,6 +408,45 @@ def run_scenarios(
     return rows
 
 
+def _batch_on_postgres(
+    mode: Mode, data: bench_data.Dataset, workdir: Path, workers: int, echo: Callable[[str], Any]
+) -> list[Row]:
+    """The batch intake on PostgreSQL, one process and ``--workers N`` (issue 19, item 6)."""
+    server = mode.postgres
+    if not server:
+        return []
+    if not bench_postgres.reachable(server):
+        return [Row("1. batch intake on PostgreSQL", f"n/a: no server at {server}")]
+    echo(
+        f"batch intake on PostgreSQL: copying the template, then 1 process and --workers {workers}"
+    )
+    bench_postgres.make_template(data, server)
+    one = [
+        bench_postgres.batch_intake(data, workdir, mode.batch_rows, server)
+        for _ in range(mode.batch_runs)
+    ]
+    par = [
+        bench_postgres.batch_intake(data, workdir, mode.batch_rows, server, workers=workers)
+        for _ in range(mode.batch_runs)
+    ]
+    rate = _median([b.lists_per_s for b in one])
+    par_rate = _median([b.lists_per_s for b in par])
+    return [
+        Row(
+            "1. batch intake, 1 process (PostgreSQL)",
+            f"{rate:.1f} lists/s ({_median([b.wall for b in one]):.1f} s, "
+            f"CPU {_median([b.cpu for b in one]):.1f} s)",
+        ),
+        Row(
+            f"1. batch intake, --workers {workers} (PostgreSQL)",
+            f"{par_rate:.1f} lists/s ({par_rate / rate:.2f}x one process; "
+            f"CPU {_median([b.cpu for b in par]):.1f} s)",
+            f">= {WORKERS_POSTGRES_RATIO:.1f}x one process",
+            par_rate >= rate * WORKERS_POSTGRES_RATIO,
+        ),
+    ]
+
+
 # -- command line ---------------------------------------------------------------------------
 
 
@@ -430,6 +474,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--profile", type=Path, metavar="DIR", help="also write cProfile dumps")
     parser.add_argument("--markdown", type=Path, metavar="FILE", help="also write the table")
+    parser.add_argument(
+        "--postgres",
+        default=bench_postgres.DEFAULT_SERVER,
+        metavar="URL",
+        help="PostgreSQL server for the batch intake there ('none' skips it; "
+        f"default {bench_postgres.DEFAULT_SERVER})",
+    )
     parser.add_argument("--workdir", type=Path, help="keep the generated data here")
     parser.add_argument(
         "--reuse",
@@ -453,6 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         issue_lists=base.issue_lists,
         compare_repeats=base.compare_repeats,
         e2e_repeats=base.e2e_repeats,
+        postgres=None if args.postgres.lower() == "none" else args.postgres,
     )
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     unknown = only - set(SCENARIOS)
