@@ -66,13 +66,13 @@ def make_template(data: bench_data.Dataset, server: str) -> None:
                 rows = reading.execute(select(table)).mappings()
                 while chunk := [dict(r) for r in rows.fetchmany(_CHUNK)]:
                     writing.execute(insert(table), chunk)
-            for table in inspect(writing).get_table_names():
-                columns = {c["name"] for c in inspect(writing).get_columns(table)}
+            for name in inspect(writing).get_table_names():
+                columns = {c["name"] for c in inspect(writing).get_columns(name)}
                 if "id" in columns:
                     writing.execute(
                         text(
-                            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                            f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
+                            f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                            f"coalesce((SELECT max(id) FROM {name}), 0) + 1, false)"
                         )
                     )
     finally:
