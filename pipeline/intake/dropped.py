@@ -91,9 +91,11 @@ class DroppedFile:
 
     def stem(self, listnr: int | None) -> str:
         """The name of this file's receipts, without extension."""
-        no_list = t("intake.no-list", self.app.settings.language, self.app.root)
         claim = self.claimed.claim_id.split(OWNER_MARK, 1)[0]
-        return f"{claim}_{listnr or no_list}"
+        if listnr:
+            return f"{claim}_{listnr}"
+        # Looked up only when needed: the catalogue lookup lists and stats its files.
+        return f"{claim}_{t('intake.no-list', self.app.settings.language, self.app.root)}"
 
 
 def relative(app: App, path: Path) -> str:
