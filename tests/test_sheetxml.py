@@ -452,7 +452,7 @@ def test_write_bytes_replaces_whole_or_not_at_all(
     def no_room(fd: int, view: Any) -> int:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(files.os, "write", no_room)
+    monkeypatch.setattr(os, "write", no_room)
     with pytest.raises(OSError, match="No space"):
         files.write_bytes(target, b"lost")
     assert target.read_bytes() == b"new"
