@@ -66,6 +66,10 @@ class DroppedFile:
     #: Who gets the answer when the file came through the shared inbox: the person the
     #: workbook names (its list's reporter, or examiner for a review workbook).
     named: str | None = None
+    #: An earlier accepted file with these bytes (:func:`earlier_accepted`), looked up by the
+    #: preflight in its read transaction; ``looked_up`` says it was.
+    earlier: tuple[int | None, str] | None = None
+    looked_up: bool = False
 
     @property
     def owner(self) -> str | None:
