@@ -44,10 +44,30 @@ def atomic_path(target: Path, *, mode: int = FILE_MODE, durable: bool = False) -
 
 
 def write_bytes(target: Path, data: bytes, *, mode: int = FILE_MODE, durable: bool = False) -> Path:
-    """Write ``data`` to ``target`` atomically; returns ``target``."""
-    with atomic_path(target, mode=mode, durable=durable) as tmp:
-        tmp.write_bytes(data)
-    return Path(target)
+    """Write ``data`` to ``target`` atomically; returns ``target``.
+
+    The same steps as :func:`atomic_path`, but the bytes go through the temporary file's own
+    descriptor: no second open of it by name (each open or chmod by name is a path lookup,
+    and every accepted file writes several files)."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=target.suffix, dir=target.parent)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, mode)
+            if durable:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return target
 
 
 def write_text(target: Path, text: str, *, mode: int = FILE_MODE, durable: bool = False) -> Path:

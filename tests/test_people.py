@@ -86,6 +86,32 @@ def test_a_file_in_a_persons_folder_is_theirs(app: App) -> None:
     assert [m["To"] for m in receipt_mails] == ["larare1@example.se"]
 
 
+def test_the_fresh_workbook_in_the_outbox_is_the_lists_own_file(app: App) -> None:
+    """The fresh workbook is zipped once: the person's copy is the list's file byte for byte,
+    both private (0640), and the receipt's mail carries the receipt as it is."""
+    s = seed(app)
+    furnish(app)
+    _submit(app, s.pnrs[:3], into=app.settings.inbox / "lärare1" / "betyg.xlsx")
+    [result] = Inbox(app).process_once()
+    assert result.outcome == FileOutcome.ACCEPTED and result.receipt is not None
+    listed = app.settings.lists_dir / f"{result.listnr}.xlsx"
+    mine = folders.outbox_of(app.settings, "lärare1")
+    copy = mine / listed.name
+    assert copy.read_bytes() == listed.read_bytes()
+    assert (mine / result.receipt.name).read_bytes() == result.receipt.read_bytes()
+    for path in (listed, copy, mine / result.receipt.name):
+        assert path.stat().st_mode & 0o777 == 0o640
+    assert not [p.name for p in mine.iterdir() if p.name.startswith(".tmp-")]
+    sent_code(app, result.listnr or 0)  # dispatches the queue
+    [mail] = [m for m in _mails(app) if "betyg.xlsx" in str(m["Subject"])]
+    attached = {
+        part.get_filename(): part.get_payload(decode=True)
+        for part in mail.walk()
+        if part.get_filename()
+    }
+    assert attached == {result.receipt.name: result.receipt.read_bytes()}
+
+
 def test_a_shared_inbox_file_is_answered_in_the_folder_of_the_person_it_names(app: App) -> None:
     s = seed(app)
     _submit(app, s.pnrs[:2], into=app.settings.inbox / "betyg.xlsx")

@@ -435,6 +435,30 @@ def test_save_atomic_takes_an_openpyxl_workbook(tmp_path: Path) -> None:
     assert not [p for p in (tmp_path / "sub").iterdir() if p.name.startswith(".tmp-")]
 
 
+@pytest.mark.parametrize("durable", [False, True])
+def test_write_bytes_replaces_whole_or_not_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, durable: bool
+) -> None:
+    """Written through the temporary file's descriptor: the whole of a large payload (more
+    than one write may take), mode 0640, and on a failure before the rename the old file as
+    it was and no temporary file left."""
+    target = tmp_path / "sub" / "list.xlsx"
+    big = os.urandom(3 << 20)
+    assert files.write_bytes(target, big, durable=durable) == target
+    assert target.read_bytes() == big and target.stat().st_mode & 0o777 == 0o640
+    assert files.write_bytes(target, b"new", mode=0o600).read_bytes() == b"new"
+    assert target.stat().st_mode & 0o777 == 0o600
+
+    def no_room(fd: int, view: Any) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "write", no_room)
+    with pytest.raises(OSError, match="No space"):
+        files.write_bytes(target, b"lost")
+    assert target.read_bytes() == b"new"
+    assert [p.name for p in target.parent.iterdir()] == ["list.xlsx"]
+
+
 @pytest.mark.parametrize(
     ("value", "serial"),
     [

@@ -66,6 +66,10 @@ class DroppedFile:
     #: Who gets the answer when the file came through the shared inbox: the person the
     #: workbook names (its list's reporter, or examiner for a review workbook).
     named: str | None = None
+    #: An earlier accepted file with these bytes (:func:`earlier_accepted`), looked up by the
+    #: preflight in its read transaction; ``looked_up`` says it was.
+    earlier: tuple[int | None, str] | None = None
+    looked_up: bool = False
 
     @property
     def owner(self) -> str | None:
@@ -91,9 +95,11 @@ class DroppedFile:
 
     def stem(self, listnr: int | None) -> str:
         """The name of this file's receipts, without extension."""
-        no_list = t("intake.no-list", self.app.settings.language, self.app.root)
         claim = self.claimed.claim_id.split(OWNER_MARK, 1)[0]
-        return f"{claim}_{listnr or no_list}"
+        if listnr:
+            return f"{claim}_{listnr}"
+        # Looked up only when needed: the catalogue lookup lists and stats its files.
+        return f"{claim}_{t('intake.no-list', self.app.settings.language, self.app.root)}"
 
 
 def relative(app: App, path: Path) -> str:

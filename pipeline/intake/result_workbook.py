@@ -8,6 +8,7 @@ list as applied. The checks and applying are :mod:`pipeline.intake.handlers`'.
 
 from __future__ import annotations
 
+import io
 import logging
 from typing import Final
 
@@ -71,9 +72,14 @@ def result_workbook(ctx: DroppedFile) -> Accepted | Refused | Duplicate | None:
                 else None
             )
         if fresh is not None:
-            path = files.save(fresh, app.settings.lists_dir / f"{reissue.listnr}.xlsx")
+            # Zipped once: the same bytes go to the list's folder and the person's outbox.
+            buffer = io.BytesIO()
+            fresh.save(buffer)
+            path = files.write_bytes(
+                app.settings.lists_dir / f"{reissue.listnr}.xlsx", buffer.getvalue()
+            )
             if ctx.answer_to:
-                delivery.place(app, ctx.answer_to, [(path, path.name)])
+                delivery.place_bytes(app, ctx.answer_to, [(buffer.getvalue(), path.name)])
     status = FileOutcome.ACCEPTED if outcome.accepted else FileOutcome.REJECTED
     log.info(
         "list %s: %s from %s (%d problems)",

@@ -92,6 +92,8 @@ def preflight(ctx: DroppedFile) -> AlreadyDone | None:
     ]
     with app.db.read_session() as session:
         finished = session.execute(_FINISHED_AT, {"paths": kept}).one_or_none()
+        # For the duplicate stage, in the same read transaction (one less per file).
+        ctx.earlier, ctx.looked_up = earlier_accepted(session, ctx.sha), True
     if finished is None:
         return None
     outcome, listnr, kind = finished
@@ -101,9 +103,12 @@ def preflight(ctx: DroppedFile) -> AlreadyDone | None:
 
 
 def duplicate(ctx: DroppedFile) -> Duplicate | None:
-    """The same bytes were accepted before: nothing is read, let alone applied."""
-    with ctx.app.db.read_session() as session:
-        earlier = earlier_accepted(session, ctx.sha)
+    """The same bytes were accepted before: nothing is read, let alone applied. (A copy
+    accepted meanwhile by another worker is found again under the list's lock.)"""
+    earlier = ctx.earlier
+    if not ctx.looked_up:
+        with ctx.app.db.read_session() as session:
+            earlier = earlier_accepted(session, ctx.sha)
     if earlier is None:
         return None
     listnr, when = earlier

@@ -15,8 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from sqlalchemy import CursorResult, func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, CursorResult, Table, func, select, update
 
 from pipeline.domain.personnummer import mask_text
 from pipeline.models import Message, MessageStatus, utcnow
@@ -176,21 +175,29 @@ def _claim(app: App, id_: int, now: dt.datetime) -> Message | None:
     While ``sending``, ``next_attempt_at`` holds the time of the claim (the current attempt),
     which is what :func:`recover_stale` measures.
     """
-    with app.db.session() as session:
-        return _claim_in(session, id_, now)
+    with app.db.engine.begin() as connection:
+        return _claim_in(connection, id_, now)
 
 
-def _claim_in(session: Session, id_: int, now: dt.datetime) -> Message | None:
+_MESSAGES: Final = cast(Table, Message.__table__)
+
+
+def _claim_in(connection: Connection, id_: int, now: dt.datetime) -> Message | None:
     # UPDATE ... RETURNING: the claimed message comes back with the claim (no second query);
-    # no row when another dispatcher took it first.
-    claimed = session.scalars(
-        update(Message)
-        .where(Message.id == id_, Message.status == MessageStatus.QUEUED)
-        .values(status=MessageStatus.SENDING, next_attempt_at=now)
-        .returning(Message)
-        .execution_options(synchronize_session=False)
-    ).first()
-    return claimed
+    # no row when another dispatcher took it first. A Core statement on the transaction's
+    # connection (no ORM session: one is a unit of work per message sent); the message is
+    # made from the row as the ORM would load it, for reading only.
+    row = (
+        connection.execute(
+            update(_MESSAGES)
+            .where(_MESSAGES.c.id == id_, _MESSAGES.c.status == MessageStatus.QUEUED)
+            .values(status=MessageStatus.SENDING, next_attempt_at=now)
+            .returning(*_MESSAGES.c)
+        )
+        .mappings()
+        .first()
+    )
+    return Message(**row) if row is not None else None
 
 
 #: Messages that carry a one-time code: once sent, the stored text keeps no usable code.
@@ -219,14 +226,13 @@ def _mark_sent(
     }
     if message.kind in CODE_KINDS:
         values["body"] = scrub_code(message.body)
-    with app.db.session() as session:
-        session.execute(
-            update(Message)
-            .where(Message.id == message.id, Message.status == MessageStatus.SENDING)
+    with app.db.engine.begin() as connection:
+        connection.execute(
+            update(_MESSAGES)
+            .where(_MESSAGES.c.id == message.id, _MESSAGES.c.status == MessageStatus.SENDING)
             .values(**values)
-            .execution_options(synchronize_session=False)
         )
-        return _claim_in(session, claim_next, now) if claim_next is not None else None
+        return _claim_in(connection, claim_next, now) if claim_next is not None else None
 
 
 def _fail(app: App, message: Message, error: str, now: dt.datetime) -> int:

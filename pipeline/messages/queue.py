@@ -205,13 +205,15 @@ def _stored_path(path: Path, workspace: Path | None) -> str:
 
 
 def _add(session: Session, message: Message) -> Message:
+    dialect = session.get_bind().dialect.name
+    if dialect in _UPSERT:
+        # ON CONFLICT DO NOTHING is the dedupe: a key already queued inserts nothing and the
+        # existing message is looked up then (no lookup first for every new message).
+        return _insert(session, message, _UPSERT[dialect])
     if message.dedupe_key is not None:
         existing = _by_dedupe_key(session, message.dedupe_key)
         if existing is not None:
             return existing
-    dialect = session.get_bind().dialect.name
-    if dialect in _UPSERT:
-        return _insert(session, message, _UPSERT[dialect])
     try:
         # A savepoint, so a concurrent insert of the same key fails only this insert and the
         # caller's transaction goes on with the message the other one queued.

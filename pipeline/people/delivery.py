@@ -89,11 +89,12 @@ def deliver(session: Session, app: App, to: str | None, delivery: Delivery) -> D
 def place(app: App, to: str, items: Sequence[tuple[Path, str]]) -> list[Path]:
     """Copy ``items`` (a source and its name there) into ``to``'s outbox folder, no mail
     (for files whose mail is sent on its own, such as the examiner's review mail)."""
+    return place_bytes(app, to, [(source.read_bytes(), name) for source, name in items])
+
+
+def place_bytes(app: App, to: str, items: Sequence[tuple[bytes, str]]) -> list[Path]:
+    """As :func:`place`, for files whose bytes the caller holds (just written elsewhere):
+    the same files, without reading them back."""
     target = folders.outbox_of(app.settings, to)
     folders.make(app.settings, [to] if to != OFFICE else [])
-    paths = []
-    for source, name in items:
-        path = target / name
-        files.write_bytes(path, source.read_bytes())
-        paths.append(path)
-    return paths
+    return [files.write_bytes(target / name, data) for data, name in items]
