@@ -37,10 +37,10 @@ SHEET_LEVEL: Final = 1
 #: Raised when the row XML or the fixed style ids change: older stores are not used.
 FORMAT: Final = 1
 #: Where a kept row's number goes (never in a workbook: XML cannot hold it).
-_NUMBER: Final = "\x00"
-_ROW: Final = re.compile(r'<row r="\d+".*?</row>', re.S)
+_NUMBER: Final = b"\x00"
+_ROW: Final = re.compile(rb'<row r="\d+".*?</row>', re.S)
 #: The row's number in ``<row r="7"`` and each ``<c r="B7"`` (text holds no ``<``).
-_REF: Final = re.compile(r'(<(?:row|c) r="[A-Z]*)\d+"')
+_REF: Final = re.compile(rb'(<(?:row|c) r="[A-Z]*)\d+"')
 
 
 def row_keys(rows: Sequence[object]) -> list[str]:
@@ -75,20 +75,20 @@ def save(
         build([rows[i] for i in fresh]).save(str(tmp))
         with zipfile.ZipFile(tmp) as package:
             parts = [(info, package.read(info)) for info in package.infolist()]
-        sheet = next(data for info, data in parts if info.filename == SHEET).decode("utf-8")
-        start = sheet.index("</row>") + len("</row>")  # after the header, row 1
-        end = sheet.index("</sheetData>")
+        sheet = next(data for info, data in parts if info.filename == SHEET)
+        start = sheet.index(b"</row>") + len(b"</row>")  # after the header, row 1
+        end = sheet.index(b"</sheetData>")
         written = _ROW.findall(sheet, start, end)
         if len(written) != len(fresh):
             raise RuntimeError(f"{SHEET}: {len(written)} rows written for {len(fresh)}")
         for i, xml in zip(fresh, written, strict=True):
-            kept[keys[i]] = _REF.sub(rf'\g<1>{_NUMBER}"', xml)
-        body = "".join(kept[key].replace(_NUMBER, str(n)) for n, key in enumerate(keys, start=2))
+            kept[keys[i]] = _REF.sub(rb"\g<1>" + _NUMBER + b'"', xml)
+        body = b"".join(kept[key].replace(_NUMBER, b"%d" % n) for n, key in enumerate(keys, 2))
         sheet = sheet[:start] + body + sheet[end:]
         with zipfile.ZipFile(tmp, "w") as out:
             for info, data in parts:
                 if info.filename == SHEET:  # the one large part: the fastest deflate (issue 19)
-                    out.writestr(info, sheet.encode("utf-8"), compresslevel=SHEET_LEVEL)
+                    out.writestr(info, sheet, compresslevel=SHEET_LEVEL)
                 else:
                     out.writestr(info, data)
     if fresh or len(kept) != len(set(keys)):
@@ -96,13 +96,13 @@ def save(
     return path
 
 
-def _load(store: Path, setting: str) -> dict[str, str]:
+def _load(store: Path, setting: str) -> dict[str, bytes]:
     try:
-        head, _, body = store.read_text(encoding="utf-8").partition("\n")
+        head, _, body = store.read_bytes().partition(b"\n")
         found = json.loads(head)
         if found["setting"] != setting:
             return {}
-        kept: dict[str, str] = {}
+        kept: dict[str, bytes] = {}
         at = 0
         for key, length in found["rows"]:
             kept[str(key)] = body[at : at + int(length)]
@@ -112,8 +112,8 @@ def _load(store: Path, setting: str) -> dict[str, str]:
     return kept if at == len(body) else {}
 
 
-def _keep(store: Path, setting: str, keys: Sequence[str], kept: dict[str, str]) -> None:
+def _keep(store: Path, setting: str, keys: Sequence[str], kept: dict[str, bytes]) -> None:
     """Only the rows the file now shows, each once."""
     shown = list(dict.fromkeys(keys))
     head = json.dumps({"setting": setting, "rows": [[key, len(kept[key])] for key in shown]})
-    files.write_text(store, head + "\n" + "".join(kept[key] for key in shown))
+    files.write_bytes(store, head.encode("utf-8") + b"\n" + b"".join(kept[key] for key in shown))
