@@ -300,7 +300,8 @@ def _lists_sheet(
     bold = Font(bold=True)
     date_format = str(style["date_format"])
     # Every style's id registered first, in one order whatever the rows, so a row's XML kept
-    # from an earlier file (overview_splice) has the ids of this one's styles.
+    # from an earlier file (overview_splice) has the ids of this one's styles; a change
+    # here raises overview_splice.FORMAT.
     for kind in (
         {"font": bold, "fill": header_fill},
         {"number_format": date_format},
