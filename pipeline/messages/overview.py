@@ -16,12 +16,11 @@ of students and grades) and writing the workbooks:
 - sheet 2 (*Antal*): lists per course and state, with a total per course, the number of late
   lists per course, and a row for all courses.
 
-Labels (sv, en), widths and colours come from ``templates/overview.yaml``. The file is
-written to a temporary file beside it and renamed into place
-(:func:`pipeline.files.save`), so someone who has it open never sees half of it.
-"Days overdue" is in calendar days (:func:`pipeline.domain.deadlines.list_days_overdue`),
-blank for lists already approved. A list created before due dates were stored gets the due date it
-would have had.
+Labels (sv, en), widths and colours come from ``templates/overview.yaml``. Written atomically
+(:mod:`pipeline.files`), ``status.xlsx`` only when its rows changed and then at the cost of the
+rows that changed (:mod:`~pipeline.messages.overview_splice`). "Days overdue" is in calendar
+days, blank for lists already approved; a list from before due dates were stored gets the due
+date it would have had.
 
 Left to callers: when to write it (after every pass of ``watch``) and handling a failure to
 write (a full disk, or a file share that will not let the file be replaced).
@@ -29,15 +28,13 @@ write (a full disk, or a file share that will not let the file be replaced).
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
-from collections import Counter
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
 from sqlalchemy import func, or_, select
@@ -45,7 +42,8 @@ from sqlalchemy import func, or_, select
 from pipeline import files, resources
 from pipeline.app import App
 from pipeline.domain import deadlines, terms
-from pipeline.messages import overview_marks
+from pipeline.messages import overview_marks, overview_splice
+from pipeline.messages.overview_counts import counts_sheet, styled
 from pipeline.models import Course, ListEntry, ListState, Module, ResultList
 from pipeline.xlsx.cells import escape_cell
 
@@ -230,10 +228,20 @@ def write_overview(
     day = today or deadlines.swedish_date()
     rows = collect(app, today=day)
     path = target or app.settings.office_outbox / STATUS_NAME
-    # Rewritten only when what it shows changed (a rejected file, a list not shown: not).
-    shown = overview_marks.fingerprint(rows, day, language)
+    # Rewritten only when what it shows changed (a rejected file, a list not shown: not), and
+    # then at the cost of the rows that changed (the others' sheet XML is kept).
+    keys = overview_splice.row_keys(rows)
+    shown = overview_marks.fingerprint(keys, day, language)
     if not path.exists() or overview_marks.marked(app.settings.var, path) != shown:
-        files.save(build(rows, language=language, look=look), path)
+        setting = json.dumps([language, look], sort_keys=True, default=str)
+        overview_splice.save(
+            path,
+            rows,
+            keys,
+            var=app.settings.var,
+            setting=setting,
+            build=lambda fresh: build(rows, language=language, look=look, listed=fresh),
+        )
         overview_marks.mark(app.settings.var, path, shown)
     write_finished_terms(app, path.parent, today=day, language=language, look=look)
     return path
@@ -262,34 +270,27 @@ def write_finished_terms(
     return written
 
 
-def build(rows: list[OverviewRow], *, language: str, look: dict[str, Any]) -> Workbook:
-    """The overview workbook for ``rows`` (no file is written). Write-only (streamed) mode:
-    its cells are written once, in order, at about half the time of a full workbook, which is
-    what a rewrite of a few thousand lists costs (issue 19)."""
+def build(
+    rows: list[OverviewRow],
+    *,
+    language: str,
+    look: dict[str, Any],
+    listed: list[OverviewRow] | None = None,
+) -> Workbook:
+    """The overview workbook for ``rows`` (no file is written); ``listed``: only these on
+    sheet 1 (the rest spliced in by :mod:`~pipeline.messages.overview_splice`). Write-only
+    (streamed) mode: cells written once, in order; style ids in a fixed order."""
     wb = Workbook(write_only=True)
     lists = wb.create_sheet(str(look["sheets"]["lists"][language]))
-    _lists_sheet(lists, rows, language, look)
+    _lists_sheet(lists, rows if listed is None else listed, len(rows), language, look)
     counts = wb.create_sheet(str(look["sheets"]["counts"][language]))
-    _counts_sheet(counts, rows, language, look)
+    counts_sheet(counts, rows, language, look)
     return wb
 
 
-def _styled(ws: Any, value: Any, **style: Any) -> WriteOnlyCell:
-    """A cell with ``style``; cells of one style share its prototype's style record (as
-    openpyxl copies a cell's style), which saves looking each style up again per cell."""
-    protos: dict[tuple[Any, ...], WriteOnlyCell] = ws.__dict__.setdefault("_resultat_styles", {})
-    key = tuple(sorted((name, id(setting)) for name, setting in style.items()))
-    proto = protos.get(key)
-    if proto is None:
-        proto = protos[key] = WriteOnlyCell(ws)
-        for name, setting in style.items():
-            setattr(proto, name, setting)
-    cell = WriteOnlyCell(ws, value=value)
-    cell._style = copy.copy(proto._style)
-    return cell
-
-
-def _lists_sheet(ws: Any, rows: list[OverviewRow], language: str, look: dict[str, Any]) -> None:
+def _lists_sheet(
+    ws: Any, rows: list[OverviewRow], shown: int, language: str, look: dict[str, Any]
+) -> None:
     style = look["style"]
     labels = look["columns"]
     states = look["states"]
@@ -298,29 +299,40 @@ def _lists_sheet(ws: Any, rows: list[OverviewRow], language: str, look: dict[str
     overdue_font = Font(color=style["overdue_font"])
     bold = Font(bold=True)
     date_format = str(style["date_format"])
+    # Every style's id registered first, in one order whatever the rows, so a row's XML kept
+    # from an earlier file (overview_splice) has the ids of this one's styles; a change
+    # here raises overview_splice.FORMAT.
+    for kind in (
+        {"font": bold, "fill": header_fill},
+        {"number_format": date_format},
+        {"fill": overdue_fill, "font": overdue_font},
+        {"fill": overdue_fill, "font": overdue_font, "number_format": date_format},
+        {"font": bold, "fill": PatternFill("solid", fgColor=style["total_fill"])},
+    ):
+        styled(ws, None, **kind).style_id  # noqa: B018 (registers the style)
     for col, name in enumerate(COLUMNS, start=1):
         ws.column_dimensions[get_column_letter(col)].width = float(labels[name]["width"])
     # The header and the list number stay in view while scrolling either way.
     ws.freeze_panes = "B2"
     last = get_column_letter(len(COLUMNS))
-    ws.auto_filter.ref = f"A1:{last}{max(len(rows) + 1, 2)}"
-    ws.append([_styled(ws, str(labels[n][language]), font=bold, fill=header_fill) for n in COLUMNS])
+    ws.auto_filter.ref = f"A1:{last}{max(shown + 1, 2)}"
+    ws.append([styled(ws, str(labels[n][language]), font=bold, fill=header_fill) for n in COLUMNS])
     dated = [name in DATE_COLUMNS for name in COLUMNS]
     for row in rows:
         values = [escape_cell(v) for v in _values(row, states, language)]
         if row.overdue:
             ws.append(
                 [
-                    _styled(ws, v, fill=overdue_fill, font=overdue_font, number_format=date_format)
+                    styled(ws, v, fill=overdue_fill, font=overdue_font, number_format=date_format)
                     if d
-                    else _styled(ws, v, fill=overdue_fill, font=overdue_font)
+                    else styled(ws, v, fill=overdue_fill, font=overdue_font)
                     for v, d in zip(values, dated, strict=True)
                 ]
             )
         else:
             ws.append(
                 [
-                    _styled(ws, v, number_format=date_format) if d else v
+                    styled(ws, v, number_format=date_format) if d else v
                     for v, d in zip(values, dated, strict=True)
                 ]
             )
@@ -346,48 +358,4 @@ def _values(row: OverviewRow, states: dict[str, Any], language: str) -> list[Any
         row.archived,
         row.due_date,
         row.days_overdue,
-    ]
-
-
-def _counts_sheet(ws: Any, rows: list[OverviewRow], language: str, look: dict[str, Any]) -> None:
-    style = look["style"]
-    labels = look["counts"]
-    states = [s.value for s in ListState]
-    header_fill = PatternFill("solid", fgColor=style["header_fill"])
-    total_fill = PatternFill("solid", fgColor=style["total_fill"])
-    bold = Font(bold=True)
-    header = [
-        labels["course"][language],
-        *(look["states"][s][language] for s in states),
-        labels["total"][language],
-        labels["overdue"][language],
-    ]
-    for col in range(1, len(header) + 1):
-        width = labels["course"]["width"] if col == 1 else labels["state_width"]
-        ws.column_dimensions[get_column_letter(col)].width = float(width)
-    ws.freeze_panes = "B2"
-    ws.append([_styled(ws, str(text), font=bold, fill=header_fill) for text in header])
-    by_course: dict[str, Counter[str]] = {}
-    for row in rows:
-        counter = by_course.setdefault(row.course, Counter())
-        counter[row.state] += 1
-        counter["_overdue"] += row.overdue
-    all_courses: Counter[str] = Counter()
-    for course in sorted(by_course):
-        counter = by_course[course]
-        all_courses.update(counter)
-        ws.append(_count_values(escape_cell(course), counter, states))
-    total = _count_values(str(labels["all_courses"][language]), all_courses, states)
-    ws.append([_styled(ws, v, font=bold, fill=total_fill) for v in total])
-    ws.append([])
-    at = deadlines.swedish_time().strftime("%Y-%m-%d %H:%M")
-    ws.append([str(labels["generated"][language]).format(at=at)])
-
-
-def _count_values(label: str, counter: Counter[str], states: list[str]) -> list[Any]:
-    return [
-        label,
-        *(counter[s] for s in states),
-        sum(counter[s] for s in states),
-        counter["_overdue"],
     ]

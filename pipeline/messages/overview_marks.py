@@ -19,8 +19,9 @@ ROWS_MARK: Final = ".overview-rows.json"
 
 
 def fingerprint(rows: Sequence[object], day: dt.date, language: str) -> str:
-    """What the file shows: its rows (frozen dataclasses, so their repr is their values), the
-    day (overdue days count on, the sheet says when it was made) and the language."""
+    """What the file shows: its rows (frozen dataclasses, so their repr is their values, or
+    their :func:`~pipeline.messages.overview_splice.row_keys`), the day (overdue days count
+    on, the sheet says when it was made) and the language."""
     text = repr((day.isoformat(), language, list(rows)))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
