@@ -42,18 +42,15 @@ from sqlalchemy import func, or_, select
 from pipeline import files, resources
 from pipeline.app import App
 from pipeline.domain import deadlines, terms
+from pipeline.domain.lists import OPEN_STATES
 from pipeline.messages import overview_marks, overview_splice
 from pipeline.messages.overview_counts import counts_sheet, styled
-from pipeline.models import Course, ListEntry, ListState, Module, ResultList
+from pipeline.models import Course, ListEntry, Module, ResultList
 from pipeline.xlsx.cells import escape_cell
 
 STATUS_NAME: Final = "status.xlsx"
 #: One finished term's lists, written once: ``status-HT2026.xlsx``.
 TERM_NAME: Final = "status-{term}.xlsx"
-#: States of a list the office still works on (shown whatever its term).
-OPEN_STATES: Final = tuple(
-    s for s in ListState if s not in (ListState.REGISTERED, ListState.ARCHIVED)
-)
 LAYOUT: Final = "overview.yaml"
 #: Columns of sheet 1, in order; their labels are under ``columns`` in the layout.
 COLUMNS: Final = (
