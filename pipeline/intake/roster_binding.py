@@ -23,6 +23,7 @@ from openpyxl.utils import column_index_from_string
 from pipeline.domain.personnummer import Personnummer
 from pipeline.intake.report import Problem
 from pipeline.xlsx import contract
+from pipeline.xlsx.parser import SheetCells
 from pipeline.xlsx.reader import ResultWorkbook, blank_to_none
 
 #: The slugs of this check's problems (their texts: templates/texts/xlsxseal.<lang>.yaml).
@@ -38,7 +39,7 @@ def _name(value: Any) -> str:
 
 
 def _as_issued(
-    rows: list[list[Any]],
+    cells: SheetCells,
     digits_by_row: dict[int, str],
     roster: list[str],
     names: list[list[str]],
@@ -52,10 +53,10 @@ def _as_issued(
         return False
     if list(digits_by_row.values()) != roster:
         return False
-    body = rows[first_row - 1 : first_row - 1 + count]
+    start = first_row - 1
     try:
         return all(
-            list(map(itemgetter(column), body)) == list(map(itemgetter(side), names))
+            cells.column(column)[start : start + count] == list(map(itemgetter(side), names))
             for side, column in enumerate(at)
         )
     except IndexError:  # a short row: told row by row
@@ -83,9 +84,9 @@ def binding_problems(wb: ResultWorkbook, digits_by_row: dict[int, str]) -> list[
     if names is None:
         # Signed, yet not a layout we write: refuse as tampered rather than guess.
         return [Problem("tampered-signature", {"listnr": wb.listnr or ""}, sheet=wb.sheet)]
-    rows = wb.sheet_rows
-    if _as_issued(rows, digits_by_row, wb.roster, names, first_row, at):
+    if _as_issued(wb.sheet_cells, digits_by_row, wb.roster, names, first_row, at):
         return []
+    rows = wb.sheet_rows
     names_of = {
         pnr: (_name(last), _name(first))
         for pnr, (last, first) in zip(wb.roster, names, strict=True)

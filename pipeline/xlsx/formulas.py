@@ -3,9 +3,10 @@
 The parser (:mod:`pipeline.xlsx.parser`) gives each cell's saved value, never its formula, so
 a formula never reaches anything we write; this module finds the cells that held one, so
 that the receipt can say so. Owns looking at the sheet's XML part of the bytes that
-:mod:`pipeline.xlsx.safety` checked (no DTD, no entities, bounded): a plain byte search
-first, and only when it finds a formula element or attribute, a streamed parse with
-defusedxml's ElementTree (a maintained parser) to locate them. What the cells mean is the
+:mod:`pipeline.xlsx.safety` checked (no DTD, no entities, bounded): only when the byte search
+that the checks make in the same pass over each part found a formula element or attribute
+in the sheet's part, a streamed parse with defusedxml's ElementTree (a maintained parser)
+to locate them. What the cells mean is the
 caller's.
 """
 
@@ -22,6 +23,7 @@ from typing import Any, Final
 from defusedxml import ElementTree
 
 from pipeline.xlsx.cellxml import column_letter, split_ref
+from pipeline.xlsx.safety import FORMULA_HINTS
 
 log = logging.getLogger("resultat.reader")
 
@@ -29,45 +31,49 @@ log = logging.getLogger("resultat.reader")
 MAX_FORMULAS: Final = 10_000
 
 _XLSX_FORMULA: Final = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s/>]")
-#: What any formula element (plain or with a namespace prefix) or attribute contains: a
-#: first look over the whole file, each a literal-prefixed pattern re scans for as fast as
-#: bytes.find (0.5 ms a megabyte); on a hit the sheet's part is looked at properly.
-_HINTS: Final = {
-    "xlsx": (re.compile(rb"<f[\s/>]"), re.compile(rb":f[\s/>]")),
-    "ods": (re.compile(rb":formula="),),
-}
 _ODS_FORMULA: Final = re.compile(rb":formula=")
 _REL: Final = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 _TABLE: Final = "urn:oasis:names:tc:opendocument:xmlns:table:1.0"
 
 
-def formula_cells(data: bytes, file_format: str, sheet: str) -> dict[str, str]:
+def formula_cells(
+    data: bytes, file_format: str, sheet: str, formula_parts: frozenset[str] | None = None
+) -> dict[str, str]:
     """The cells of ``sheet`` holding a formula, as ``{"H16": "=HYPERLINK(…)"}`` in sheet
     order (at most :data:`MAX_FORMULAS`); empty when there are none or the part is not found.
 
-    ``data`` is the stored (not deflated) zip :mod:`pipeline.xlsx.safety` repacked, so a
-    formula's bytes are plainly in it: without one of :data:`_HINTS`, there is none."""
-    if not any(hint.search(data) for hint in _HINTS.get(file_format, ())):
+    ``data`` is the stored (not deflated) zip :mod:`pipeline.xlsx.safety` repacked.
+    ``formula_parts`` are the parts in which its checks saw one of its ``FORMULA_HINTS``
+    (:class:`~pipeline.xlsx.safety.Checked`): a part not among them holds no formula, and
+    the sheet is not read again. Without them, ``data`` is searched for the hints first."""
+    if formula_parts is None:
+        if not any(hint.search(data) for hint in FORMULA_HINTS.get(file_format, ())):
+            return {}
+    elif not formula_parts:
         return {}
     try:
-        return _formula_cells(data, file_format, sheet)
+        return _formula_cells(data, file_format, sheet, formula_parts)
     except (ElementTree.ParseError, zipfile.BadZipFile, KeyError, ValueError) as exc:
         # The values read are saved values all the same; only the receipt's lines are lost.
         log.warning("formulas of sheet %r not located: %s", sheet, type(exc).__name__)
         return {}
 
 
-def _formula_cells(data: bytes, file_format: str, sheet: str) -> dict[str, str]:
+def _formula_cells(
+    data: bytes, file_format: str, sheet: str, hinted: frozenset[str] | None
+) -> dict[str, str]:
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         if file_format == "xlsx":
             part = _xlsx_sheet_part(zf, sheet)
-            if part is None:
+            if part is None or (hinted is not None and part not in hinted):
                 return {}
             body = zf.read(part)
             if not _XLSX_FORMULA.search(body):
                 return {}
             return dict(_limited(_xlsx_formulas(body)))
         if file_format == "ods":
+            if hinted is not None and "content.xml" not in hinted:
+                return {}
             body = zf.read("content.xml")
             if not _ODS_FORMULA.search(body):
                 return {}

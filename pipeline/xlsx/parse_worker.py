@@ -10,24 +10,39 @@ extent, before its cells are turned into Python values.
 The protocol, on stdin and stdout: frames of an 8-byte big-endian length and a pickle.
 Requests are ``("open", token, data, prefetch, whole_up_to, max_rows, max_columns)`` (the rows
 of the sheets in ``prefetch``, or of every sheet when there are at most ``whole_up_to``, come
-with the sheet names) and ``("rows", token, name, max_rows, max_columns)``; answers are
-``("ok", ...)``, ``("refused", slug, params)`` or ``("reopen",)`` when the book asked for is
-not the one open. The process keeps one book open
+with the sheet names) and ``("rows", token, name, max_rows, max_columns)``; either may end
+with ``True`` to have each sheet sent by columns (:mod:`pipeline.xlsx.frames`). Answers are
+``("ok", ...)``, ``("columns", height, columns)``, ``("refused", slug, params)`` or
+``("reopen",)`` when the book asked for is not the one open. The process keeps one book open
 and ends at the end of its input. It imports only the standard library and the parser.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 import pickle
 import resource
 import sys
+from array import array
+from collections.abc import Sequence
+from itertools import compress, repeat
 from typing import IO, Any
 
 from python_calamine import CalamineWorkbook
 
-from pipeline.xlsx.frames import FRAME, encode
+from pipeline.xlsx.frames import (
+    DATE,
+    DATES,
+    FLOAT,
+    FLOATS,
+    FRAME,
+    OTHER,
+    SEPARATOR,
+    TEXT,
+    encode,
+)
 
 
 def _read_frame(source: IO[bytes]) -> Any:
@@ -67,15 +82,51 @@ def _parser_failure(exc: BaseException) -> bool:
     return isinstance(exc, Exception) or type(exc).__name__ == "PanicException"
 
 
+_KIND_OF = {str: TEXT, float: FLOAT, dt.date: DATE}
+#: ``bytes.translate`` tables: a column's kinds to 1 where the cell is of that kind, else 0.
+_SELECT = {kind: bytes(int(i == kind) for i in range(256)) for kind in (TEXT, FLOAT, DATE, OTHER)}
+
+
+def by_columns(rows: list[list[Any]]) -> tuple[Any, ...]:
+    """A sheet's rows (a rectangle, as calamine gives them) as ``("columns", height,
+    columns)`` (:mod:`pipeline.xlsx.frames`); ragged rows as they are, ``("ok", rows)``."""
+    if len(set(map(len, rows))) > 1:
+        return ("ok", rows)
+    columns = []
+    for cells in zip(*rows, strict=True):
+        if set(map(type, cells)) == {str}:  # told in one C-level pass: most columns are
+            kinds = bytes((TEXT,)) * len(cells)
+            texts: Sequence[Any] = cells
+        else:
+            kinds = bytes(map(_KIND_OF.get, map(type, cells), repeat(OTHER)))
+            texts = list(compress(cells, kinds.translate(_SELECT[TEXT])))
+        joined: str | list[str] = SEPARATOR.join(texts)
+        if joined.count(SEPARATOR) != max(len(texts) - 1, 0):
+            joined = list(texts)
+        floats = dates = b""
+        others: list[Any] = []
+        if FLOAT in kinds:
+            floats = array(FLOATS, compress(cells, kinds.translate(_SELECT[FLOAT]))).tobytes()
+        if DATE in kinds:
+            days = map(dt.date.toordinal, compress(cells, kinds.translate(_SELECT[DATE])))
+            dates = array(DATES, days).tobytes()
+        if OTHER in kinds:
+            others = list(compress(cells, kinds.translate(_SELECT[OTHER])))
+        columns.append((kinds, joined, floats, dates, others))
+    return ("columns", len(rows), columns)
+
+
 class _Worker:
     def __init__(self) -> None:
         self.book: CalamineWorkbook | None = None
         self.token: int | None = None
+        self.columnar = False  # sheets sent by columns (the request's last flag)
 
     def handle(self, request: tuple[Any, ...]) -> tuple[Any, ...]:
         kind, token = request[0], request[1]
         if kind == "open":
-            data, prefetch, whole_up_to, max_rows, max_columns = request[2:]
+            data, prefetch, whole_up_to, max_rows, max_columns, *flags = request[2:]
+            self.columnar = bool(flags and flags[0])
             self.book, self.token = None, None
             try:
                 book = CalamineWorkbook.from_filelike(io.BytesIO(data))
@@ -95,7 +146,8 @@ class _Worker:
             return ("ok", names, rows)
         if self.book is None or token != self.token:
             return ("reopen",)
-        name, max_rows, max_columns = request[2:]
+        name, max_rows, max_columns, *flags = request[2:]
+        self.columnar = bool(flags and flags[0])
         return self.rows(name, max_rows, max_columns)
 
     def rows(self, name: str, max_rows: int, max_columns: int) -> tuple[Any, ...]:
@@ -110,7 +162,8 @@ class _Worker:
                     return ("refused", "too-many-columns", found)
                 if rows > max_rows + 100:
                     return ("refused", "too-many-rows", {"rows": rows, "limit": max_rows})
-            return ("ok", sheet.to_python(skip_empty_area=False))
+            cells = sheet.to_python(skip_empty_area=False)
+            return by_columns(cells) if self.columnar else ("ok", cells)
         except MemoryError:
             return ("refused", "parser-out-of-memory", {})
         except BaseException as exc:

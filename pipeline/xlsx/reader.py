@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final
@@ -23,8 +25,8 @@ from openpyxl.utils import column_index_from_string
 from pipeline.xlsx.cells import unescape_cell
 from pipeline.xlsx.contract import FORMAT
 from pipeline.xlsx.formulas import formula_cells
-from pipeline.xlsx.parser import MAX_COLUMNS, Book, open_book, sheet_rows
-from pipeline.xlsx.safety import Limits, UnreadableFile, read_checked
+from pipeline.xlsx.parser import MAX_COLUMNS, Book, SheetCells, open_book, sheet_rows
+from pipeline.xlsx.safety import Limits, UnreadableFile, check_file
 
 __all__ = [
     "META_SHEET",
@@ -33,6 +35,7 @@ __all__ = [
     "UnreadableFile",  # likewise
     "blank_to_none",
     "cell_value",
+    "cells_to_frame",
     "is_date_like",
     "read_meta",
     "read_result_workbook",
@@ -72,12 +75,18 @@ class ResultWorkbook:
     frame: pd.DataFrame
     identity_listnr: Any
     action: Any
-    sheet_rows: list[list[Any]] = field(repr=False, default_factory=list)
+    #: The input sheet's cells (by columns as the parser's process sent them).
+    sheet_cells: SheetCells = field(repr=False, default_factory=lambda: SheetCells(0, []))
     #: Values of the other signed cells named in the metadata (``code_cell``, ``reason_cell``).
     cells: dict[str, Any] = field(default_factory=dict)
     #: Cells of the input sheet that held a formula (``{"H16": "=…"}``): only their saved
     #: values are in the rows (issue 16, item 7).
     formulas: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def sheet_rows(self) -> list[list[Any]]:
+        """The input sheet's cells as rows from A1 (made when first asked for)."""
+        return self.sheet_cells.rows()
 
     @property
     def purpose(self) -> str:
@@ -136,11 +145,13 @@ def read_result_workbook(path: Path, limits: Limits) -> ResultWorkbook | None:
 
 
 def _read_result_workbook(path: Path, limits: Limits) -> ResultWorkbook | None:
-    file_format, data = read_checked(path, limits)
+    checked = check_file(path, limits)
+    file_format, data = checked.kind, checked.data
     if file_format not in ("xlsx", "ods"):
         return None
-    # An issued workbook has its input sheet and the metadata sheet: one trip for both.
-    book = open_book(data, limits=limits, prefetch=[META_SHEET], whole_up_to=2)
+    # An issued workbook has its input sheet and the metadata sheet: one trip for both, by
+    # columns (the cheaper form for the daemon to take in).
+    book = open_book(data, limits=limits, prefetch=[META_SHEET], whole_up_to=2, columnar=True)
     found = read_meta(book, limits)
     if found is None:
         return None
@@ -158,8 +169,8 @@ def _read_result_workbook(path: Path, limits: Limits) -> ResultWorkbook | None:
         raise UnreadableFile("metadata-incomplete", key=key) from exc
     if sheet not in book.sheet_names:
         raise UnreadableFile("metadata-sheet-missing", sheet=sheet)
-    rows = sheet_rows(book, sheet, limits)
-    frame = rows_to_frame(rows, letters, first_row, limits)
+    cells = book.sheet(sheet, limits.max_rows)
+    frame = cells_to_frame(cells, letters, first_row, limits)
     return ResultWorkbook(
         path=path,
         file_format=file_format,
@@ -168,15 +179,15 @@ def _read_result_workbook(path: Path, limits: Limits) -> ResultWorkbook | None:
         sheet=sheet,
         letters=letters,
         frame=frame,
-        identity_listnr=cell_value(rows, "B4"),
-        action=cell_value(rows, action_cell),
-        sheet_rows=rows,
+        identity_listnr=_cell_value(cells, "B4"),
+        action=_cell_value(cells, action_cell),
+        sheet_cells=cells,
         cells={
-            key: cell_value(rows, ref)
+            key: _cell_value(cells, ref)
             for key, ref in meta.items()
             if key.endswith("_cell") and _is_ref(ref)
         },
-        formulas=formula_cells(data, file_format, sheet),
+        formulas=formula_cells(data, file_format, sheet, checked.formula_parts),
     )
 
 
@@ -185,20 +196,31 @@ def _is_ref(ref: str) -> bool:
     return bool(letters) and letters.isalpha() and ref[len(letters) :].isdigit()
 
 
-def cell_value(rows: list[list[Any]], ref: str) -> Any:
+def _split(ref: str) -> tuple[int, int]:
     letters = "".join(ch for ch in ref if ch.isalpha())
     row = int("".join(ch for ch in ref if ch.isdigit())) - 1
-    col = column_index_from_string(letters) - 1
+    return row, column_index_from_string(letters) - 1
+
+
+def cell_value(rows: list[list[Any]], ref: str) -> Any:
+    row, col = _split(ref)
     if row < len(rows) and col < len(rows[row]):
         return blank_to_none(rows[row][col])
     return None
+
+
+def _cell_value(cells: SheetCells, ref: str) -> Any:
+    """:func:`cell_value` of the sheet's cells, by columns."""
+    row, col = _split(ref)
+    if row < 0:  # as a negative index into the rows
+        row += cells.height
+    return blank_to_none(cells.cell(row, col)) if row < cells.height else None
 
 
 def rows_to_frame(
     rows: list[list[Any]], letters: dict[str, str], first_row: int, limits: Limits
 ) -> pd.DataFrame:
     """Input rows as an object-typed frame; index = spreadsheet row number; blank rows dropped."""
-    fields = list(letters)
     body = rows[first_row - 1 :]
     widths = set(map(len, body))
     if len(widths) > 1:
@@ -207,7 +229,32 @@ def rows_to_frame(
         if len(widths) > 1:  # rows past MAX_COLUMNS among shorter ones
             raise ValueError(f"rows of {sorted(widths)} cells")
     width = widths.pop() if widths else 0
-    count = len(body)
+    return _frame(letters, len(body), width, lambda p: map(itemgetter(p), body), first_row, limits)
+
+
+def cells_to_frame(
+    cells: SheetCells, letters: dict[str, str], first_row: int, limits: Limits
+) -> pd.DataFrame:
+    """:func:`rows_to_frame` of the sheet's cells, column by column."""
+    columns = cells.columns
+    if columns is None:  # ragged rows, as the parser gave them
+        return rows_to_frame(cells.rows(), letters, first_row, limits)
+    count = len(range(cells.height)[first_row - 1 :])  # the rows from first_row, as sliced
+    width = len(columns) if count else 0
+    return _frame(letters, count, width, lambda p: columns[p][first_row - 1 :], first_row, limits)
+
+
+def _frame(
+    letters: dict[str, str],
+    count: int,
+    width: int,
+    body_column: Callable[[int], Iterable[Any]],
+    first_row: int,
+    limits: Limits,
+) -> pd.DataFrame:
+    """The frame of ``count`` input rows ``width`` cells wide, whose column at a 0-based
+    position is ``body_column(position)``."""
+    fields = list(letters)
     table = np.empty((count, len(fields)), dtype=object)
     gaps = [count] * len(fields)  # cells left None, per column
     for number, name in enumerate(fields):
@@ -218,7 +265,7 @@ def rows_to_frame(
                 (None if not v else blank_to_none(v) if v[0] == "'" or v[0].isspace() else v)
                 if v.__class__ is str
                 else v
-                for v in map(itemgetter(position), body)
+                for v in body_column(position)
             ]
             table[:, number] = np.fromiter(column, dtype=object, count=count)
             gaps[number] = column.count(None)

@@ -58,12 +58,29 @@ def check_safe(path: Path, limits: Limits) -> str:
     return read_checked(path, limits)[0]
 
 
+@dataclass(frozen=True)
+class Checked:
+    """A file that passed: its sniffed kind, the bytes to parse, and the XML parts in which
+    the checks saw a formula's element or attribute (:data:`FORMULA_HINTS`)."""
+
+    kind: str
+    data: bytes
+    formula_parts: frozenset[str] = frozenset()
+
+
 def read_checked(path: Path, limits: Limits) -> tuple[str, bytes]:
     """The sniffed kind (``xlsx``, ``ods`` or ``csv``) and the bytes to parse; refuses the rest.
 
     The file is read once, at most ``limits.max_file_bytes`` of it. A workbook comes back
     repacked from exactly the parts that were checked: the caller parses those bytes, never
     the file again."""
+    checked = check_file(path, limits)
+    return checked.kind, checked.data
+
+
+def check_file(path: Path, limits: Limits) -> Checked:
+    """:func:`read_checked`, with the parts that may hold a formula, found in the same pass
+    over each part that the other checks make (:mod:`pipeline.xlsx.formulas` locates them)."""
     with path.open("rb") as fh:
         size = os.fstat(fh.fileno()).st_size
         data = fh.read(limits.max_file_bytes + 1) if size <= limits.max_file_bytes else b""
@@ -80,7 +97,7 @@ def read_checked(path: Path, limits: Limits) -> tuple[str, bytes]:
         if data.startswith(_OLE_MAGIC):
             raise UnreadableFile("file-encrypted")
         if path.suffix.lower() in (".csv", ".txt", ".tsv"):
-            return "csv", data
+            return Checked("csv", data)
         raise UnreadableFile("not-a-spreadsheet")
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
@@ -94,7 +111,14 @@ def read_checked(path: Path, limits: Limits) -> tuple[str, bytes]:
             raise UnreadableFile("file-ambiguous")
         if kind == "unknown":
             raise UnreadableFile("not-a-spreadsheet")
-        return kind, _repacked(zf, _checked_parts(zf))
+        parts = _checked_parts(zf)
+        hints = FORMULA_HINTS[kind]
+        formula_parts = frozenset(
+            info.filename
+            for info, part in parts
+            if info.filename.endswith(".xml") and any(hint.search(part) for hint in hints)
+        )
+        return Checked(kind, _repacked(zf, parts), formula_parts)
 
 
 def _zip_kind(zf: zipfile.ZipFile) -> str:
@@ -184,6 +208,13 @@ def _repacked(zf: zipfile.ZipFile, parts: list[tuple[zipfile.ZipInfo, bytes]]) -
     return out.getvalue()
 
 
+#: What any formula element (plain or with a namespace prefix) or attribute contains, per
+#: kind: each a literal-prefixed pattern that re scans for about as fast as bytes.find. A
+#: part without one holds no formula.
+FORMULA_HINTS: Final = {
+    "xlsx": (re.compile(rb"<f[\s/>]"), re.compile(rb":f[\s/>]")),
+    "ods": (re.compile(rb":formula="),),
+}
 _MACRO_TYPES: Final = re.compile(rb"vbaProject|macroEnabled|ms-office\.activeX", re.IGNORECASE)
 #: What may come before an XML document's root element besides a DOCTYPE: a byte order
 #: mark, white space, the XML declaration and other processing instructions, comments.
