@@ -652,6 +652,34 @@ def test_rows_at_hand_of_another_type_are_left_to_the_database() -> None:
     assert hash_at_hand(identity, [timed]) is None
     assert hash_at_hand(identity, [(*row[:6], Decimal("1.505"), None)]) is None
     assert hash_at_hand(identity, [(*row[:6], 1.5, None)]) is None
+    assert hash_at_hand(identity, [(*row[:3], 3, *row[4:])]) is None  # a grade not text
+    assert hash_at_hand(identity, [(*row[:6], Decimal("sNaN"), None)]) is None
+    assert hash_at_hand(identity, [(*row[:6], Decimal("Infinity"), None)]) is None
+
+
+def test_rows_at_hand_hash_as_the_general_encoder_does_with_repeated_values() -> None:
+    """Dates and scores are shown once per list and reused: every row still hashes as
+    ``json.dumps`` of its plain row would, whatever repeats and whatever is missing."""
+    identity = {"listnr": 7, "kind": "T33", "course": "DV1599", "module": "1010", "term": "HT26"}
+    days = [None, dt.date(2026, 1, 2), dt.date(2026, 12, 31)]
+    scores = [None, Decimal("1.5"), Decimal("1.50"), Decimal("0"), Decimal("-3.25"), Decimal("17")]
+    rows = [
+        (
+            f"19900101{n:04d}",
+            ["Ek", 'Å"sa\\', "Öberg\n"][n % 3],
+            "Eva" if n % 5 else "Ünal – \u00e9",
+            [None, "3", "U", "VG"][n % 4],
+            None if n % 2 else "A",
+            days[n % len(days)],
+            scores[n % len(scores)],
+            None if n % 7 else f"kommentar {n} \t <&>",
+        )
+        for n in range(60)
+    ]
+    assert hash_at_hand(identity, rows) == hash_content(
+        identity, map(lambda r: plain_row(*r), rows)
+    )
+    assert hash_at_hand(identity, []) == hash_content(identity, [])
 
 
 def test_the_issued_workbook_names_examiner_and_reporter_from_the_directory(app: App) -> None:
