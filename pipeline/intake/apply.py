@@ -197,7 +197,8 @@ def _apply(
     touched: list[EntryRow] = []
     columns = _stored_values(frame)  # column by column, not a frame lookup per row
     removes = frame["remove"].tolist() if "remove" in frame else [None] * len(frame)
-    names = list(_CONVERT)
+    grades, dates = columns["grade"], columns["grade_date"]
+    by_field = list(columns.items())  # in _CONVERT's order: the order changes are reported
     for position, row in enumerate(frame.index.tolist()):
         digits = digits_by_row.get(row)
         if digits is None:
@@ -210,11 +211,13 @@ def _apply(
             touched.append(entry)
             changes.append([entry.student_id, "removed", False, True])
             continue
-        values = [columns[name][position] for name in names]
-        if values[0] and values[2] is None and digits in latest:
-            values[2] = latest[digits]  # a final grade's date defaults to the latest module's
+        # A final grade's date defaults to the latest module's.
+        default_date = latest and grades[position] and dates[position] is None
         changed = False
-        for name, new in zip(names, values, strict=True):
+        for name, column in by_field:
+            new = column[position]
+            if default_date and name == "grade_date":
+                new = latest.get(digits, new)
             old = getattr(entry, name)
             if old != new:
                 changes.append([entry.student_id, name, _plain(old), _plain(new)])
