@@ -153,6 +153,7 @@ def hash_at_hand(identity: dict[str, Any], rows: Iterable[tuple[Any, ...]]) -> s
                 return None
             points_text = scores.get(points)
             if points_text is None:
+                assert points is not None  # None is in the table from the start
                 if (
                     not points.is_finite()
                     or not abs(points) < _EXACT_POINTS
