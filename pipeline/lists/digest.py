@@ -97,11 +97,32 @@ def row_json(
     if not all(v is None or type(v) is str for v in values):
         row = (pnr, last_name, first_name, grade, ects_grade, grade_date, points, comment)
         return _dumps(plain_row(*row))
+    return _row_text(
+        pnr, last_name, first_name, grade, ects_grade, _text(day), _text(shown), comment
+    )
+
+
+def _row_text(
+    pnr: str | None,
+    last_name: str | None,
+    first_name: str | None,
+    grade: str | None,
+    ects_grade: str | None,
+    day_text: str,
+    points_text: str,
+    comment: str | None,
+) -> str:
+    """A row's JSON, the keys in sorted order, from its texts and its date and score already
+    as JSON; a value that is not text raises TypeError (from ``encode_basestring``)."""
     return (
-        f'{{"comment": {_text(comment)}, "ects_grade": {_text(ects_grade)}, '
-        f'"first_name": {_text(first_name)}, "grade": {_text(grade)}, '
-        f'"grade_date": {_text(day)}, "last_name": {_text(last_name)}, '
-        f'"pnr": {_text(pnr)}, "points": {_text(shown)}}}'
+        f'{{"comment": {"null" if comment is None else encode_basestring(comment)}, '
+        f'"ects_grade": {"null" if ects_grade is None else encode_basestring(ects_grade)}, '
+        f'"first_name": {"null" if first_name is None else encode_basestring(first_name)}, '
+        f'"grade": {"null" if grade is None else encode_basestring(grade)}, '
+        f'"grade_date": {day_text}, '
+        f'"last_name": {"null" if last_name is None else encode_basestring(last_name)}, '
+        f'"pnr": {"null" if pnr is None else encode_basestring(pnr)}, '
+        f'"points": {points_text}}}'
     )
 
 
@@ -136,8 +157,8 @@ def hash_at_hand(identity: dict[str, Any], rows: Iterable[tuple[Any, ...]]) -> s
     not of the stored type (text or None; a date; a decimal of at most cents and below
     :data:`_EXACT_POINTS`): the caller then lets the database be read.
 
-    Each row is :func:`row_json`'s text, built inline: a list holds few distinct dates and
-    scores, so each is checked and shown once (a third of the time for 20,000 rows)."""
+    Each row is :func:`row_json`'s text: a list holds few distinct dates and scores, so each
+    is checked and shown once (a third of the time for 20,000 rows)."""
     days: dict[Any, str] = {None: "null"}
     scores: dict[Any, str] = {None: "null"}
     encoded: list[str] = []
@@ -161,16 +182,10 @@ def hash_at_hand(identity: dict[str, Any], rows: Iterable[tuple[Any, ...]]) -> s
                 ):
                     return None
                 points_text = scores[points] = f'"{Decimal(str(points)).quantize(_CENT)}"'
-            # encode_basestring raises TypeError for a value that is not text.
             append(
-                f'{{"comment": {"null" if comment is None else encode_basestring(comment)}, '
-                f'"ects_grade": {"null" if ects_grade is None else encode_basestring(ects_grade)}, '
-                f'"first_name": {"null" if first_name is None else encode_basestring(first_name)}, '
-                f'"grade": {"null" if grade is None else encode_basestring(grade)}, '
-                f'"grade_date": {day_text}, '
-                f'"last_name": {"null" if last_name is None else encode_basestring(last_name)}, '
-                f'"pnr": {"null" if pnr is None else encode_basestring(pnr)}, '
-                f'"points": {points_text}}}'
+                _row_text(
+                    pnr, last_name, first_name, grade, ects_grade, day_text, points_text, comment
+                )
             )
     except TypeError:  # text expected, or a signalling NaN that cannot be a key
         return None
