@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from pipeline.app import App
+from pipeline.domain import deadlines
 from pipeline.mailin import answers
 from pipeline.messages import outbox
 from pipeline.models import (
@@ -94,7 +95,7 @@ def test_mail_from_anyone_else_is_never_answered_and_goes_to_the_digest(
     assert smtp_server.received == [] and files_of(mail_app) == []
     assert dovecot.count("INBOX") == 0 and dovecot.count("resultat/refused") == 1
     # The daily digest: not on the day itself, once the day after, never twice.
-    today = dt.date.today()
+    today = deadlines.swedish_date()  # the digest counts Swedish days
     assert answers.send_digest(mail_app, today=today - dt.timedelta(days=1)) == 0
     assert answers.send_digest(mail_app, today=today + dt.timedelta(days=1)) == 1
     assert answers.send_digest(mail_app, today=today + dt.timedelta(days=1)) == 0

@@ -18,7 +18,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from pipeline.app import App
-from pipeline.domain import personnummer
+from pipeline.domain import deadlines, personnummer
 from pipeline.domain.scales import GradeScale, get_scale
 from pipeline.errors import NotFound
 from pipeline.intake import checks
@@ -211,7 +211,7 @@ def list_rules(app: App, result_list: ResultList | ListHead) -> ListRules:
             "failing": [g for g in scale.grades if g not in scale.passing],
             "ects_grades": list(ects.grades) if ects else [],
             "ects_failing": [g for g in ects.grades if g not in ects.passing] if ects else [],
-            "today": dt.date.today().isoformat(),
+            "today": deadlines.swedish_date().isoformat(),
             "course_start": start,
             "remove_marks": [str(layout(app.root)["t34"]["remove_mark"])],
         },

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from pipeline import audit
 from pipeline.app import App, require_admin
-from pipeline.domain import personnummer
+from pipeline.domain import deadlines, personnummer
 from pipeline.intake import report
 from pipeline.intake.report import Problem
 from pipeline.models import (
@@ -292,12 +292,12 @@ def import_files(
 
     Each file is one transaction with one audit event; a file whose kind is not recognised or
     that cannot be read changes nothing and reports why in ``problems``. Results come back in
-    the order the files were imported, unrecognised files last. ``today`` (default: the date
-    today) is the limit for grade dates.
+    the order the files were imported, unrecognised files last. ``today`` (default: the Swedish
+    date today) is the limit for grade dates.
     """
     require_admin(admin, "Registerimport")
     register_checks()
-    today = today or dt.date.today()
+    today = today or deadlines.swedish_date()
     readable: list[tuple[int, Path, Table]] = []
     failed: list[ImportResult] = []
     for order, raw_path in enumerate(paths):
