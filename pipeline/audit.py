@@ -27,6 +27,7 @@ from sqlalchemy import CursorResult, Table, insert, select, text
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
+from pipeline.db import JsonText, stores_json_text
 from pipeline.lists.digest import ROW_FIELDS, stored_content, stored_rows
 from pipeline.models import AuditEvent, utcnow
 
@@ -61,24 +62,43 @@ def current_user() -> str:
         return "unknown"
 
 
+def _details_text(details: Any) -> str:
+    """The canonical JSON text of an event's details: sorted keys, UTF-8 as it is."""
+    return json.dumps(details, sort_keys=True, ensure_ascii=False, default=str)
+
+
 def _canonical(
-    at: dt.datetime, actor: str, action: str, listnr: int | None, admin: bool, details: Any
+    at: dt.datetime, actor: str, action: str, listnr: int | None, admin: bool, details: str
 ) -> bytes:
-    body = {
-        "at": at.isoformat(timespec="microseconds"),
-        "actor": actor,
+    """The bytes an event's hash is over: the JSON object of its six fields with sorted keys,
+    as ``json.dumps(..., sort_keys=True, ensure_ascii=False)`` writes it, with ``details``
+    (:func:`_details_text`) placed between ``at`` and ``listnr`` as text made once."""
+    head = {
         "action": action,
-        "listnr": listnr,
+        "actor": actor,
         "admin": admin,
-        "details": details,
+        "at": at.isoformat(timespec="microseconds"),
     }
-    return json.dumps(body, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
+    fields = json.dumps(head, sort_keys=True, ensure_ascii=False, default=str)[:-1]
+    tail = json.dumps(listnr, default=str)
+    return f'{fields}, "details": {details}, "listnr": {tail}}}'.encode()
 
 
 def event_hash(prev_hash: str, event: ChainEvent | AuditEvent) -> str:
-    payload = _canonical(
-        event.at, event.actor, event.action, event.listnr, event.admin, event.details
-    )
+    details = _details_text(event.details)
+    return _hash(prev_hash, event.at, event.actor, event.action, event.listnr, event.admin, details)
+
+
+def _hash(
+    prev_hash: str,
+    at: dt.datetime,
+    actor: str,
+    action: str,
+    listnr: int | None,
+    admin: bool,
+    details: str,
+) -> str:
+    payload = _canonical(at, actor, action, listnr, admin, details)
     return hashlib.sha256(prev_hash.encode("ascii") + payload).hexdigest()
 
 
@@ -131,10 +151,17 @@ def record(
         details=clean,
         prev_hash=prev,
     )
-    event.hash = event_hash(prev, event)
+    # The details' canonical text is made once: hashed, and stored as the JSON column's text
+    # (so the stored details are the very bytes the hash is over).
+    details_text = _details_text(clean)
+    event.hash = _hash(
+        prev, event.at, event.actor, event.action, event.listnr, event.admin, details_text
+    )
     # A plain insert (no unit of work for one row); the event returned is not in the
     # session, with the id the database gave it.
     row = {key: getattr(event, key) for key in _COLUMNS}
+    if stores_json_text(session):
+        row["details"] = JsonText(details_text)
     inserted = cast(CursorResult[Any], session.execute(insert(_EVENTS).values(row)))
     key = inserted.inserted_primary_key
     assert key is not None

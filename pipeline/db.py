@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -88,6 +89,22 @@ def _sqlite_read_only(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class JsonText(str):
+    """JSON text serialised already (the audit log's canonical details, a few MB for a large
+    list): a JSON column of an engine from :func:`make_engine` stores it as it is."""
+
+
+def _to_json(value: Any) -> str:
+    # SQLAlchemy's own default is json.dumps; the one difference is JsonText, passed through.
+    return str(value) if type(value) is JsonText else json.dumps(value)
+
+
+def stores_json_text(session: Session) -> bool:
+    """Whether ``session``'s engine takes :class:`JsonText` for a JSON column (it was made by
+    :func:`make_engine`). Otherwise the caller binds the value itself, which is always right."""
+    return getattr(session.get_bind().dialect, "_json_serializer", None) is _to_json
+
+
 def make_engine(url: str, *, immediate: bool = True) -> Engine:
     """An engine for ``url``. On SQLite every transaction takes the write lock at its start
     (``immediate``); an engine made with ``immediate=False`` is for read-only sessions, whose
@@ -103,7 +120,7 @@ def make_engine(url: str, *, immediate: bool = True) -> Engine:
                 os.close(os.open(db_file, os.O_WRONLY | os.O_CREAT, 0o640))
             with contextlib.suppress(OSError):
                 db_file.chmod(0o640)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": 30}, json_serializer=_to_json)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin_immediate if immediate else _sqlite_begin)
         if not immediate:
@@ -113,7 +130,7 @@ def make_engine(url: str, *, immediate: bool = True) -> Engine:
             event.listen(engine, "checkin", _leave_writing)
             event.listen(engine, "close", _leave_writing)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, json_serializer=_to_json)
 
 
 def alembic_config(url: str) -> Any:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -44,6 +47,45 @@ def test_audit_chain_verifies_and_finds_the_first_changed_row(app: App) -> None:
     with app.db.session() as session:
         check = audit.verify_chain(session)
     assert not check.ok and check.first_broken_id == ids[2]
+
+
+def test_an_events_hash_is_over_the_plain_json_of_its_fields_and_stored_as_hashed(
+    app: App,
+) -> None:
+    """The hash is over ``json.dumps`` of the six fields (sorted keys, UTF-8 as it is): the form
+    every chain so far was written in. The details are stored as the very text hashed."""
+    details = {
+        "zeta": [1, 2.5, None, True],
+        "Ärende": {"b": 'rad\nbrytning "citat" \\', "a": "\u00e5\u2028"},
+        "content": {"rows": [{"grade": "VG", "pnr": "x"}]},
+    }
+    with app.db.session() as session:
+        recorded = [
+            audit.record(session, actor="lärare1", action="test.a", details=details),
+            audit.record(session, actor="a", action="list.results", listnr=None, admin=True),
+        ]
+    with app.db.session() as session:
+        stored = session.execute(
+            text("SELECT id, CAST(details AS TEXT) AS details FROM audit_events ORDER BY id")
+        ).all()
+        events = {e.id: e for e in session.query(AuditEvent)}
+    for event in recorded:
+        body = {
+            "at": event.at.isoformat(timespec="microseconds"),
+            "actor": event.actor,
+            "action": event.action,
+            "listnr": event.listnr,
+            "admin": event.admin,
+            "details": event.details,
+        }
+        plain = json.dumps(body, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        assert event.hash == hashlib.sha256(event.prev_hash.encode("ascii") + plain).hexdigest()
+        assert audit.event_hash(event.prev_hash, events[event.id]) == event.hash
+    texts = {row.id: row.details for row in stored}
+    assert json.loads(texts[recorded[0].id]) == details
+    assert texts[recorded[0].id] == json.dumps(details, sort_keys=True, ensure_ascii=False)
+    with app.db.session() as session:
+        assert audit.verify_chain(session).ok
 
 
 def test_audit_chain_detects_a_deleted_row(app: App) -> None:
