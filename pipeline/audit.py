@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, cast
 
-from sqlalchemy import CursorResult, Table, insert, select, text
+from sqlalchemy import CursorResult, Select, Table, insert, select, text
 from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from pipeline.db import JsonText, stores_json_text
 from pipeline.lists.digest import ROW_FIELDS, stored_content, stored_rows
@@ -51,6 +51,8 @@ CONTENT_ACTIONS: Final = frozenset(
 #: Actions whose event also holds every row (the version that was approved).
 SNAPSHOT_ACTIONS: Final = frozenset({"list.approve"})
 PENDING_HEAD: Final = "resultat.pending_head"
+#: The events recorded in the session's transaction and not yet in the chain.
+PENDING_EVENTS: Final = "resultat.pending_events"
 HEAD_SINK: Final = "resultat.head_sink"
 
 
@@ -121,14 +123,13 @@ def record(
 
     ``content_hash``: the list's content hash as this transaction leaves it, computed by the
     caller from the rows it has just written (:func:`pipeline.lists.digest.hash_at_hand`, the
-    same bytes); without it the list is read back from the database and hashed."""
-    if session.get_bind().dialect.name == "postgresql":
-        # One appender at a time until commit, so concurrent workers extend the chain in turn
-        # (the unique prev_hash would refuse a fork anyway; this makes them wait, not fail).
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
+    same bytes); without it the list is read back from the database and hashed.
+
+    The event joins the chain when the transaction commits (:func:`_append_pending`), or
+    sooner if the transaction reads the log first: the chain's lock (PostgreSQL) is held
+    from there to the commit only, not while the caller goes on with its work. The event
+    returned gets its id, time and hash then."""
     session.flush()  # what the caller changed first, as the event describes it
-    last = session.execute(_LAST_HASH).scalar_one_or_none()
-    prev = last or GENESIS
     # JSON round trip so what is hashed is exactly what the database will hand back.
     clean = (
         (details or {})
@@ -142,32 +143,57 @@ def record(
             clean = {**clean, "content_hash": content_hash}
         else:
             clean = {**clean, **_content_details(session, listnr, snapshot=snapshot)}
-    event = AuditEvent(
-        at=utcnow(),
-        actor=actor,
-        action=action,
-        listnr=listnr,
-        admin=admin,
-        details=clean,
-        prev_hash=prev,
-    )
-    # The details' canonical text is made once: hashed, and stored as the JSON column's text
-    # (so the stored details are the very bytes the hash is over).
-    details_text = _details_text(clean)
-    event.hash = _hash(
-        prev, event.at, event.actor, event.action, event.listnr, event.admin, details_text
-    )
-    # A plain insert (no unit of work for one row); the event returned is not in the
-    # session, with the id the database gave it.
-    row = {key: getattr(event, key) for key in _COLUMNS}
-    if stores_json_text(session):
-        row["details"] = JsonText(details_text)
-    inserted = cast(CursorResult[Any], session.execute(insert(_EVENTS).values(row)))
-    key = inserted.inserted_primary_key
-    assert key is not None
-    event.id = key[0]
-    session.info[PENDING_HEAD] = (event.id, event.hash)
+    event = AuditEvent(actor=actor, action=action, listnr=listnr, admin=admin, details=clean)
+    # The details' canonical text is made once, here, outside the chain's lock: hashed, and
+    # stored as the JSON column's text (the stored details are the very bytes hashed).
+    session.info.setdefault(PENDING_EVENTS, []).append((event, _details_text(clean)))
     return event
+
+
+def _append_pending(session: Session) -> None:
+    """Append the transaction's recorded events to the chain, in the order recorded."""
+    pending = session.info.pop(PENDING_EVENTS, None)
+    if not pending:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        # One appender at a time until commit, so concurrent workers extend the chain in turn
+        # (the unique prev_hash would refuse a fork anyway; this makes them wait, not fail).
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": CHAIN_LOCK})
+    prev = session.execute(_LAST_HASH).scalar_one_or_none() or GENESIS
+    as_text = stores_json_text(session)
+    for event, details_text in pending:
+        event.at = utcnow()
+        event.prev_hash = prev
+        event.hash = _hash(
+            prev, event.at, event.actor, event.action, event.listnr, event.admin, details_text
+        )
+        # A plain insert (no unit of work for one row); the event is not in the session.
+        row = {key: getattr(event, key) for key in _COLUMNS}
+        if as_text:
+            row["details"] = JsonText(details_text)
+        inserted = cast(CursorResult[Any], session.execute(insert(_EVENTS).values(row)))
+        key = inserted.inserted_primary_key
+        assert key is not None
+        event.id = key[0]
+        prev = event.hash
+    session.info[PENDING_HEAD] = (pending[-1][0].id, prev)
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _append_at_commit(session: Session) -> None:
+    _append_pending(session)
+
+
+@sa_event.listens_for(Session, "do_orm_execute")
+def _append_before_reading(state: ORMExecuteState) -> None:
+    # A transaction that reads the log sees its own events in it, as it would without the
+    # deferral (the approval event read back by the step after an approval, for instance).
+    # (What the selected columns come from: cheap to tell, where the final FROM list costs a
+    # compilation of the statement, about 2 ms, for every query after a record.)
+    if PENDING_EVENTS in state.session.info and state.is_select:
+        statement = cast(Select[Any], state.statement)
+        if any(getattr(f, "name", None) == _EVENTS.name for f in statement.columns_clause_froms):
+            _append_pending(state.session)
 
 
 def _content_details(session: Session, listnr: int, *, snapshot: bool) -> dict[str, Any]:
@@ -196,6 +222,7 @@ def _hand_over_head(session: Session) -> None:
 @sa_event.listens_for(Session, "after_rollback")
 def _forget_head(session: Session) -> None:
     session.info.pop(PENDING_HEAD, None)
+    session.info.pop(PENDING_EVENTS, None)
 
 
 _EVENTS: Final = cast(Table, AuditEvent.__table__)
@@ -250,6 +277,7 @@ def verify_chain(
     the whole table in memory); report the first event whose link or content does not match.
     ``after``: (id, hash) of an event already checked, where the walk starts. ``visit`` sees
     every event that checks out, in order. ``events`` counts the events walked."""
+    _append_pending(session)  # read below through the connection, past the session's hook
     prev = after[1] if after is not None else GENESIS
     count = 0
     last_id: int | None = after[0] if after is not None else None

@@ -40,7 +40,6 @@ BAG_INFO = {
 
 def record_events(app: App) -> list[int]:
     """A few events of list 1001, with one of another list in between; the ids of 1001's."""
-    ids = []
     events: list[tuple[str, int, dict[str, Any]]] = [
         ("list.create", LISTNR, {"kind": "t33", "course": "DV1599"}),
         ("list.create", 2002, {"kind": "t33"}),
@@ -49,12 +48,12 @@ def record_events(app: App) -> list[int]:
         ("list.signed", LISTNR, {"signed_by": "Märta Ängström"}),
     ]
     with app.db.session() as session:
-        for action, listnr, details in events:
-            event = audit.record(
-                session, actor="testadmin", action=action, listnr=listnr, details=details
-            )
-            if listnr == LISTNR:
-                ids.append(event.id)
+        recorded = [
+            audit.record(session, actor="testadmin", action=action, listnr=listnr, details=details)
+            for action, listnr, details in events
+        ]
+    # An event joins the chain, and gets its id, when its transaction commits.
+    ids = [event.id for event in recorded if event.listnr == LISTNR]
     return ids
 
 

@@ -8,7 +8,7 @@ import json
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import OperationalError
 
 from pipeline import audit
@@ -86,6 +86,42 @@ def test_an_events_hash_is_over_the_plain_json_of_its_fields_and_stored_as_hashe
     assert texts[recorded[0].id] == json.dumps(details, sort_keys=True, ensure_ascii=False)
     with app.db.session() as session:
         assert audit.verify_chain(session).ok
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_transaction_takes_the_chain_only_at_its_commit(app: App) -> None:
+    """An open transaction that has recorded an event does not hold the chain's lock: another
+    worker records and commits meanwhile (with the lock taken at record, the second
+    transaction waits on the first and times out here). Reading the log appends first."""
+    with app.db.session() as first:
+        early = audit.record(first, actor="a", action="test.first")
+        count = text("SELECT count(*) FROM audit_events")
+        assert first.execute(count).scalar_one() == 0 and early.id is None
+        with app.db.session() as second:
+            second.execute(text("SET LOCAL lock_timeout = '2s'"))
+            late = audit.record(second, actor="b", action="test.second")
+        assert late.id is not None and early.id is None
+        seen = first.execute(select(AuditEvent.action).order_by(AuditEvent.id)).scalars()
+        assert list(seen) == ["test.second", "test.first"] and early.id is not None
+    assert early.prev_hash == late.hash
+    with app.db.session() as session:
+        check = audit.verify_chain(session)
+    assert check.ok and check.events == 2 and check.last_hash == early.hash
+
+
+def test_the_events_of_a_transaction_rolled_back_never_join_the_chain(app: App) -> None:
+    with pytest.raises(RuntimeError), app.db.session() as session:
+        gone = audit.record(session, actor="a", action="test.gone")
+        raise RuntimeError("the caller fails after recording")
+    with app.db.session() as session:
+        kept = audit.record(session, actor="a", action="test.kept")
+        other = audit.record(session, actor="a", action="test.kept-too", listnr=7)
+    with app.db.session() as session:
+        rows = session.execute(select(AuditEvent.id, AuditEvent.action).order_by(AuditEvent.id))
+        assert [r.action for r in rows] == ["test.kept", "test.kept-too"]
+        check = audit.verify_chain(session)
+    assert gone.id is None and kept.prev_hash == audit.GENESIS and other.prev_hash == kept.hash
+    assert check.ok and check.events == 2 and check.last_id == other.id
 
 
 def test_audit_chain_detects_a_deleted_row(app: App) -> None:
